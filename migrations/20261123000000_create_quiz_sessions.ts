@@ -1,0 +1,41 @@
+import type { Knex } from 'knex';
+
+/** The durable copy of every attempt; at most one open attempt per user and quiz. */
+export async function up(knex: Knex): Promise<void> {
+  await knex.schema.createTable('quiz_sessions', (t) => {
+    t.uuid('id').primary();
+    t.string('user_id', 128).notNullable();
+    t.string('quiz_id', 128).notNullable();
+    // quiz_id is returned as given: an integer id round-trips as a number
+    t.boolean('quiz_id_is_int').notNullable().defaultTo(false);
+    t.string('status', 16).notNullable();
+    t.integer('current_question').notNullable().defaultTo(0);
+    t.jsonb('answers').notNullable().defaultTo('{}');
+    t.integer('version').notNullable().defaultTo(1);
+    t.integer('time_limit_seconds').notNullable();
+    t.timestamp('started_at', { useTz: true }).notNullable();
+    t.timestamp('expires_at', { useTz: true }).nullable();
+    t.timestamp('last_updated', { useTz: true }).notNullable();
+    t.timestamp('completed_at', { useTz: true }).nullable();
+    t.timestamp('ended_at', { useTz: true }).nullable();
+    t.timestamp('persisted_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    t.index(['user_id', 'quiz_id'], 'quiz_sessions_user_quiz_idx');
+  });
+  await knex.raw(`alter table quiz_sessions add constraint quiz_sessions_status_check
+    check (status in ('started', 'in_progress', 'completed', 'expired', 'abandoned'))`);
+  await knex.raw(`alter table quiz_sessions add constraint quiz_sessions_version_check check (version >= 1)`);
+  // the one-open-attempt rule, enforced by the database rather than by a read-then-write race
+  await knex.raw(`create unique index quiz_sessions_one_open_idx on quiz_sessions (user_id, quiz_id)
+    where status in ('started', 'in_progress')`);
+  // the expiry sweep: open attempts by deadline
+  await knex.raw(`create index quiz_sessions_open_deadline_idx on quiz_sessions (expires_at)
+    where status in ('started', 'in_progress') and expires_at is not null`);
+  // the abandonment sweep: open attempts by last activity
+  await knex.raw(`create index quiz_sessions_open_activity_idx on quiz_sessions (last_updated)
+    where status in ('started', 'in_progress')`);
+}
+
+/** Drops the table and with it every attempt: only for development databases. */
+export async function down(knex: Knex): Promise<void> {
+  await knex.schema.dropTable('quiz_sessions');
+}

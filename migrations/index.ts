@@ -1,0 +1,15 @@
+import type { Knex } from 'knex';
+import * as createQuizSessions from './20261123000000_create_quiz_sessions';
+
+/** Every migration, in order; the names are the file names, as knex records them. */
+const migrations: Array<[string, Knex.Migration]> = [['20261123000000_create_quiz_sessions', createQuizSessions]];
+
+/**
+ * A knex migration source over the list above, so the same migrations run from TypeScript (tests)
+ * and from the compiled build without a directory scan or a TypeScript loader.
+ */
+export const migrationSource: Knex.MigrationSource<[string, Knex.Migration]> = {
+  getMigrations: async () => migrations,
+  getMigrationName: ([name]) => name,
+  getMigration: async ([, migration]) => migration,
+};

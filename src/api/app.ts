@@ -1,0 +1,56 @@
+import Router from '@koa/router';
+import Koa from 'koa';
+import bodyParser from 'koa-bodyparser';
+import { MethodNotAllowedError, RouteNotFoundError } from '../shared/errors';
+import { LIMITS } from '../shared/limits';
+import type { Logger } from '../shared/logger';
+import type { SessionService } from '../shared/sessionService';
+import { errorHandler } from './middleware/errorHandler';
+import { requestContext } from './middleware/requestContext';
+import { requireJson } from './middleware/requireJson';
+import { registerHealthRoutes, type ReadinessCheck } from './routes/health';
+import { registerSessionRoutes } from './routes/sessions';
+
+/** What the HTTP edge needs. */
+export interface AppDeps {
+  service: SessionService;
+  log: Logger;
+  readiness: Record<string, ReadinessCheck>;
+  /** Called once per request with its duration, for the latency histogram. */
+  observe?: Parameters<typeof requestContext>[1];
+  /** Extra routes (metrics, OpenAPI) registered before the 404 fallback. */
+  extraRoutes?: (router: Router) => void;
+}
+
+/** The Koa app: request id and log line, error contract, JSON body limits, the routes. */
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa();
+  app.proxy = true;
+  const router = new Router();
+  registerHealthRoutes(router, deps.readiness);
+  registerSessionRoutes(router, deps.service);
+  deps.extraRoutes?.(router);
+
+  app.use(requestContext(deps.log, deps.observe));
+  app.use(errorHandler(deps.log, deps.service.clock));
+  app.use(requireJson);
+  app.use(
+    bodyParser({
+      enableTypes: ['json'],
+      extendTypes: { json: ['application/*+json'] },
+      jsonLimit: `${LIMITS.bodyBytes / 1024}kb`,
+      strict: true,
+    }),
+  );
+  app.use(router.routes());
+  app.use(async (ctx) => {
+    // reached only when no route took the request: 405 when the path exists for other methods
+    const matched = router.match(ctx.path, ctx.method).path.filter((layer) => layer.methods.length > 0);
+    if (matched.length === 0) throw new RouteNotFoundError(ctx.method, ctx.path);
+    ctx.set('allow', [...new Set(matched.flatMap((layer) => layer.methods))].join(', '));
+    throw new MethodNotAllowedError(ctx.method, ctx.path);
+  });
+  // errors are rendered by errorHandler; Koa's own handler only sees socket-level failures
+  app.on('error', (err: Error) => deps.log.debug(`koa: ${err.message}`));
+  return app;
+}

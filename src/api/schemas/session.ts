@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { LIMITS } from '../../shared/limits';
+
+// ids are opaque text: printable, bounded, no control characters (PostgreSQL cannot store NUL)
+const text = (name: string) =>
+  z
+    .string()
+    .min(1, `${name} must not be empty`)
+    .max(LIMITS.idLength, `${name} must be at most ${LIMITS.idLength} characters`)
+    .regex(/^[^\u0000-\u001f\u007f]+$/, `${name} must not contain control characters`);
+
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+/** An attempt id in a path: a UUID v4. */
+export const sessionIdParam = z.string().regex(UUID_V4, 'id must be a UUID v4').transform((s) => s.toLowerCase());
+
+/** A version a client expects the attempt to be at. */
+export const versionSchema = z.number().int().min(1).max(LIMITS.version);
+
+/** POST .../start */
+export const startBody = z.object({
+  user_id: text('user_id'),
+  quiz_id: z.union([text('quiz_id'), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]),
+  time_limit_seconds: z.number().int().min(0).max(LIMITS.timeLimitSeconds).optional(),
+});
+
+/** A question id: text, or a non-negative integer (stored as its decimal text). */
+const questionId = z.union([text('question_id'), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]).transform(String);
+
+/** Any JSON value; its size, depth and content are checked (iteratively) when it is encoded. */
+const answerValue = z.unknown();
+
+/**
+ * The JSON text of an answer, or why it is refused: too large, too deep, or holding a NUL
+ * character (which PostgreSQL's jsonb cannot store). The walk is iterative, so no input can
+ * exhaust the stack.
+ */
+export function encodeAnswer(value: unknown): { text: string } | { error: string } {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  let nodes = 0;
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (++nodes > LIMITS.answerBytes) return { error: `is larger than ${LIMITS.answerBytes} bytes` };
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return { error: 'must not contain NUL characters' };
+    } else if (v !== null && typeof v === 'object') {
+      if (depth >= LIMITS.answerDepth) return { error: `is nested deeper than ${LIMITS.answerDepth} levels` };
+      if (Array.isArray(v)) for (const item of v) stack.push([item, depth + 1]);
+      else
+        for (const key of Object.keys(v)) {
+          if (key.includes('\u0000')) return { error: 'must not contain NUL characters' };
+          stack.push([(v as Record<string, unknown>)[key], depth + 1]);
+        }
+    }
+  }
+  const text = JSON.stringify(value);
+  if (Buffer.byteLength(text) > LIMITS.answerBytes) return { error: `is larger than ${LIMITS.answerBytes} bytes` };
+  return { text };
+}
+
+/** A map of question id to answer; keys are checked one by one, `__proto__` included, as data. */
+const answersMap = z.custom<Record<string, unknown>>(
+  (v) => v !== null && typeof v === 'object' && !Array.isArray(v),
+  'answers must be an object mapping question ids to answers',
+);
+
+/** PATCH/PUT .../progress, before its answers are encoded. */
+export const progressBodyShape = z.object({
+  question_id: questionId.optional(),
+  answer: answerValue.optional(),
+  answers: answersMap.optional(),
+  current_question: z.number().int().min(0).max(LIMITS.currentQuestion).optional(),
+  version: versionSchema.optional(),
+});
+
+/** PATCH/PUT .../progress: answers encoded to a question id -> JSON text map, every limit checked. */
+export const progressBody = progressBodyShape.transform((body, ctx) => {
+  const answers = new Map<string, string>();
+  const add = (path: (string | number)[], questionId: string, value: unknown) => {
+    const encoded = encodeAnswer(value);
+    if ('error' in encoded) {
+      ctx.addIssue({ code: 'custom', path, message: `answer ${encoded.error}` });
+      return;
+    }
+    answers.set(questionId, encoded.text);
+  };
+  const hasAnswer = Object.prototype.hasOwnProperty.call(body, 'answer');
+  if (body.question_id !== undefined && !hasAnswer) ctx.addIssue({ code: 'custom', path: ['answer'], message: 'answer is required with question_id' });
+  if (hasAnswer && body.question_id === undefined) ctx.addIssue({ code: 'custom', path: ['question_id'], message: 'question_id is required with answer' });
+  if (body.answers !== undefined) {
+    const keys = Object.keys(body.answers);
+    if (keys.length > LIMITS.answersPerRequest) {
+      ctx.addIssue({ code: 'custom', path: ['answers'], message: `answers may hold at most ${LIMITS.answersPerRequest} entries per request` });
+      return z.NEVER;
+    }
+    for (const key of keys) {
+      const parsed = text('question_id').safeParse(key);
+      if (!parsed.success) {
+        ctx.addIssue({ code: 'custom', path: ['answers', key], message: parsed.error.issues[0].message });
+        continue;
+      }
+      add(['answers', key], key, body.answers[key]);
+    }
+  }
+  if (body.question_id !== undefined && hasAnswer) add(['answer'], body.question_id, body.answer);
+  if (answers.size === 0 && body.current_question === undefined && body.question_id === undefined && body.answers === undefined) {
+    ctx.addIssue({ code: 'custom', path: [], message: 'progress needs question_id and answer, answers, or current_question' });
+  }
+  return { answers, currentQuestion: body.current_question, version: body.version };
+});
+
+/** POST .../complete and .../abandon */
+export const closeBody = z.object({ version: versionSchema.optional() });
+
+/** Parsed request types, inferred from the schemas above. */
+export type StartBody = z.infer<typeof startBody>;
+export type ProgressBody = z.infer<typeof progressBody>;
+export type CloseBody = z.infer<typeof closeBody>;

@@ -1,0 +1,45 @@
+import type { Server } from 'node:http';
+import type { Knex } from 'knex';
+import type { Redis } from 'ioredis';
+import type { Config } from '../shared/config';
+import type { Logger } from '../shared/logger';
+import type { Shutdown } from '../shared/shutdown';
+import type { SessionHooks, SessionService } from '../shared/sessionService';
+import { createApp, type AppDeps } from './app';
+
+/** Starts the HTTP server; on shutdown it stops accepting, finishes in-flight requests, then closes. */
+export async function startApiServer(
+  deps: { config: Config; log: Logger; shutdown: Shutdown; service: SessionService; redis: Redis; knex: Knex; hooks?: SessionHooks } & Pick<AppDeps, 'observe' | 'extraRoutes'>,
+): Promise<Server> {
+  const app = createApp({
+    service: deps.service,
+    log: deps.log,
+    readiness: {
+      redis: () => deps.redis.ping(),
+      postgres: () => deps.knex.raw('select 1'),
+    },
+    observe: deps.observe,
+    extraRoutes: deps.extraRoutes,
+  });
+  const server = app.listen(deps.config.PORT, deps.config.HOST);
+  // keep-alive longer than common load balancers' idle timeout, so they close first
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  deps.shutdown.add(
+    'http server',
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+    0,
+  );
+  const address = server.address();
+  deps.log.info(`api listening on ${typeof address === 'object' && address ? `${address.address}:${address.port}` : String(address)}`);
+  return server;
+}

@@ -1,0 +1,91 @@
+/** Where an attempt is in its life. */
+export type AttemptStatus = 'started' | 'in_progress' | 'completed' | 'expired' | 'abandoned';
+
+/** Statuses in which an attempt still takes progress. */
+export const OPEN_STATUSES: readonly AttemptStatus[] = ['started', 'in_progress'];
+/** Statuses an attempt never leaves. */
+export const CLOSED_STATUSES: readonly AttemptStatus[] = ['completed', 'expired', 'abandoned'];
+/** Every status. */
+export const ATTEMPT_STATUSES: readonly AttemptStatus[] = [...OPEN_STATUSES, ...CLOSED_STATUSES];
+
+/**
+ * One quiz attempt, as the service holds it. Times are epoch milliseconds; answers map a question
+ * id to the answer's JSON text (kept as text so it is stored and returned without re-encoding).
+ */
+export interface Attempt {
+  id: string;
+  userId: string;
+  quizId: string | number;
+  status: AttemptStatus;
+  currentQuestion: number;
+  answers: Map<string, string>;
+  version: number;
+  timeLimitSeconds: number;
+  startedAt: number;
+  expiresAt: number | null;
+  lastUpdated: number;
+  completedAt: number | null;
+  /** When the attempt closed (completed, expired at its deadline, or abandoned). */
+  endedAt: number | null;
+}
+
+/** True while the attempt takes progress (ignoring its deadline). */
+export function isOpen(status: AttemptStatus): boolean {
+  return status === 'started' || status === 'in_progress';
+}
+
+/** True when an open attempt's deadline has passed at `now`: the deadline, not a job, is the rule. */
+export function isPastDeadline(a: Pick<Attempt, 'status' | 'expiresAt'>, now: number): boolean {
+  return isOpen(a.status) && a.expiresAt !== null && now >= a.expiresAt;
+}
+
+/** The status a client sees at `now`: an open attempt past its deadline is expired. */
+export function effectiveStatus(a: Attempt, now: number): AttemptStatus {
+  return isPastDeadline(a, now) ? 'expired' : a.status;
+}
+
+/** Whole seconds left at `now` (frozen when the attempt closed); null when untimed. */
+export function timeRemaining(a: Attempt, now: number): number | null {
+  if (a.expiresAt === null) return null;
+  const at = isOpen(a.status) ? now : (a.endedAt ?? now);
+  return Math.max(0, Math.ceil((a.expiresAt - at) / 1000));
+}
+
+/** The attempt as a client sees it at `now`, with the status and end time the deadline implies. */
+export function presentAt(a: Attempt, now: number): Attempt {
+  if (!isPastDeadline(a, now)) return a;
+  return { ...a, status: 'expired', endedAt: a.expiresAt };
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/** The attempt's answers as one JSON object text, built from the stored answer texts. */
+export function answersJson(answers: Map<string, string>): string {
+  let out = '{';
+  let first = true;
+  for (const [questionId, answer] of answers) {
+    out += (first ? '' : ',') + JSON.stringify(questionId) + ':' + answer;
+    first = false;
+  }
+  return out + '}';
+}
+
+/** The attempt's public JSON (snake_case, as in the seeds) at `now`, as text. */
+export function attemptJson(attempt: Attempt, now: number): string {
+  const a = presentAt(attempt, now);
+  const head = JSON.stringify({
+    id: a.id,
+    user_id: a.userId,
+    quiz_id: a.quizId,
+    status: a.status,
+    current_question: a.currentQuestion,
+    version: a.version,
+    time_limit_seconds: a.timeLimitSeconds,
+    time_remaining: timeRemaining(a, now),
+    started_at: iso(a.startedAt),
+    expires_at: iso(a.expiresAt),
+    last_updated: iso(a.lastUpdated),
+    completed_at: iso(a.completedAt),
+  });
+  return head.slice(0, -1) + ',"answers":' + answersJson(a.answers) + '}';
+}

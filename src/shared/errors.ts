@@ -1,0 +1,116 @@
+import type { Attempt } from './domain/attempt';
+
+/** The stable error codes of the HTTP contract. */
+export type ErrorCode =
+  | 'VALIDATION_ERROR'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'SESSION_NOT_FOUND'
+  | 'ROUTE_NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'SESSION_CONFLICT'
+  | 'SESSION_COMPLETED'
+  | 'SESSION_EXPIRED'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'INTERNAL_SERVER_ERROR'
+  | 'SERVICE_UNAVAILABLE';
+
+/** Base of every error the service renders on purpose: a status, a code and a client-safe message. */
+export class AppError extends Error {
+  readonly retryable: boolean = false;
+  /** Seconds a client should wait before retrying, when retryable. */
+  readonly retryAfterSeconds?: number;
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    /** The attempt the error is about, rendered under `session` in the body. */
+    readonly attempt?: Attempt,
+    readonly sessionId?: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** 400: the request is malformed; the message names the field. */
+export class ValidationError extends AppError {
+  constructor(message: string, readonly field?: string) {
+    super(400, 'VALIDATION_ERROR', message);
+  }
+}
+
+/** 404: no attempt has this id. */
+export class SessionNotFoundError extends AppError {
+  constructor(sessionId: string) {
+    super(404, 'SESSION_NOT_FOUND', `Session ${sessionId} not found`, undefined, sessionId);
+  }
+}
+
+/** 404: no route matches. */
+export class RouteNotFoundError extends AppError {
+  constructor(method: string, path: string) {
+    super(404, 'ROUTE_NOT_FOUND', `Route ${method} ${path} not found`);
+  }
+}
+
+/** 405: the path exists but not for this method. */
+export class MethodNotAllowedError extends AppError {
+  constructor(method: string, path: string) {
+    super(405, 'METHOD_NOT_ALLOWED', `Method ${method} is not allowed on ${path}`);
+  }
+}
+
+/** 409: the write carried a version that is no longer current; the client merges and retries. */
+export class SessionConflictError extends AppError {
+  override readonly retryable = true;
+  override readonly retryAfterSeconds = 1;
+  constructor(attempt: Attempt, expected: number) {
+    super(
+      409,
+      'SESSION_CONFLICT',
+      `Version conflict: expected version ${expected}, current version is ${attempt.version}`,
+      attempt,
+      attempt.id,
+    );
+  }
+}
+
+/** 409: the attempt is completed and takes no more progress. */
+export class SessionCompletedError extends AppError {
+  constructor(attempt: Attempt) {
+    super(409, 'SESSION_COMPLETED', `Session ${attempt.id} is already completed`, attempt, attempt.id);
+  }
+}
+
+/** 410: the attempt's deadline has passed or it was abandoned. */
+export class SessionExpiredError extends AppError {
+  constructor(attempt: Attempt) {
+    const why = attempt.status === 'abandoned' ? 'was abandoned' : 'has expired';
+    super(410, 'SESSION_EXPIRED', `Session ${attempt.id} ${why}`, attempt, attempt.id);
+  }
+}
+
+/** 413: the body is over the limit. */
+export class PayloadTooLargeError extends AppError {
+  constructor(limit: string) {
+    super(413, 'PAYLOAD_TOO_LARGE', `Request body is larger than ${limit}`);
+  }
+}
+
+/** 415: the body is not JSON. */
+export class UnsupportedMediaTypeError extends AppError {
+  constructor() {
+    super(415, 'UNSUPPORTED_MEDIA_TYPE', 'Request body must be JSON (Content-Type: application/json)');
+  }
+}
+
+/** 503: a backing store is unreachable; safe to retry. */
+export class ServiceUnavailableError extends AppError {
+  override readonly retryable = true;
+  override readonly retryAfterSeconds = 1;
+  constructor(readonly dependency: 'redis' | 'postgres') {
+    super(503, 'SERVICE_UNAVAILABLE', `Service temporarily unavailable (${dependency}); retry shortly`);
+  }
+}

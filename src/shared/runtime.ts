@@ -1,0 +1,39 @@
+import type { Knex } from 'knex';
+import type { Redis } from 'ioredis';
+import type { Config } from './config';
+import { createKnex } from './db/knex';
+import { LIMITS } from './limits';
+import type { Logger } from './logger';
+import { createRequestRedis } from './redis';
+import type { Shutdown } from './shutdown';
+import { noHooks, SessionService, type SessionHooks } from './sessionService';
+import { SessionRepository } from './store/sessionRepository';
+import { SessionStore } from './store/sessionStore';
+
+/** The stores and the domain service one process uses, each registered for shutdown. */
+export interface Runtime {
+  redis: Redis;
+  knex: Knex;
+  store: SessionStore;
+  repo: SessionRepository;
+  service: SessionService;
+}
+
+/** Opens Redis and PostgreSQL and builds the session service over them. */
+export function createRuntime(config: Config, log: Logger, shutdown: Shutdown, role: string, hooks: SessionHooks = noHooks): Runtime {
+  const redis = createRequestRedis(config, `quiz-session-${role}`);
+  redis.on('error', (err: Error) => log.debug(`redis: ${err.message}`));
+  const knex = createKnex(config);
+  shutdown.add('redis', () => redis.quit().catch(() => redis.disconnect()), 30);
+  shutdown.add('postgres', () => knex.destroy(), 30);
+  const store = new SessionStore(redis, config.SESSION_CACHE_TTL_SECONDS);
+  const repo = new SessionRepository(knex);
+  const service = new SessionService(
+    store,
+    repo,
+    { defaultTimeLimitSeconds: config.DEFAULT_TIME_LIMIT_SECONDS, limits: { maxAnswers: LIMITS.answersPerAttempt } },
+    hooks,
+    log,
+  );
+  return { redis, knex, store, repo, service };
+}

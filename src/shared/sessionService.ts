@@ -1,0 +1,256 @@
+import { randomUUID } from 'node:crypto';
+import { isOpen, isPastDeadline, presentAt, type Attempt, type AttemptStatus } from './domain/attempt';
+import {
+  SessionCompletedError,
+  SessionConflictError,
+  SessionExpiredError,
+  SessionNotFoundError,
+  ServiceUnavailableError,
+  ValidationError,
+} from './errors';
+import type { Logger } from './logger';
+import type { SessionRepository } from './store/sessionRepository';
+import type { CloseGuard, FoundResult, SessionStore, WriteResult } from './store/sessionStore';
+
+/** Limits on what one attempt may hold. */
+export interface AttemptLimits {
+  maxAnswers: number;
+}
+
+/** What the service tells the job queue and the metrics about; every hook is best-effort. */
+export interface SessionHooks {
+  /** The attempt got its first change not yet in PostgreSQL: schedule the write-behind. */
+  becameDirty(id: string, dirtySince: number): Promise<void>;
+  /** A timed attempt started: schedule its expiry at the deadline. */
+  started(attempt: Attempt): Promise<void>;
+  /** An attempt moved to a closed status. */
+  transitioned(attempt: Attempt): void;
+  /** Where a read was served from. */
+  readFrom(source: 'redis' | 'postgres'): void;
+  /** A versioned write lost the race. */
+  conflicted(): void;
+}
+
+/** Hooks that do nothing, for tests and tools. */
+export const noHooks: SessionHooks = {
+  becameDirty: async () => undefined,
+  started: async () => undefined,
+  transitioned: () => undefined,
+  readFrom: () => undefined,
+  conflicted: () => undefined,
+};
+
+/** A request to start (or resume) an attempt. */
+export interface StartInput {
+  userId: string;
+  quizId: string | number;
+  timeLimitSeconds?: number;
+}
+
+/** A progress write: answers (question id -> answer JSON text) and/or the current question. */
+export interface ProgressInput {
+  expectedVersion?: number;
+  currentQuestion?: number;
+  answers: ReadonlyMap<string, string>;
+}
+
+/** Why a worker closes an attempt: its deadline passed, or it has been idle too long. */
+export type CloseReason = { by: 'deadline' } | { by: 'idle'; idleMs: number };
+
+/**
+ * The domain rules of an attempt, in one place for the API and the workers: start or resume,
+ * version-checked progress, the deadline, and every transition to a closed status. Redis holds the
+ * live state; PostgreSQL the durable copy.
+ */
+export class SessionService {
+  constructor(
+    private readonly store: SessionStore,
+    private readonly repo: SessionRepository,
+    private readonly options: { defaultTimeLimitSeconds: number; limits: AttemptLimits },
+    private readonly hooks: SessionHooks = noHooks,
+    private readonly log?: Logger,
+    readonly clock: () => number = Date.now,
+  ) {}
+
+  /**
+   * Starts an attempt, or returns the user's open attempt for the quiz (resume from any device).
+   * A new attempt is durable in PostgreSQL before this returns.
+   */
+  async start(input: StartInput): Promise<{ attempt: Attempt; created: boolean }> {
+    for (let round = 0; round < 3; round++) {
+      const now = this.clock();
+      const limit = input.timeLimitSeconds ?? this.options.defaultTimeLimitSeconds;
+      const candidate: Attempt = {
+        id: randomUUID(),
+        userId: input.userId,
+        quizId: input.quizId,
+        status: 'started',
+        currentQuestion: 0,
+        answers: new Map(),
+        version: 1,
+        timeLimitSeconds: limit,
+        startedAt: now,
+        expiresAt: limit === 0 ? null : now + limit * 1000,
+        lastUpdated: now,
+        completedAt: null,
+        endedAt: null,
+      };
+      if (await this.repo.insertIfNoneOpen(candidate)) {
+        await this.store.fill(candidate);
+        await this.quietly('schedule expiry', this.hooks.started(candidate));
+        return { attempt: candidate, created: true };
+      }
+      const open = await this.repo.findOpen(input.userId, input.quizId);
+      if (!open) continue; // closed between the insert and the read: try again
+      const live = (await this.store.get(open.id))?.attempt ?? open;
+      if (live.version < open.version) await this.store.fill(open);
+      const current = live.version < open.version ? open : live;
+      if (isOpen(current.status) && !isPastDeadline(current, now)) {
+        return { attempt: current, created: false };
+      }
+      // its deadline passed (or it closed meanwhile): make that durable, then start afresh
+      await this.close(open.id, { by: 'deadline' });
+    }
+    throw new ServiceUnavailableError('postgres');
+  }
+
+  /** The attempt as it is now: from Redis, or PostgreSQL on a miss or when Redis is down. */
+  async get(id: string): Promise<Attempt> {
+    let attempt: Attempt | null = null;
+    try {
+      attempt = (await this.store.get(id))?.attempt ?? null;
+      if (attempt) this.hooks.readFrom('redis');
+    } catch (err) {
+      if (!(err instanceof ServiceUnavailableError)) throw err;
+      const fromDb = await this.repo.findById(id);
+      if (!fromDb) throw new SessionNotFoundError(id);
+      this.hooks.readFrom('postgres');
+      return this.readable(fromDb);
+    }
+    if (!attempt) {
+      attempt = await this.repo.findById(id);
+      if (!attempt) throw new SessionNotFoundError(id);
+      this.hooks.readFrom('postgres');
+      await this.store.fill(attempt).catch((err) => this.log?.warn(`cache fill failed for ${id}: ${String(err)}`));
+    }
+    return this.readable(attempt);
+  }
+
+  private readable(attempt: Attempt): Attempt {
+    const shown = presentAt(attempt, this.clock());
+    if (shown.status === 'expired' || shown.status === 'abandoned') throw new SessionExpiredError(shown);
+    return shown;
+  }
+
+  /** Applies a progress write; with a version, only if it is the current one (else 409). */
+  async progress(id: string, input: ProgressInput): Promise<Attempt> {
+    const result = await this.write(id, (now) =>
+      this.store.progress(id, now, {
+        expectedVersion: input.expectedVersion,
+        currentQuestion: input.currentQuestion,
+        answers: input.answers,
+        maxAnswers: this.options.limits.maxAnswers,
+      }),
+    );
+    switch (result.code) {
+      case 'OK':
+        return result.stored.attempt;
+      case 'CONFLICT':
+        this.hooks.conflicted();
+        throw new SessionConflictError(result.stored.attempt, input.expectedVersion ?? -1);
+      case 'COMPLETED':
+        throw new SessionCompletedError(result.stored.attempt);
+      case 'TOO_MANY':
+        throw new ValidationError(`answers: an attempt holds at most ${this.options.limits.maxAnswers} answers`, 'answers');
+      default:
+        throw new SessionExpiredError(result.stored.attempt);
+    }
+  }
+
+  /** Completes the attempt; durable in PostgreSQL before it returns; repeating it is harmless. */
+  async complete(id: string, expectedVersion?: number): Promise<Attempt> {
+    return this.closeByStudent(id, 'completed', expectedVersion);
+  }
+
+  /** The student quits: the attempt becomes abandoned, durably. */
+  async abandon(id: string, expectedVersion?: number): Promise<Attempt> {
+    return this.closeByStudent(id, 'abandoned', expectedVersion);
+  }
+
+  private async closeByStudent(id: string, target: 'completed' | 'abandoned', expectedVersion?: number): Promise<Attempt> {
+    const result = await this.write(id, (now) => this.store.close(id, now, target, { kind: 'none' }, expectedVersion));
+    const attempt = result.stored.attempt;
+    switch (result.code) {
+      case 'OK':
+      case 'ALREADY':
+        // durable before the answer; also on a repeat, in case the first attempt's write failed
+        await this.repo.upsertSnapshots([attempt]);
+        return attempt;
+      case 'CONFLICT':
+        this.hooks.conflicted();
+        throw new SessionConflictError(attempt, expectedVersion ?? -1);
+      default:
+        if (attempt.status === 'completed') throw new SessionCompletedError(attempt);
+        throw new SessionExpiredError(attempt);
+    }
+  }
+
+  /**
+   * Closes an attempt for the workers: at its deadline or for idleness. Works on the Redis copy when
+   * there is one (so its latest answers close with it) and on PostgreSQL alone when there is not;
+   * either way the closed state is in PostgreSQL when this returns. Returns the attempt when this
+   * call closed it, null when there was nothing to do.
+   */
+  async close(id: string, reason: CloseReason): Promise<Attempt | null> {
+    const target: AttemptStatus = reason.by === 'deadline' ? 'expired' : 'abandoned';
+    const guard: CloseGuard = reason.by === 'deadline' ? { kind: 'deadline' } : { kind: 'idle', idleMs: reason.idleMs };
+    const now = this.clock();
+    const result = await this.store.close(id, now, target, guard);
+    if (result.code === 'MISS') {
+      const closed = await this.repo.close(id, target, now, {
+        deadline: reason.by === 'deadline',
+        idleBefore: reason.by === 'idle' ? now - reason.idleMs : undefined,
+      });
+      if (closed) this.hooks.transitioned(closed);
+      return closed;
+    }
+    await this.afterWrite(result);
+    if (result.code === 'NOOP') return null;
+    const attempt = result.stored.attempt;
+    // the closed state reaches PostgreSQL now (version-guarded, so a repeat writes nothing)
+    if (!isOpen(attempt.status)) await this.repo.upsertSnapshots([attempt]);
+    return result.code === 'OK' || result.code === 'EXPIRED' ? attempt : null;
+  }
+
+  /** Runs a write script; on a cache miss fills Redis from PostgreSQL and runs it once more. */
+  private async write(id: string, run: (now: number) => Promise<WriteResult>): Promise<FoundResult> {
+    let result = await run(this.clock());
+    if (result.code === 'MISS') {
+      const stored = await this.repo.findById(id);
+      if (!stored) throw new SessionNotFoundError(id);
+      this.hooks.readFrom('postgres');
+      await this.store.fill(stored);
+      result = await run(this.clock());
+      // evicted again at once: Redis is out of memory or flushing
+      if (result.code === 'MISS') throw new ServiceUnavailableError('redis');
+    }
+    await this.afterWrite(result);
+    return result;
+  }
+
+  private async afterWrite(result: WriteResult): Promise<void> {
+    if (result.code === 'MISS') return;
+    const { attempt, dirtySince } = result.stored;
+    if (result.code === 'EXPIRED' || (result.code === 'OK' && !isOpen(attempt.status))) this.hooks.transitioned(attempt);
+    // the dirty set is the safety net when this enqueue fails: the sweep persists what it lists
+    if (result.becameDirty) await this.quietly('schedule persist', this.hooks.becameDirty(attempt.id, dirtySince ?? this.clock()));
+  }
+
+  private async quietly(what: string, p: Promise<void>): Promise<void> {
+    try {
+      await p;
+    } catch (err) {
+      this.log?.warn(`${what} failed (the sweep will catch up): ${String(err)}`);
+    }
+  }
+}

@@ -1,0 +1,191 @@
+import type { Knex } from 'knex';
+import { answersJson, type Attempt, type AttemptStatus } from '../domain/attempt';
+import { ServiceUnavailableError } from '../errors';
+
+const TABLE = 'quiz_sessions';
+const OPEN = `status in ('started', 'in_progress')`;
+
+interface Row {
+  id: string;
+  user_id: string;
+  quiz_id: string;
+  quiz_id_is_int: boolean;
+  status: AttemptStatus;
+  current_question: number;
+  answers: Record<string, unknown>;
+  version: number;
+  time_limit_seconds: number;
+  started_at: Date;
+  expires_at: Date | null;
+  last_updated: Date;
+  completed_at: Date | null;
+  ended_at: Date | null;
+  persisted_at: Date;
+}
+
+const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
+const date = (n: number | null): Date | null => (n === null ? null : new Date(n));
+
+function fromRow(r: Row): Attempt {
+  const answers = new Map<string, string>();
+  for (const questionId of Object.keys(r.answers)) answers.set(questionId, JSON.stringify(r.answers[questionId]));
+  return {
+    id: r.id,
+    userId: r.user_id,
+    quizId: r.quiz_id_is_int ? Number(r.quiz_id) : r.quiz_id,
+    status: r.status,
+    currentQuestion: r.current_question,
+    answers,
+    version: r.version,
+    timeLimitSeconds: r.time_limit_seconds,
+    startedAt: r.started_at.getTime(),
+    expiresAt: ms(r.expires_at),
+    lastUpdated: r.last_updated.getTime(),
+    completedAt: ms(r.completed_at),
+    endedAt: ms(r.ended_at),
+  };
+}
+
+function toRow(knex: Knex, a: Attempt): Record<string, unknown> {
+  return {
+    id: a.id,
+    user_id: a.userId,
+    quiz_id: String(a.quizId),
+    quiz_id_is_int: typeof a.quizId === 'number',
+    status: a.status,
+    current_question: a.currentQuestion,
+    answers: knex.raw('?::jsonb', [answersJson(a.answers)]),
+    version: a.version,
+    time_limit_seconds: a.timeLimitSeconds,
+    started_at: date(a.startedAt),
+    expires_at: date(a.expiresAt),
+    last_updated: date(a.lastUpdated),
+    completed_at: date(a.completedAt),
+    ended_at: date(a.endedAt),
+    persisted_at: knex.fn.now(),
+  };
+}
+
+/** Errors that mean PostgreSQL is unreachable or shutting down, as opposed to a bad query. */
+function isUnavailable(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; message?: string };
+  if (e?.name === 'KnexTimeoutError') return true;
+  if (typeof e?.code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|57P0[123]|08\w{3}|53300)$/.test(e.code)) return true;
+  return typeof e?.message === 'string' && /Connection terminated|timeout exceeded when trying to connect|Query read timeout/.test(e.message);
+}
+
+/** Turns an unreachable PostgreSQL into a 503; anything else stays as it is. */
+export function pgUnavailable(err: unknown): never {
+  if (isUnavailable(err)) throw new ServiceUnavailableError('postgres');
+  throw err;
+}
+
+/** The durable copy of attempts in PostgreSQL (`quiz_sessions`). Every statement is parameterised. */
+export class SessionRepository {
+  constructor(private readonly knex: Knex) {}
+
+  /** Inserts a new open attempt unless the user already has one open for the quiz; true when inserted. */
+  async insertIfNoneOpen(a: Attempt): Promise<boolean> {
+    const rows = await this.knex(TABLE)
+      .insert(toRow(this.knex, a))
+      .onConflict(this.knex.raw(`(user_id, quiz_id) where ${OPEN}`))
+      .ignore()
+      .returning('id')
+      .catch(pgUnavailable);
+    return rows.length === 1;
+  }
+
+  /** The user's open attempt for the quiz, if any. */
+  async findOpen(userId: string, quizId: string | number): Promise<Attempt | null> {
+    const row = await this.knex<Row>(TABLE)
+      .where({ user_id: userId, quiz_id: String(quizId) })
+      .whereRaw(OPEN)
+      .first()
+      .catch(pgUnavailable);
+    return row ? fromRow(row) : null;
+  }
+
+  /** The attempt with this id, if any. */
+  async findById(id: string): Promise<Attempt | null> {
+    const row = await this.knex<Row>(TABLE).where({ id }).first().catch(pgUnavailable);
+    return row ? fromRow(row) : null;
+  }
+
+  /**
+   * Writes snapshots in one multi-row upsert, each only over an older version, so a replayed or
+   * reordered snapshot never overwrites a newer one. Returns the ids actually written.
+   */
+  async upsertSnapshots(attempts: readonly Attempt[]): Promise<string[]> {
+    if (attempts.length === 0) return [];
+    const rows = await this.knex(TABLE)
+      .insert(attempts.map((a) => toRow(this.knex, a)))
+      .onConflict('id')
+      .merge([
+        'status',
+        'current_question',
+        'answers',
+        'version',
+        'last_updated',
+        'completed_at',
+        'ended_at',
+        'persisted_at',
+      ])
+      .where(`${TABLE}.version`, '<', this.knex.raw('excluded.version'))
+      .returning('id')
+      .catch(pgUnavailable);
+    return rows.map((r: { id: string }) => r.id);
+  }
+
+  /**
+   * Closes an open attempt in PostgreSQL alone (used when Redis holds no copy of it), under the
+   * same guard the Redis close applies. Returns the closed attempt, or null when the guard or the
+   * status did not allow it.
+   */
+  async close(id: string, target: AttemptStatus, now: number, guard: { deadline?: boolean; idleBefore?: number }): Promise<Attempt | null> {
+    const q = this.knex<Row>(TABLE).where({ id }).whereRaw(OPEN);
+    if (guard.deadline) q.where('expires_at', '<=', new Date(now));
+    if (guard.idleBefore !== undefined) q.where('last_updated', '<=', new Date(guard.idleBefore));
+    const endedAt = target === 'expired' ? this.knex.raw('expires_at') : new Date(now);
+    const rows = await q
+      .update({
+        status: target,
+        version: this.knex.raw('version + 1'),
+        ended_at: endedAt,
+        completed_at: target === 'completed' ? new Date(now) : null,
+        last_updated: new Date(now),
+        persisted_at: this.knex.fn.now(),
+      })
+      .returning('*')
+      .catch(pgUnavailable);
+    return rows.length === 1 ? fromRow(rows[0] as Row) : null;
+  }
+
+  /** Ids of open attempts whose deadline is at or before `now`, oldest first. */
+  async findOverdue(now: number, limit: number): Promise<string[]> {
+    const rows = await this.knex<Row>(TABLE)
+      .select('id')
+      .whereRaw(OPEN)
+      .where('expires_at', '<=', new Date(now))
+      .orderBy('expires_at')
+      .limit(limit)
+      .catch(pgUnavailable);
+    return rows.map((r) => r.id);
+  }
+
+  /** Ids of open attempts whose last recorded activity is at or before `before`, oldest first. */
+  async findIdle(before: number, limit: number): Promise<string[]> {
+    const rows = await this.knex<Row>(TABLE)
+      .select('id')
+      .whereRaw(OPEN)
+      .where('last_updated', '<=', new Date(before))
+      .orderBy('last_updated')
+      .limit(limit)
+      .catch(pgUnavailable);
+    return rows.map((r) => r.id);
+  }
+
+  /** True when PostgreSQL answers. */
+  async ping(): Promise<void> {
+    await this.knex.raw('select 1').catch(pgUnavailable);
+  }
+}

@@ -1,0 +1,130 @@
+import type { Redis } from 'ioredis';
+import { ReplyError } from 'ioredis';
+import type { Attempt, AttemptStatus } from '../domain/attempt';
+import { ServiceUnavailableError } from '../errors';
+import { ANSWER_FIELD_PREFIX, decodeFlat, decodeHash, encodeAttempt, type StoredAttempt } from './sessionCodec';
+import { CLOSE_SCRIPT, FILL_SCRIPT, MARK_PERSISTED_SCRIPT, PROGRESS_SCRIPT } from './scripts';
+
+/** Redis key of an attempt's live state. */
+export const sessionKey = (id: string): string => `session:${id}`;
+/** Sorted set of attempts with changes not yet in PostgreSQL, scored by when they became dirty. */
+export const DIRTY_SET_KEY = 'sessions:dirty';
+
+/** What a write script answered. */
+export type WriteCode = 'OK' | 'MISS' | 'CONFLICT' | 'COMPLETED' | 'CLOSED' | 'EXPIRED' | 'TOO_MANY' | 'ALREADY' | 'NOOP';
+
+/** The outcome of a write: its code, the attempt after it, and whether it made the attempt dirty. */
+export type WriteResult =
+  | { code: 'MISS' }
+  | { code: Exclude<WriteCode, 'MISS'>; becameDirty: boolean; stored: StoredAttempt };
+
+/** A write result that found the attempt in Redis. */
+export type FoundResult = Exclude<WriteResult, { code: 'MISS' }>;
+
+/** The guard a close applies: none (the student asks), the deadline, or idleness. */
+export type CloseGuard = { kind: 'none' } | { kind: 'deadline' } | { kind: 'idle'; idleMs: number };
+
+type ScriptReply = [string, number?, string[]?];
+
+interface SessionCommands {
+  sessionProgress(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
+  sessionClose(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
+  sessionFill(key: string, ...args: string[]): Promise<number>;
+  sessionMarkPersisted(key: string, dirtyKey: string, ...args: string[]): Promise<'CLEAN' | 'DIRTY' | 'GONE'>;
+}
+
+/** Replies that mean Redis cannot take the command now (as opposed to a bug in a script). */
+const TRANSIENT_REPLY = /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)/;
+
+/** Turns a connection failure or timeout into a 503; a script error stays a bug (500). */
+function unavailable(err: unknown): never {
+  if (err instanceof ReplyError && !TRANSIENT_REPLY.test((err as Error).message)) throw err;
+  throw new ServiceUnavailableError('redis');
+}
+
+/** The live state of attempts in Redis: one hash per attempt, every write one atomic script. */
+export class SessionStore {
+  private readonly redis: Redis & SessionCommands;
+
+  constructor(redis: Redis, private readonly ttlSeconds: number) {
+    this.redis = redis as Redis & SessionCommands;
+    defineSessionCommands(redis);
+  }
+
+  /** The cached attempt, or null on a miss. */
+  async get(id: string): Promise<StoredAttempt | null> {
+    const hash = await this.redis.hgetall(sessionKey(id)).catch(unavailable);
+    return hash.v === undefined ? null : decodeHash(hash);
+  }
+
+  /** Caches an attempt unless the cached copy is as new or newer; true when written. */
+  async fill(attempt: Attempt, dirtySince: number | null = null): Promise<boolean> {
+    const fields = encodeAttempt(attempt, dirtySince);
+    const written = await this.redis
+      .sessionFill(sessionKey(attempt.id), String(this.ttlSeconds), String(attempt.version), ...fields)
+      .catch(unavailable);
+    return written === 1;
+  }
+
+  /** Applies answers and/or a current question, checking version and deadline atomically. */
+  async progress(
+    id: string,
+    now: number,
+    change: { expectedVersion?: number; currentQuestion?: number; answers: ReadonlyMap<string, string>; maxAnswers: number },
+  ): Promise<WriteResult> {
+    const args = [
+      String(now),
+      String(this.ttlSeconds),
+      versionArg(change.expectedVersion),
+      change.currentQuestion === undefined ? '' : String(change.currentQuestion),
+      String(change.maxAnswers),
+    ];
+    for (const [questionId, answer] of change.answers) args.push(ANSWER_FIELD_PREFIX + questionId, answer);
+    const reply = await this.redis.sessionProgress(sessionKey(id), DIRTY_SET_KEY, ...args).catch(unavailable);
+    return toResult(reply);
+  }
+
+  /** Moves an open attempt to a closed status, under the given guard. */
+  async close(id: string, now: number, target: AttemptStatus, guard: CloseGuard, expectedVersion?: number): Promise<WriteResult> {
+    const reply = await this.redis
+      .sessionClose(
+        sessionKey(id),
+        DIRTY_SET_KEY,
+        String(now),
+        String(this.ttlSeconds),
+        versionArg(expectedVersion),
+        target,
+        guard.kind === 'none' ? '' : guard.kind,
+        guard.kind === 'idle' ? String(guard.idleMs) : '',
+      )
+      .catch(unavailable);
+    return toResult(reply);
+  }
+
+  /** Records that `version` of the attempt is in PostgreSQL; DIRTY when a newer write landed since. */
+  async markPersisted(id: string, version: number, now: number): Promise<'CLEAN' | 'DIRTY' | 'GONE'> {
+    return this.redis
+      .sessionMarkPersisted(sessionKey(id), DIRTY_SET_KEY, String(version), String(now), id)
+      .catch(unavailable);
+  }
+}
+
+const versionArg = (v: number | undefined): string => (v === undefined ? '' : String(v));
+
+function toResult(reply: ScriptReply): WriteResult {
+  const code = reply[0] as WriteCode;
+  if (code === 'MISS') return { code };
+  return { code, becameDirty: reply[1] === 1, stored: decodeFlat(reply[2] ?? []) };
+}
+
+const defined = new WeakSet<Redis>();
+
+/** Registers the session scripts on a connection (EVALSHA, with EVAL on NOSCRIPT). */
+export function defineSessionCommands(redis: Redis): void {
+  if (defined.has(redis)) return;
+  defined.add(redis);
+  redis.defineCommand('sessionProgress', { numberOfKeys: 2, lua: PROGRESS_SCRIPT });
+  redis.defineCommand('sessionClose', { numberOfKeys: 2, lua: CLOSE_SCRIPT });
+  redis.defineCommand('sessionFill', { numberOfKeys: 1, lua: FILL_SCRIPT });
+  redis.defineCommand('sessionMarkPersisted', { numberOfKeys: 2, lua: MARK_PERSISTED_SCRIPT });
+}
