@@ -198,10 +198,15 @@ export class SessionService {
   /**
    * Closes an attempt for the workers: at its deadline or for idleness. Works on the Redis copy when
    * there is one (so its latest answers close with it) and on PostgreSQL alone when there is not;
-   * either way the closed state is in PostgreSQL when this returns. Returns the attempt when this
+   * either way the closed state is in PostgreSQL when this returns (written by `writeClosed`, which
+   * the workers point at their batching persister). Returns the attempt when this
    * call closed it, null when there was nothing to do.
    */
-  async close(id: string, reason: CloseReason): Promise<Attempt | null> {
+  async close(
+    id: string,
+    reason: CloseReason,
+    writeClosed: (attempt: Attempt) => Promise<unknown> = (attempt) => this.repo.upsertSnapshots([attempt]),
+  ): Promise<Attempt | null> {
     const target: AttemptStatus = reason.by === 'deadline' ? 'expired' : 'abandoned';
     const guard: CloseGuard = reason.by === 'deadline' ? { kind: 'deadline' } : { kind: 'idle', idleMs: reason.idleMs };
     const now = this.clock();
@@ -218,7 +223,7 @@ export class SessionService {
     if (result.code === 'NOOP') return null;
     const attempt = result.stored.attempt;
     // the closed state reaches PostgreSQL now (version-guarded, so a repeat writes nothing)
-    if (!isOpen(attempt.status)) await this.repo.upsertSnapshots([attempt]);
+    if (!isOpen(attempt.status)) await writeClosed(attempt);
     return result.code === 'OK' || result.code === 'EXPIRED' ? attempt : null;
   }
 

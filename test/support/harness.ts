@@ -19,6 +19,31 @@ export interface TestApi extends Runtime {
   close(): Promise<void>;
 }
 
+/** The attempt JSON the API answers with (snake_case, as in the seeds). */
+export interface AttemptJson {
+  id: string;
+  user_id: string;
+  quiz_id: string | number;
+  status: 'started' | 'in_progress' | 'completed' | 'expired' | 'abandoned';
+  current_question: number;
+  answers: Record<string, unknown>;
+  version: number;
+  time_limit_seconds: number;
+  time_remaining: number | null;
+  started_at: string;
+  expires_at: string | null;
+  last_updated: string;
+  completed_at: string | null;
+}
+
+/** A response as the tests see it: status, headers and the parsed body (text when not JSON). */
+export interface TestResponse {
+  status: number;
+  headers: Headers;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  body: any;
+}
+
 /** Starts the API in-process against the test Redis and PostgreSQL (from the environment). */
 export async function startTestApi(overrides: Partial<Config> = {}, hooks?: SessionHooks): Promise<TestApi> {
   const config = loadConfig(process.env, { LOG_LEVEL: 'silent', PORT: 0, ...overrides });
@@ -70,14 +95,14 @@ export async function cleanupUsers(runtime: Pick<Runtime, 'knex' | 'redis'>, pre
   await runtime.knex('quiz_sessions').where('user_id', 'like', `${prefix}%`).delete();
 }
 
-/** A JSON request; returns status, headers and parsed body. */
+/** A JSON request; returns status, headers and parsed body. A string body is sent as it is. */
 export async function request(
   base: string,
   method: string,
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
-): Promise<{ status: number; headers: Headers; body: any }> {
+): Promise<TestResponse> {
   const init: RequestInit = { method, headers: { ...headers } };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
@@ -94,13 +119,37 @@ export async function request(
   return { status: res.status, headers: res.headers, body: parsed };
 }
 
+/** A start body for a fresh user and quiz of this harness; overrides change any field. */
+export function buildStartBody(api: Pick<TestApi, 'userId'>, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { user_id: api.userId(), quiz_id: `quiz-${randomUUID().slice(0, 8)}`, ...overrides };
+}
+
 /** Starts an attempt through the API with sensible defaults; overrides change any field. */
-export async function buildSession(api: TestApi, overrides: Record<string, unknown> = {}, prefix = '/api/sessions') {
-  const res = await request(api.url, 'POST', `${prefix}/start`, {
-    user_id: api.userId(),
-    quiz_id: `quiz-${randomUUID().slice(0, 8)}`,
-    ...overrides,
-  });
+export async function buildSession(api: TestApi, overrides: Record<string, unknown> = {}, prefix = '/api/sessions'): Promise<AttemptJson> {
+  const res = await request(api.url, 'POST', `${prefix}/start`, buildStartBody(api, overrides));
   if (res.status !== 201 && res.status !== 200) throw new Error(`start failed: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body as { id: string; version: number; user_id: string; quiz_id: string | number; [k: string]: unknown };
+  return res.body as AttemptJson;
+}
+
+/** The attempt's row in PostgreSQL, or undefined. */
+export async function sessionRow(api: Pick<Runtime, 'knex'>, id: string): Promise<Record<string, unknown> | undefined> {
+  return api.knex('quiz_sessions').where({ id }).first();
+}
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves once the wall clock is past `epochMs` (plus a small margin), e.g. an attempt's deadline. */
+export async function sleepUntil(epochMs: number, marginMs = 50): Promise<void> {
+  const wait = epochMs + marginMs - Date.now();
+  if (wait > 0) await sleep(wait);
+}
+
+/** Polls `check` until it returns true, or fails after `timeoutMs`. */
+export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000, everyMs = 50): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
 }

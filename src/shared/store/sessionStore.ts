@@ -101,6 +101,46 @@ export class SessionStore {
     return toResult(reply);
   }
 
+  /** The cached attempts for many ids in one round trip (null where missing), in order. */
+  async getMany(ids: readonly string[]): Promise<Array<StoredAttempt | null>> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(sessionKey(id));
+    const replies = (await pipeline.exec().catch(unavailable)) ?? [];
+    return replies.map(([err, hash]) => {
+      if (err) unavailable(err);
+      const h = hash as Record<string, string>;
+      return h.v === undefined ? null : decodeHash(h);
+    });
+  }
+
+  /** markPersisted for many attempts in one round trip. */
+  async markPersistedMany(entries: ReadonlyArray<{ id: string; version: number }>, now: number): Promise<Array<'CLEAN' | 'DIRTY' | 'GONE'>> {
+    if (entries.length === 0) return [];
+    const pipeline = this.redis.pipeline() as unknown as { sessionMarkPersisted: (...a: string[]) => void; exec: () => Promise<Array<[Error | null, unknown]> | null> };
+    for (const e of entries) pipeline.sessionMarkPersisted(sessionKey(e.id), DIRTY_SET_KEY, String(e.version), String(now), e.id);
+    const replies = (await pipeline.exec().catch(unavailable)) ?? [];
+    return replies.map(([err, r]) => (err ? unavailable(err) : (r as 'CLEAN' | 'DIRTY' | 'GONE')));
+  }
+
+  /** Ids of attempts dirty since at or before `before` (ms), oldest first, at most `limit`. */
+  async dirtySince(before: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(DIRTY_SET_KEY, '-inf', before, 'LIMIT', 0, limit).catch(unavailable);
+  }
+
+  /** How many attempts are dirty. */
+  async dirtyCount(): Promise<number> {
+    return this.redis.zcard(DIRTY_SET_KEY).catch(unavailable);
+  }
+
+  /** Refreshes the TTL of these attempts' keys (so an unpersisted attempt outlives a long outage). */
+  async touch(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.expire(sessionKey(id), this.ttlSeconds);
+    await pipeline.exec().catch(unavailable);
+  }
+
   /** Records that `version` of the attempt is in PostgreSQL; DIRTY when a newer write landed since. */
   async markPersisted(id: string, version: number, now: number): Promise<'CLEAN' | 'DIRTY' | 'GONE'> {
     return this.redis

@@ -1,0 +1,33 @@
+import type { Config } from '../config';
+import type { Attempt } from '../domain/attempt';
+import { jobIds, QUEUES, QUEUE_OF } from './jobs';
+import type { TypedQueue } from './queue';
+
+/** Puts the API's jobs on the queues: the write-behind once per window, expiry at the deadline. */
+export class JobScheduler {
+  constructor(
+    private readonly queues: Record<(typeof QUEUES)[keyof typeof QUEUES], TypedQueue>,
+    private readonly config: Pick<Config, 'PERSIST_DELAY_SECONDS'>,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** Persists the attempt PERSIST_DELAY_SECONDS after its first unpersisted change (once per window). */
+  async schedulePersist(sessionId: string, dirtySince: number): Promise<void> {
+    const delay = Math.max(0, dirtySince + this.config.PERSIST_DELAY_SECONDS * 1000 - this.clock());
+    await this.queues[QUEUE_OF['persist-snapshot']].add(
+      'persist-snapshot',
+      { sessionId, dirtySince },
+      { jobId: jobIds.persist(sessionId, dirtySince), delay },
+    );
+  }
+
+  /** Expires a timed attempt at its deadline (deterministic id: a resumed attempt is not scheduled twice). */
+  async scheduleExpiry(attempt: Attempt): Promise<void> {
+    if (attempt.expiresAt === null) return;
+    await this.queues[QUEUE_OF['expire-session']].add(
+      'expire-session',
+      { sessionId: attempt.id, expiresAt: attempt.expiresAt },
+      { jobId: jobIds.expire(attempt.id), delay: Math.max(0, attempt.expiresAt - this.clock()) },
+    );
+  }
+}

@@ -1,0 +1,119 @@
+import type { Logger } from '../shared/logger';
+import type { SessionRepository } from '../shared/store/sessionRepository';
+import type { SessionStore } from '../shared/store/sessionStore';
+
+/** What happened to one attempt in a flush. */
+export type PersistOutcome = 'written' | 'current' | 'gone' | 'redirtied';
+
+interface Waiter {
+  resolve: (o: PersistOutcome) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Observers of the write-behind, for metrics. */
+export interface PersisterEvents {
+  /** An attempt reached PostgreSQL `lagMs` after its first unpersisted change. */
+  persisted?(lagMs: number): void;
+  /** A newer write landed during the persist: the attempt needs another window. */
+  redirtied?(sessionId: string, dirtySince: number): Promise<void>;
+}
+
+/**
+ * The write-behind: collects the attempts that jobs ask to persist and writes them in batches —
+ * one pipelined Redis read of their current state, one multi-row PostgreSQL upsert guarded by
+ * version, one pipelined mark. A job's promise settles only when its attempt's batch is written,
+ * so a job completes only after PostgreSQL has the data (at-least-once).
+ */
+export class SnapshotPersister {
+  private pending = new Map<string, Waiter[]>();
+  private timer: NodeJS.Timeout | null = null;
+  private inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly store: SessionStore,
+    private readonly repo: SessionRepository,
+    private readonly log: Logger,
+    private readonly events: PersisterEvents = {},
+    private readonly options: { maxBatch: number; lingerMs: number } = { maxBatch: 250, lingerMs: 5 },
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** Persists the attempt's current state in the next batch. */
+  persist(sessionId: string): Promise<PersistOutcome> {
+    return new Promise((resolve, reject) => {
+      const waiters = this.pending.get(sessionId);
+      if (waiters) waiters.push({ resolve, reject });
+      else this.pending.set(sessionId, [{ resolve, reject }]);
+      if (this.pending.size >= this.options.maxBatch) this.flushNow();
+      else this.timer ??= setTimeout(() => this.flushNow(), this.options.lingerMs);
+    });
+  }
+
+  /** Writes everything pending now and waits for every batch under way. */
+  async drain(): Promise<void> {
+    this.flushNow();
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private flushNow(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    const run = this.write([...batch.keys()]).then(
+      (outcomes) => batch.forEach((waiters, id) => waiters.forEach((w) => w.resolve(outcomes.get(id) ?? 'gone'))),
+      (err) => batch.forEach((waiters) => waiters.forEach((w) => w.reject(err))),
+    );
+    this.inFlight.add(run);
+    void run.finally(() => this.inFlight.delete(run));
+  }
+
+  /** Persists these attempts as one batch; returns what happened to each. */
+  async write(ids: readonly string[]): Promise<Map<string, PersistOutcome>> {
+    const outcomes = new Map<string, PersistOutcome>();
+    const stored = await this.store.getMany(ids);
+    const present = stored.filter((s): s is NonNullable<typeof s> => s !== null);
+    const written = new Set(await this.repo.upsertSnapshots(present.map((s) => s.attempt)));
+    const now = this.clock();
+    // a key that disappeared (evicted, deleted) has nothing left to write: mark it and move on
+    const marks = await this.store.markPersistedMany(
+      ids.map((id, i) => ({ id, version: stored[i]?.attempt.version ?? 0 })),
+      now,
+    );
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      const s = stored[i];
+      if (!s) {
+        outcomes.set(id, 'gone');
+        continue;
+      }
+      if (written.has(id) && s.dirtySince !== null) this.events.persisted?.(now - s.dirtySince);
+      if (marks[i] === 'DIRTY') {
+        outcomes.set(id, 'redirtied');
+        await this.events.redirtied?.(id, now).catch((err) => this.log.warn(`rescheduling persist of ${id} failed: ${String(err)}`));
+      } else outcomes.set(id, written.has(id) ? 'written' : 'current');
+    }
+    return outcomes;
+  }
+
+  /**
+   * Persists every attempt that is dirty now, in batches, until done or `deadline` (epoch ms).
+   * Used on shutdown and by the sweep. Returns how many were written.
+   */
+  async flushDirty(olderThan: number, deadline: number, batchSize: number): Promise<number> {
+    let total = 0;
+    let cursorTime = olderThan;
+    while (this.clock() < deadline) {
+      const ids = await this.store.dirtySince(cursorTime, batchSize);
+      if (ids.length === 0) break;
+      await this.store.touch(ids);
+      const outcomes = await this.write(ids);
+      total += [...outcomes.values()].filter((o) => o === 'written').length;
+      if (ids.length < batchSize) break;
+      // attempts re-dirtied by this flush get a new score (now); the next page starts after them
+      cursorTime = Math.min(cursorTime, this.clock() - 1);
+    }
+    return total;
+  }
+}
