@@ -19,6 +19,8 @@ export async function up(knex: Knex): Promise<void> {
     t.timestamp('completed_at', { useTz: true }).nullable();
     t.timestamp('ended_at', { useTz: true }).nullable();
     t.timestamp('persisted_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    // how many times the write-behind wrote this row: the coalescing, observable
+    t.integer('persist_count').notNullable().defaultTo(1);
     t.index(['user_id', 'quiz_id'], 'quiz_sessions_user_quiz_idx');
   });
   await knex.raw(`alter table quiz_sessions add constraint quiz_sessions_status_check

@@ -21,6 +21,7 @@ interface Row {
   completed_at: Date | null;
   ended_at: Date | null;
   persisted_at: Date;
+  persist_count: number;
 }
 
 const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
@@ -120,16 +121,17 @@ export class SessionRepository {
     const rows = await this.knex(TABLE)
       .insert(attempts.map((a) => toRow(this.knex, a)))
       .onConflict('id')
-      .merge([
-        'status',
-        'current_question',
-        'answers',
-        'version',
-        'last_updated',
-        'completed_at',
-        'ended_at',
-        'persisted_at',
-      ])
+      .merge({
+        status: this.knex.raw('excluded.status'),
+        current_question: this.knex.raw('excluded.current_question'),
+        answers: this.knex.raw('excluded.answers'),
+        version: this.knex.raw('excluded.version'),
+        last_updated: this.knex.raw('excluded.last_updated'),
+        completed_at: this.knex.raw('excluded.completed_at'),
+        ended_at: this.knex.raw('excluded.ended_at'),
+        persisted_at: this.knex.raw('excluded.persisted_at'),
+        persist_count: this.knex.raw(`${TABLE}.persist_count + 1`),
+      })
       .where(`${TABLE}.version`, '<', this.knex.raw('excluded.version'))
       .returning('id')
       .catch(pgUnavailable);
@@ -154,6 +156,7 @@ export class SessionRepository {
         completed_at: target === 'completed' ? new Date(now) : null,
         last_updated: new Date(now),
         persisted_at: this.knex.fn.now(),
+        persist_count: this.knex.raw('persist_count + 1'),
       })
       .returning('*')
       .catch(pgUnavailable);
