@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, type Config } from './shared/config';
 import { createKnex, migrateLatest } from './shared/db/knex';
 import { queueHooks } from './shared/hooks';
 import { createLogger, type Logger } from './shared/logger';
+import { Metrics } from './shared/metrics';
 import { QUEUES } from './shared/queues/jobs';
 import { createQueue } from './shared/queues/queue';
 import { JobScheduler } from './shared/queues/scheduler';
@@ -35,7 +36,9 @@ async function run(role: Exclude<Role, 'migrate'>, config: Config, log: Logger):
     shutdown.add(`queue ${q.name}`, () => q.close(), 20);
   }
   const scheduler = new JobScheduler(queues, config);
-  const runtime = createRuntime(config, log, shutdown, role, queueHooks(scheduler, {}, log));
+  const metrics = new Metrics(role);
+  metrics.watchQueues(Object.values(queues));
+  const runtime = createRuntime(config, log, shutdown, role, queueHooks(scheduler, metrics.sessionObservers(), log));
   if (!(await waitForReady(runtime.redis, 5000))) log.warn('redis is not reachable yet; reads fall back to PostgreSQL, writes answer 503');
 
   const workerDeps = {
@@ -43,12 +46,18 @@ async function run(role: Exclude<Role, 'migrate'>, config: Config, log: Logger):
     log,
     shutdown,
     runtime,
-    persisterEvents: { redirtied: (id: string, since: number) => scheduler.schedulePersist(id, since) },
+    observer: metrics.jobObserver(),
+    persisterEvents: {
+      persisted: (lagMs: number) => metrics.persistLag.observe(lagMs / 1000),
+      redirtied: (id: string, since: number) => scheduler.schedulePersist(id, since),
+    },
   };
   const persister = role === 'api' ? null : createPersister(workerDeps);
   if (persister && (role === 'persist-worker' || role === 'all')) startPersistWorker(workerDeps, persister);
   if (persister && (role === 'lifecycle-worker' || role === 'all')) await startLifecycleWorker(workerDeps, persister);
-  if (role === 'api' || role === 'all') await startApiServer({ config, log, shutdown, ...runtime });
+  if (role === 'api' || role === 'all') await startApiServer({ config, log, shutdown, metrics, ...runtime });
+  // workers serve their metrics on METRICS_PORT; in `all` the API's /metrics has the one registry
+  else await metrics.serve(config.METRICS_PORT, config.HOST, log, shutdown);
   if (role !== 'api') log.info(`${role} started`);
 }
 

@@ -4,7 +4,9 @@ import bodyParser from 'koa-bodyparser';
 import { MethodNotAllowedError, RouteNotFoundError } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import type { Logger } from '../shared/logger';
+import type { Metrics } from '../shared/metrics';
 import type { SessionService } from '../shared/sessionService';
+import { openApiDocument } from './openapi';
 import { errorHandler } from './middleware/errorHandler';
 import { requestContext } from './middleware/requestContext';
 import { requireJson } from './middleware/requireJson';
@@ -16,10 +18,8 @@ export interface AppDeps {
   service: SessionService;
   log: Logger;
   readiness: Record<string, ReadinessCheck>;
-  /** Called once per request with its duration, for the latency histogram. */
-  observe?: Parameters<typeof requestContext>[1];
-  /** Extra routes (metrics, OpenAPI) registered before the 404 fallback. */
-  extraRoutes?: (router: Router) => void;
+  /** The process's metrics: request latency is recorded and GET /metrics served when given. */
+  metrics?: Metrics;
 }
 
 /** The Koa app: request id and log line, error contract, JSON body limits, the routes. */
@@ -29,9 +29,29 @@ export function createApp(deps: AppDeps): Koa {
   const router = new Router();
   registerHealthRoutes(router, deps.readiness);
   registerSessionRoutes(router, deps.service);
-  deps.extraRoutes?.(router);
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = openApiDocument();
+  });
+  const metrics = deps.metrics;
+  if (metrics) {
+    router.get('/metrics', async (ctx) => {
+      const { contentType, body } = await metrics.render();
+      ctx.type = contentType;
+      ctx.body = body;
+    });
+  }
 
-  app.use(requestContext(deps.log, deps.observe));
+  app.use(
+    requestContext(
+      deps.log,
+      metrics &&
+        ((ctx, seconds) =>
+          metrics.httpDuration.observe(
+            { method: ctx.method, route: (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched', status_code: String(ctx.status) },
+            seconds,
+          )),
+    ),
+  );
   app.use(errorHandler(deps.log, deps.service.clock));
   app.use(requireJson);
   app.use(

@@ -4,12 +4,12 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config';
 import type { Logger } from '../shared/logger';
 import type { Shutdown } from '../shared/shutdown';
-import type { SessionHooks, SessionService } from '../shared/sessionService';
+import type { SessionService } from '../shared/sessionService';
 import { createApp, type AppDeps } from './app';
 
 /** Starts the HTTP server; on shutdown it stops accepting, finishes in-flight requests, then closes. */
 export async function startApiServer(
-  deps: { config: Config; log: Logger; shutdown: Shutdown; service: SessionService; redis: Redis; knex: Knex; hooks?: SessionHooks } & Pick<AppDeps, 'observe' | 'extraRoutes'>,
+  deps: { config: Config; log: Logger; shutdown: Shutdown; service: SessionService; redis: Redis; knex: Knex } & Pick<AppDeps, 'metrics'>,
 ): Promise<Server> {
   const app = createApp({
     service: deps.service,
@@ -18,8 +18,7 @@ export async function startApiServer(
       redis: () => deps.redis.ping(),
       postgres: () => deps.knex.raw('select 1'),
     },
-    observe: deps.observe,
-    extraRoutes: deps.extraRoutes,
+    metrics: deps.metrics,
   });
   const server = app.listen(deps.config.PORT, deps.config.HOST);
   // keep-alive longer than common load balancers' idle timeout, so they close first

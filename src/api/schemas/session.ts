@@ -28,7 +28,7 @@ export const startBody = z.object({
 const questionId = z.union([text('question_id'), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]).transform(String);
 
 /** Any JSON value; its size, depth and content are checked (iteratively) when it is encoded. */
-const answerValue = z.unknown();
+const answerValue = z.unknown().meta({ description: `Any JSON value, at most ${LIMITS.answerBytes} bytes and ${LIMITS.answerDepth} levels deep` });
 
 /**
  * The JSON text of an answer, or why it is refused: too large, too deep, or holding a NUL
@@ -59,10 +59,18 @@ export function encodeAnswer(value: unknown): { text: string } | { error: string
 }
 
 /** A map of question id to answer; keys are checked one by one, `__proto__` included, as data. */
-const answersMap = z.custom<Record<string, unknown>>(
-  (v) => v !== null && typeof v === 'object' && !Array.isArray(v),
-  'answers must be an object mapping question ids to answers',
-);
+const answersMap = z
+  .custom<Record<string, unknown>>(
+    (v) => v !== null && typeof v === 'object' && !Array.isArray(v),
+    'answers must be an object mapping question ids to answers',
+  )
+  .meta({
+    type: 'object',
+    additionalProperties: {},
+    maxProperties: LIMITS.answersPerRequest,
+    propertyNames: { minLength: 1, maxLength: LIMITS.idLength },
+    description: `Question id -> answer (any JSON, at most ${LIMITS.answerBytes} bytes, ${LIMITS.answerDepth} levels deep); merged per question`,
+  });
 
 /** PATCH/PUT .../progress, before its answers are encoded. */
 export const progressBodyShape = z.object({

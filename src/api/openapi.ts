@@ -1,0 +1,167 @@
+import { z } from 'zod';
+import { LIMITS } from '../shared/limits';
+import { attemptResponse, errorResponse, healthResponse, notReadyResponse, readyResponse } from './schemas/responses';
+import { closeBody, progressBodyShape, sessionIdParam, startBody } from './schemas/session';
+import { SESSION_PREFIXES } from './routes/sessions';
+
+type JsonSchema = Record<string, unknown>;
+
+/** A zod schema as an OpenAPI 3.1 (JSON Schema 2020-12) schema, as a client sends it. */
+function schema(s: z.ZodType): JsonSchema {
+  const out = z.toJSONSchema(s, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema;
+  delete out.$schema;
+  return out;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (s: JsonSchema) => ({ 'application/json': { schema: s } });
+
+const ERROR_TEXT: Record<number, string> = {
+  400: 'VALIDATION_ERROR: malformed JSON, wrong types, invalid UUID, out-of-range or oversized values; `field` names the field',
+  404: 'SESSION_NOT_FOUND (or ROUTE_NOT_FOUND)',
+  409: 'SESSION_CONFLICT (stale version; `retry-after: 1`, retryable, current attempt under `session`) or SESSION_COMPLETED',
+  410: 'SESSION_EXPIRED: the deadline passed or the attempt was abandoned; the final attempt under `session`',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE: the body is not JSON',
+  500: 'INTERNAL_SERVER_ERROR',
+  503: 'SERVICE_UNAVAILABLE: Redis or PostgreSQL unreachable; retryable',
+};
+
+const errors = (...codes: number[]) =>
+  Object.fromEntries(codes.map((c) => [String(c), { description: ERROR_TEXT[c], content: json(ref('Error')) }]));
+
+const requestId = {
+  name: 'x-request-id',
+  in: 'header',
+  required: false,
+  description: 'Echoed when well-formed ([A-Za-z0-9._:-]{1,128}); generated otherwise',
+  schema: { type: 'string' },
+};
+const ifMatch = {
+  name: 'If-Match',
+  in: 'header',
+  required: false,
+  description: 'The version the write expects (`5`, `"5"` or `W/"5"`); must agree with `version` in the body',
+  schema: { type: 'string' },
+};
+const idParam = { name: 'id', in: 'path', required: true, schema: schema(sessionIdParam) };
+const attemptOk = (description: string) => ({
+  description,
+  headers: { ETag: { description: 'The attempt version, quoted', schema: { type: 'string' } } },
+  content: json(ref('Attempt')),
+});
+
+function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
+  const progress = (method: string) => ({
+    tags: [tag],
+    operationId: `${method}Progress${tag}`,
+    summary: 'Save progress: answers (merged per question) and/or the current question; version-checked when a version is given',
+    parameters: [idParam, ifMatch, requestId],
+    requestBody: { required: true, content: json(ref('ProgressRequest')) },
+    responses: { '200': attemptOk('The attempt after the write (version + 1)'), ...errors(400, 404, 409, 410, 413, 415, 500, 503) },
+  });
+  const close = (what: 'complete' | 'abandon', summary: string) => ({
+    tags: [tag],
+    operationId: `${what}${tag}`,
+    summary,
+    parameters: [idParam, ifMatch, requestId],
+    requestBody: { required: false, content: json(ref('CloseRequest')) },
+    responses: { '200': attemptOk('The closed attempt (repeating returns the same)'), ...errors(400, 404, 409, 410, 413, 415, 500, 503) },
+  });
+  return {
+    [`${prefix}/start`]: {
+      post: {
+        tags: [tag],
+        operationId: `start${tag}`,
+        summary: 'Start an attempt, or resume the open one for this user and quiz',
+        parameters: [requestId],
+        requestBody: { required: true, content: json(ref('StartRequest')) },
+        responses: {
+          '201': attemptOk('A new attempt'),
+          '200': attemptOk('The open attempt for this user and quiz (resume)'),
+          ...errors(400, 413, 415, 500, 503),
+        },
+      },
+    },
+    [`${prefix}/{id}`]: {
+      get: {
+        tags: [tag],
+        operationId: `get${tag}`,
+        summary: 'Read an attempt; time_remaining is computed at response time',
+        parameters: [idParam, requestId],
+        responses: { '200': attemptOk('The attempt'), ...errors(400, 404, 410, 500, 503) },
+      },
+    },
+    [`${prefix}/{id}/progress`]: { patch: progress('patch'), put: progress('put') },
+    [`${prefix}/{id}/complete`]: { post: close('complete', 'Complete the attempt; durable in PostgreSQL before the response') },
+    [`${prefix}/{id}/abandon`]: { post: close('abandon', 'The student quits: the attempt becomes abandoned') },
+  };
+}
+
+let cached: Record<string, unknown> | null = null;
+
+/** The OpenAPI 3.1 document, generated from the request and response zod schemas. */
+export function openApiDocument(): Record<string, unknown> {
+  cached ??= {
+    openapi: '3.1.0',
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    info: {
+      title: 'Quiz session service',
+      version: '1.0.0',
+      description: `Timed quiz attempts: start or resume, version-checked progress, complete, abandon. Limits: body ${LIMITS.bodyBytes / 1024} KiB, ${LIMITS.answersPerRequest} answers per request, ${LIMITS.answersPerAttempt} per attempt, answers ${LIMITS.answerBytes} bytes, ids ${LIMITS.idLength} characters.`,
+    },
+    servers: [{ url: 'http://localhost:8002' }],
+    tags: [
+      { name: 'Sessions', description: 'Seed 2 routes (/api/sessions)' },
+      { name: 'SessionsV1', description: 'Seed 1 routes (/sessions), same handlers' },
+      { name: 'Operations' },
+    ],
+    paths: {
+      ...sessionPaths(SESSION_PREFIXES[0], 'Sessions'),
+      ...sessionPaths(SESSION_PREFIXES[1], 'SessionsV1'),
+      '/health': {
+        get: { tags: ['Operations'], operationId: 'health', summary: 'Liveness', responses: { '200': { description: 'The process runs', content: json(ref('Health')) } } },
+      },
+      '/ready': {
+        get: {
+          tags: ['Operations'],
+          operationId: 'ready',
+          summary: 'Readiness: Redis and PostgreSQL answer',
+          responses: {
+            '200': { description: 'Ready', content: json(ref('Ready')) },
+            '503': { description: 'Names what is down', content: json(ref('NotReady')) },
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          tags: ['Operations'],
+          operationId: 'metrics',
+          summary: 'Prometheus metrics (text format)',
+          responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
+        },
+      },
+      '/openapi.json': {
+        get: {
+          tags: ['Operations'],
+          operationId: 'openapi',
+          summary: 'This document',
+          responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } },
+        },
+      },
+    },
+    components: {
+      schemas: {
+        StartRequest: schema(startBody),
+        ProgressRequest: schema(progressBodyShape),
+        CloseRequest: schema(closeBody),
+        Attempt: schema(attemptResponse),
+        Error: schema(errorResponse),
+        Health: schema(healthResponse),
+        Ready: schema(readyResponse),
+        NotReady: schema(notReadyResponse),
+      },
+    },
+  };
+  return cached;
+}

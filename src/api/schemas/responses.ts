@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { ATTEMPT_STATUSES } from '../../shared/domain/attempt';
+
+const timestamp = z.iso.datetime();
+
+/** An attempt as every endpoint returns it (documentation and contract tests; the handlers serialise directly). */
+export const attemptResponse = z.object({
+  id: z.uuid({ version: 'v4' }),
+  user_id: z.string(),
+  quiz_id: z.union([z.string(), z.number().int()]),
+  status: z.enum(ATTEMPT_STATUSES as [string, ...string[]]),
+  current_question: z.number().int().min(0),
+  version: z.number().int().min(1),
+  time_limit_seconds: z.number().int().min(0).meta({ description: '0 means untimed' }),
+  time_remaining: z.number().int().min(0).nullable().meta({ description: 'Seconds left, computed at response time; null when untimed' }),
+  started_at: timestamp,
+  expires_at: timestamp.nullable(),
+  last_updated: timestamp,
+  completed_at: timestamp.nullable(),
+  answers: z.record(z.string(), z.unknown()),
+});
+
+/** The error contract (seed 2), with the attempt under `session` for 409 and 410. */
+export const errorResponse = z.object({
+  error: z.string(),
+  errorCode: z.enum([
+    'VALIDATION_ERROR',
+    'UNAUTHORIZED',
+    'FORBIDDEN',
+    'SESSION_NOT_FOUND',
+    'ROUTE_NOT_FOUND',
+    'METHOD_NOT_ALLOWED',
+    'SESSION_CONFLICT',
+    'SESSION_COMPLETED',
+    'SESSION_EXPIRED',
+    'PAYLOAD_TOO_LARGE',
+    'UNSUPPORTED_MEDIA_TYPE',
+    'INTERNAL_SERVER_ERROR',
+    'SERVICE_UNAVAILABLE',
+  ]),
+  message: z.string(),
+  statusCode: z.number().int(),
+  requestId: z.string(),
+  retryable: z.boolean(),
+  retryAfterSeconds: z.number().int().optional(),
+  sessionId: z.string().optional(),
+  field: z.string().optional(),
+  session: attemptResponse.optional(),
+});
+
+/** GET /health */
+export const healthResponse = z.object({ status: z.literal('ok'), uptimeSeconds: z.number() });
+
+const checks = z.record(z.string(), z.enum(['up', 'down']));
+
+/** GET /ready: 200 */
+export const readyResponse = z.object({ status: z.literal('ready'), checks });
+
+/** GET /ready: 503 names what is down, in the error contract's shape. */
+export const notReadyResponse = errorResponse.extend({ status: z.literal('unavailable'), checks });

@@ -1,0 +1,147 @@
+import { createServer, type Server } from 'node:http';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Attempt } from './domain/attempt';
+import type { Logger } from './logger';
+import type { QueueName } from './queues/jobs';
+import type { TypedQueue } from './queues/queue';
+import type { Shutdown } from './shutdown';
+
+/** The job states `queue_jobs` reports. */
+const JOB_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+
+/**
+ * Every metric the service exports (one registry per process). No label takes a per-attempt or
+ * per-user value: routes are patterns, queues and job names are fixed sets.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request latency by route pattern, method and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    // p99 should be a few milliseconds: fine buckets below 25 ms
+    buckets: [0.0005, 0.001, 0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  readonly queueLag = new Histogram({
+    name: 'queue_lag_seconds',
+    help: 'From when a job was due (added, or its delay ran out) to when a worker started it',
+    labelNames: ['queue'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly jobDuration = new Histogram({
+    name: 'job_duration_seconds',
+    help: 'Job run time by queue, job name and outcome',
+    labelNames: ['queue', 'job', 'outcome'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly persistLag = new Histogram({
+    name: 'persist_lag_seconds',
+    help: "From an attempt's first unpersisted change to its PostgreSQL write (the write-behind delay)",
+    buckets: [0.5, 1, 2, 5, 10, 15, 20, 25, 30, 31, 32, 33, 35, 40, 50, 60, 120, 300],
+    registers: [this.registry],
+  });
+
+  readonly conflicts = new Counter({
+    name: 'session_version_conflicts_total',
+    help: 'Writes rejected with 409 because their version was stale',
+    registers: [this.registry],
+  });
+
+  readonly cacheReads = new Counter({
+    name: 'session_cache_reads_total',
+    help: 'Attempt reads by where they were served from',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+
+  readonly transitions = new Counter({
+    name: 'session_transitions_total',
+    help: 'Attempts moved to a closed status, by target status',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(role: string) {
+    this.registry.setDefaultLabels({ role });
+    collectDefaultMetrics({ register: this.registry });
+    // series exist from the start (at 0), so dashboards and rate() see them before traffic
+    for (const source of ['redis', 'postgres']) this.cacheReads.inc({ source }, 0);
+    for (const status of ['completed', 'expired', 'abandoned']) this.transitions.inc({ status }, 0);
+  }
+
+  /** Reports `queue_jobs` for these queues, read at scrape time. */
+  watchQueues(queues: TypedQueue[]): void {
+    new Gauge({
+      name: 'queue_jobs',
+      help: 'Jobs per queue and state, read at scrape time',
+      labelNames: ['queue', 'state'] as const,
+      registers: [this.registry],
+      async collect() {
+        await Promise.all(
+          queues.map(async (q) => {
+            const counts = await q.getJobCounts(...JOB_STATES).catch(() => null);
+            if (!counts) return;
+            for (const state of JOB_STATES) this.set({ queue: q.name, state }, counts[state] ?? 0);
+          }),
+        );
+      },
+    });
+  }
+
+  /** The session service's observers. */
+  sessionObservers() {
+    return {
+      transitioned: (attempt: Attempt) => this.transitions.inc({ status: attempt.status }),
+      readFrom: (source: 'redis' | 'postgres') => this.cacheReads.inc({ source }),
+      conflicted: () => this.conflicts.inc(),
+    };
+  }
+
+  /** The job observer for workers. */
+  jobObserver() {
+    return {
+      started: (queue: QueueName, _job: unknown, lagMs: number) => this.queueLag.observe({ queue }, lagMs / 1000),
+      finished: (queue: QueueName, job: { name: string }, outcome: string, seconds: number) =>
+        this.jobDuration.observe({ queue, job: job.name, outcome }, seconds),
+    };
+  }
+
+  /** The text exposition. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  /** Serves GET /metrics (and /health) on its own port, for worker processes; closed on shutdown. */
+  async serve(port: number, host: string, log: Logger, shutdown: Shutdown): Promise<Server> {
+    const server = createServer((req, res) => {
+      if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') {
+        this.render().then(
+          ({ contentType, body }) => {
+            res.writeHead(200, { 'content-type': contentType });
+            res.end(body);
+          },
+          () => {
+            res.writeHead(500).end();
+          },
+        );
+      } else if (req.method === 'GET' && req.url === '/health') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      } else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    shutdown.add('metrics server', () => new Promise((resolve) => server.close(resolve)), 25);
+    const address = server.address();
+    log.info(`metrics on ${typeof address === 'object' && address ? `${address.address}:${address.port}` : port}/metrics`);
+    return server;
+  }
+}
