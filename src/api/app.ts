@@ -6,6 +6,7 @@ import { LIMITS } from '../shared/limits';
 import type { Logger } from '../shared/logger';
 import type { Metrics } from '../shared/metrics';
 import type { SessionService } from '../shared/sessionService';
+import type { Authenticator } from './auth';
 import { openApiDocument } from './openapi';
 import { errorHandler } from './middleware/errorHandler';
 import { requestContext } from './middleware/requestContext';
@@ -18,8 +19,12 @@ export interface AppDeps {
   service: SessionService;
   log: Logger;
   readiness: Record<string, ReadinessCheck>;
-  /** The process's metrics: request latency is recorded and GET /metrics served when given. */
+  /** The process's metrics: request latency is recorded when given. */
   metrics?: Metrics;
+  /** Serve GET /metrics on the API port (false when API_METRICS_PORT moves it elsewhere). */
+  metricsOnApiPort?: boolean;
+  /** Bearer-token verification for the session routes; null or absent runs open. */
+  authenticate?: Authenticator | null;
 }
 
 /** The Koa app: request id and log line, error contract, JSON body limits, the routes. */
@@ -28,12 +33,12 @@ export function createApp(deps: AppDeps): Koa {
   app.proxy = true;
   const router = new Router();
   registerHealthRoutes(router, deps.readiness);
-  registerSessionRoutes(router, deps.service);
+  registerSessionRoutes(router, deps.service, deps.authenticate ?? null);
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument();
   });
   const metrics = deps.metrics;
-  if (metrics) {
+  if (metrics && deps.metricsOnApiPort !== false) {
     router.get('/metrics', async (ctx) => {
       const { contentType, body } = await metrics.render();
       ctx.type = contentType;

@@ -18,6 +18,8 @@ const json = (s: JsonSchema) => ({ 'application/json': { schema: s } });
 
 const ERROR_TEXT: Record<number, string> = {
   400: 'VALIDATION_ERROR: malformed JSON, wrong types, invalid UUID, out-of-range or oversized values; `field` names the field',
+  401: 'UNAUTHORIZED: authentication is configured and the bearer token is missing, expired or invalid',
+  403: "FORBIDDEN: the token's subject is not the attempt's user_id (or a different user_id was given to start)",
   404: 'SESSION_NOT_FOUND (or ROUTE_NOT_FOUND)',
   409: 'SESSION_CONFLICT (stale version; `retry-after: 1`, retryable, current attempt under `session`) or SESSION_COMPLETED',
   410: 'SESSION_EXPIRED: the deadline passed or the attempt was abandoned; the final attempt under `session`',
@@ -51,27 +53,34 @@ const attemptOk = (description: string) => ({
   content: json(ref('Attempt')),
 });
 
+/** Bearer token optional: required only when the service is configured with AUTH_JWT_SECRET or AUTH_JWKS_URL. */
+const security = [{}, { bearerAuth: [] }];
+
 function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
   const progress = (method: string) => ({
     tags: [tag],
+    security,
     operationId: `${method}Progress${tag}`,
     summary: 'Save progress: answers (merged per question) and/or the current question; version-checked when a version is given',
     parameters: [idParam, ifMatch, requestId],
     requestBody: { required: true, content: json(ref('ProgressRequest')) },
-    responses: { '200': attemptOk('The attempt after the write (version + 1)'), ...errors(400, 404, 409, 410, 413, 415, 500, 503) },
+    responses: { '200': attemptOk('The attempt after the write (version + 1)'), ...errors(400, 401, 403, 404, 409, 410, 413, 415, 500, 503) },
   });
   const close = (what: 'complete' | 'abandon', summary: string) => ({
     tags: [tag],
+    security,
     operationId: `${what}${tag}`,
     summary,
     parameters: [idParam, ifMatch, requestId],
     requestBody: { required: false, content: json(ref('CloseRequest')) },
-    responses: { '200': attemptOk('The closed attempt (repeating returns the same)'), ...errors(400, 404, 409, 410, 413, 415, 500, 503) },
+    responses: { '200': attemptOk('The closed attempt (repeating returns the same)'), ...errors(400, 401, 403, 404, 409, 410, 413, 415, 500, 503) },
   });
   return {
     [`${prefix}/start`]: {
       post: {
         tags: [tag],
+        security,
+    security,
         operationId: `start${tag}`,
         summary: 'Start an attempt, or resume the open one for this user and quiz',
         parameters: [requestId],
@@ -79,17 +88,19 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
         responses: {
           '201': attemptOk('A new attempt'),
           '200': attemptOk('The open attempt for this user and quiz (resume)'),
-          ...errors(400, 413, 415, 500, 503),
+          ...errors(400, 401, 403, 413, 415, 500, 503),
         },
       },
     },
     [`${prefix}/{id}`]: {
       get: {
         tags: [tag],
+        security,
+    security,
         operationId: `get${tag}`,
         summary: 'Read an attempt; time_remaining is computed at response time',
         parameters: [idParam, requestId],
-        responses: { '200': attemptOk('The attempt'), ...errors(400, 404, 410, 500, 503) },
+        responses: { '200': attemptOk('The attempt'), ...errors(400, 401, 403, 404, 410, 500, 503) },
       },
     },
     [`${prefix}/{id}/progress`]: { patch: progress('patch'), put: progress('put') },
@@ -151,6 +162,7 @@ export function openApiDocument(): Record<string, unknown> {
       },
     },
     components: {
+      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
       schemas: {
         StartRequest: schema(startBody),
         ProgressRequest: schema(progressBodyShape),

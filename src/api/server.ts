@@ -6,14 +6,21 @@ import type { Logger } from '../shared/logger';
 import type { Shutdown } from '../shared/shutdown';
 import type { SessionService } from '../shared/sessionService';
 import { createApp, type AppDeps } from './app';
+import { createAuthenticator } from './auth';
 
 /** Starts the HTTP server; on shutdown it stops accepting, finishes in-flight requests, then closes. */
 export async function startApiServer(
   deps: { config: Config; log: Logger; shutdown: Shutdown; service: SessionService; redis: Redis; knex: Knex } & Pick<AppDeps, 'metrics'>,
 ): Promise<Server> {
+  const authenticate = createAuthenticator(deps.config);
+  if (!authenticate) {
+    deps.log.warn('authentication is off (no AUTH_JWT_SECRET or AUTH_JWKS_URL): anyone who knows an attempt id can read and change it; run behind a gateway that authenticates');
+  }
   const app = createApp({
     service: deps.service,
     log: deps.log,
+    authenticate,
+    metricsOnApiPort: deps.config.API_METRICS_PORT === undefined,
     readiness: {
       redis: () => deps.redis.ping(),
       postgres: () => deps.knex.raw('select 1'),
@@ -38,6 +45,9 @@ export async function startApiServer(
       }),
     0,
   );
+  if (deps.metrics && deps.config.API_METRICS_PORT !== undefined) {
+    await deps.metrics.serve(deps.config.API_METRICS_PORT, deps.config.HOST, deps.log, deps.shutdown);
+  }
   const address = server.address();
   deps.log.info(`api listening on ${typeof address === 'object' && address ? `${address.address}:${address.port}` : String(address)}`);
   return server;

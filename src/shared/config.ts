@@ -24,6 +24,17 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('bull'),
   SHUTDOWN_TIMEOUT_MS: int(100, 120_000).default(9000),
+  /** When set, the API serves /metrics on this port instead of PORT (keep it off the public network). */
+  API_METRICS_PORT: int(1, 65535).optional(),
+  /** HS256 secret for bearer tokens; with AUTH_JWKS_URL unset and this unset, the API runs open. */
+  AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** JWKS endpoint for RS256/ES256 bearer tokens (instead of AUTH_JWT_SECRET). */
+  AUTH_JWKS_URL: z.url().optional(),
+  AUTH_JWT_ISSUER: z.string().min(1).optional(),
+  AUTH_JWT_AUDIENCE: z.string().min(1).optional(),
+  /** The claim that carries the role, and the role that may act on any attempt (grading back ends). */
+  AUTH_ROLE_CLAIM: z.string().min(1).default('role'),
+  AUTH_SERVICE_ROLE: z.string().min(1).default('service'),
 });
 
 /** The validated configuration. */
@@ -43,6 +54,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message} (got ${JSON.stringify(present[String(i.path[0])])})`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  if (parsed.data.AUTH_JWT_SECRET && parsed.data.AUTH_JWKS_URL) {
+    throw new ConfigError('invalid configuration:\n  AUTH_JWT_SECRET and AUTH_JWKS_URL: set one of them, not both');
   }
   return { ...parsed.data, ...overrides };
 }

@@ -41,6 +41,20 @@ export class ValidationError extends AppError {
   }
 }
 
+/** 401: authentication is configured and the request has no valid bearer token. */
+export class UnauthorizedError extends AppError {
+  constructor(message = 'A valid bearer token is required') {
+    super(401, 'UNAUTHORIZED', message);
+  }
+}
+
+/** 403: the token's subject may not act on this attempt (or for this user). */
+export class ForbiddenError extends AppError {
+  constructor(message = 'This attempt belongs to another user') {
+    super(403, 'FORBIDDEN', message);
+  }
+}
+
 /** 404: no attempt has this id. */
 export class SessionNotFoundError extends AppError {
   constructor(sessionId: string) {

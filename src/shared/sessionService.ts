@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { isOpen, isPastDeadline, presentAt, type Attempt, type AttemptStatus } from './domain/attempt';
 import {
+  ForbiddenError,
   SessionCompletedError,
   SessionConflictError,
   SessionExpiredError,
@@ -114,8 +115,11 @@ export class SessionService {
     throw new ServiceUnavailableError('postgres');
   }
 
-  /** The attempt as it is now: from Redis, or PostgreSQL on a miss or when Redis is down. */
-  async get(id: string): Promise<Attempt> {
+  /**
+   * The attempt as it is now: from Redis, or PostgreSQL on a miss or when Redis is down. With
+   * `owner`, another user's attempt is refused (403) before anything about it is shown.
+   */
+  async get(id: string, owner?: string): Promise<Attempt> {
     let attempt: Attempt | null = null;
     try {
       attempt = (await this.store.get(id))?.attempt ?? null;
@@ -125,7 +129,7 @@ export class SessionService {
       const fromDb = await this.repo.findById(id);
       if (!fromDb) throw new SessionNotFoundError(id);
       this.hooks.readFrom('postgres');
-      return this.readable(fromDb);
+      return this.readable(fromDb, owner);
     }
     if (!attempt) {
       attempt = await this.repo.findById(id);
@@ -133,19 +137,21 @@ export class SessionService {
       this.hooks.readFrom('postgres');
       await this.store.fill(attempt).catch((err) => this.log?.warn(`cache fill failed for ${id}: ${String(err)}`));
     }
-    return this.readable(attempt);
+    return this.readable(attempt, owner);
   }
 
-  private readable(attempt: Attempt): Attempt {
+  private readable(attempt: Attempt, owner: string | undefined): Attempt {
+    if (owner !== undefined && attempt.userId !== owner) throw new ForbiddenError();
     const shown = presentAt(attempt, this.clock());
     if (shown.status === 'expired' || shown.status === 'abandoned') throw new SessionExpiredError(shown);
     return shown;
   }
 
   /** Applies a progress write; with a version, only if it is the current one (else 409). */
-  async progress(id: string, input: ProgressInput): Promise<Attempt> {
+  async progress(id: string, input: ProgressInput, owner?: string): Promise<Attempt> {
     const result = await this.write(id, (now) =>
       this.store.progress(id, now, {
+        owner,
         expectedVersion: input.expectedVersion,
         currentQuestion: input.currentQuestion,
         answers: input.answers,
@@ -168,17 +174,17 @@ export class SessionService {
   }
 
   /** Completes the attempt; durable in PostgreSQL before it returns; repeating it is harmless. */
-  async complete(id: string, expectedVersion?: number): Promise<Attempt> {
-    return this.closeByStudent(id, 'completed', expectedVersion);
+  async complete(id: string, expectedVersion?: number, owner?: string): Promise<Attempt> {
+    return this.closeByStudent(id, 'completed', expectedVersion, owner);
   }
 
   /** The student quits: the attempt becomes abandoned, durably. */
-  async abandon(id: string, expectedVersion?: number): Promise<Attempt> {
-    return this.closeByStudent(id, 'abandoned', expectedVersion);
+  async abandon(id: string, expectedVersion?: number, owner?: string): Promise<Attempt> {
+    return this.closeByStudent(id, 'abandoned', expectedVersion, owner);
   }
 
-  private async closeByStudent(id: string, target: 'completed' | 'abandoned', expectedVersion?: number): Promise<Attempt> {
-    const result = await this.write(id, (now) => this.store.close(id, now, target, { kind: 'none' }, expectedVersion));
+  private async closeByStudent(id: string, target: 'completed' | 'abandoned', expectedVersion?: number, owner?: string): Promise<Attempt> {
+    const result = await this.write(id, (now) => this.store.close(id, now, target, { kind: 'none' }, expectedVersion, owner));
     const attempt = result.stored.attempt;
     switch (result.code) {
       case 'OK':
@@ -211,7 +217,8 @@ export class SessionService {
     const guard: CloseGuard = reason.by === 'deadline' ? { kind: 'deadline' } : { kind: 'idle', idleMs: reason.idleMs };
     const now = this.clock();
     const result = await this.store.close(id, now, target, guard);
-    if (result.code === 'MISS') {
+    if (!('stored' in result)) {
+      if (result.code === 'FORBIDDEN') return null; // no owner is passed: cannot happen
       const closed = await this.repo.close(id, target, now, {
         deadline: reason.by === 'deadline',
         idleBefore: reason.by === 'idle' ? now - reason.idleMs : undefined,
@@ -236,15 +243,17 @@ export class SessionService {
       this.hooks.readFrom('postgres');
       await this.store.fill(stored);
       result = await run(this.clock());
+    }
+    if (!('stored' in result)) {
+      if (result.code === 'FORBIDDEN') throw new ForbiddenError();
       // evicted again at once: Redis is out of memory or flushing
-      if (result.code === 'MISS') throw new ServiceUnavailableError('redis');
+      throw new ServiceUnavailableError('redis');
     }
     await this.afterWrite(result);
     return result;
   }
 
-  private async afterWrite(result: WriteResult): Promise<void> {
-    if (result.code === 'MISS') return;
+  private async afterWrite(result: FoundResult): Promise<void> {
     const { attempt, dirtySince } = result.stored;
     if (result.code === 'EXPIRED' || (result.code === 'OK' && !isOpen(attempt.status))) this.hooks.transitioned(attempt);
     // the dirty set is the safety net when this enqueue fails: the sweep persists what it lists

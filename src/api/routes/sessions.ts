@@ -2,10 +2,11 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { attemptJson, type Attempt } from '../../shared/domain/attempt';
-import { ValidationError } from '../../shared/errors';
+import { ForbiddenError, ValidationError } from '../../shared/errors';
 import type { SessionService } from '../../shared/sessionService';
 import { closeBody, progressBody, sessionIdParam, startBody } from '../schemas/session';
 import { parse } from '../validate';
+import { ownerOf, requireAuth, type Authenticator, type Principal } from '../auth';
 
 /** The prefixes the session routes are served under: seed 2's and seed 1's. */
 export const SESSION_PREFIXES = ['/api/sessions', '/sessions'] as const;
@@ -35,14 +36,29 @@ function expectedVersion(ctx: Context, fromBody: number | undefined): number | u
   return fromHeader;
 }
 
+/**
+ * The user an attempt is started for: the token's subject for a student (a different user_id is
+ * refused), the body's user_id when open or for a service.
+ */
+function startingUser(ctx: Context, fromBody: string | undefined): string {
+  const principal = ctx.state.principal as Principal | undefined;
+  if (principal && !principal.isService) {
+    if (fromBody !== undefined && fromBody !== principal.subject) throw new ForbiddenError('user_id must be the token subject');
+    return principal.subject;
+  }
+  if (fromBody === undefined) throw new ValidationError('user_id: Required', 'user_id');
+  return fromBody;
+}
+
 /** Registers start, read, progress, complete and abandon under every prefix. */
-export function registerSessionRoutes(router: Router, service: SessionService): void {
+export function registerSessionRoutes(router: Router, service: SessionService, authenticate: Authenticator | null = null): void {
   const now = service.clock;
+  const auth = requireAuth(authenticate);
   for (const prefix of SESSION_PREFIXES) {
-    router.post(`${prefix}/start`, async (ctx) => {
+    router.post(`${prefix}/start`, auth, async (ctx) => {
       const body = parse(startBody, ctx.request.body);
       const { attempt, created } = await service.start({
-        userId: body.user_id,
+        userId: startingUser(ctx, body.user_id),
         quizId: body.quiz_id,
         timeLimitSeconds: body.time_limit_seconds,
       });
@@ -50,9 +66,9 @@ export function registerSessionRoutes(router: Router, service: SessionService): 
       send(ctx, created ? 201 : 200, attempt, now());
     });
 
-    router.get(`${prefix}/:id`, async (ctx) => {
+    router.get(`${prefix}/:id`, auth, async (ctx) => {
       const { id } = parse(pathParams, ctx.params, 'path');
-      send(ctx, 200, await service.get(id), now());
+      send(ctx, 200, await service.get(id, ownerOf(ctx)), now());
     });
 
     const progress = async (ctx: Context & { params: Record<string, string> }) => {
@@ -62,22 +78,22 @@ export function registerSessionRoutes(router: Router, service: SessionService): 
         expectedVersion: expectedVersion(ctx, body.version),
         currentQuestion: body.currentQuestion,
         answers: body.answers,
-      });
+      }, ownerOf(ctx));
       send(ctx, 200, attempt, now());
     };
-    router.patch(`${prefix}/:id/progress`, progress);
-    router.put(`${prefix}/:id/progress`, progress);
+    router.patch(`${prefix}/:id/progress`, auth, progress);
+    router.put(`${prefix}/:id/progress`, auth, progress);
 
-    router.post(`${prefix}/:id/complete`, async (ctx) => {
+    router.post(`${prefix}/:id/complete`, auth, async (ctx) => {
       const { id } = parse(pathParams, ctx.params, 'path');
       const body = parse(closeBody, ctx.request.body);
-      send(ctx, 200, await service.complete(id, expectedVersion(ctx, body.version)), now());
+      send(ctx, 200, await service.complete(id, expectedVersion(ctx, body.version), ownerOf(ctx)), now());
     });
 
-    router.post(`${prefix}/:id/abandon`, async (ctx) => {
+    router.post(`${prefix}/:id/abandon`, auth, async (ctx) => {
       const { id } = parse(pathParams, ctx.params, 'path');
       const body = parse(closeBody, ctx.request.body);
-      send(ctx, 200, await service.abandon(id, expectedVersion(ctx, body.version)), now());
+      send(ctx, 200, await service.abandon(id, expectedVersion(ctx, body.version), ownerOf(ctx)), now());
     });
   }
 }

@@ -8,13 +8,15 @@ import { META_FIELDS } from './sessionCodec';
  * in PostgreSQL), which is when the caller schedules the write-behind.
  *
  * KEYS[1] = session:{id}, KEYS[2] = the dirty set (zset of id -> dirty since, ms).
- * Common ARGV: [1] now (ms), [2] cache TTL (s), [3] expected version or ''.
+ * Common ARGV: [1] now (ms), [2] cache TTL (s), [3] expected version or '', [4] the user the caller
+ * acts for, or '' (any): another user's attempt answers {'FORBIDDEN'} and reveals nothing.
  */
 const PROLOGUE = `
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 if redis.call('EXISTS', key) == 0 then return {'MISS'} end
-local m = redis.call('HMGET', key, 'status', 'v', 'expires_at', 'dirty', 'id', 'updated_at')
+local m = redis.call('HMGET', key, 'status', 'v', 'expires_at', 'dirty', 'id', 'updated_at', 'user_id')
+if ARGV[4] ~= '' and m[7] ~= ARGV[4] then return {'FORBIDDEN'} end
 local status = m[1]
 local v = tonumber(m[2])
 local open = status == 'started' or status == 'in_progress'
@@ -46,8 +48,8 @@ end
 `;
 
 /**
- * Progress. ARGV[4] current question or '', ARGV[5] most answers an attempt may hold,
- * ARGV[6..] answer field/value pairs. Codes: OK, MISS, CONFLICT, COMPLETED, CLOSED, EXPIRED, TOO_MANY.
+ * Progress. ARGV[5] current question or '', ARGV[6] most answers an attempt may hold,
+ * ARGV[7..] answer field/value pairs. Codes: OK, MISS, CONFLICT, COMPLETED, CLOSED, EXPIRED, TOO_MANY.
  */
 export const PROGRESS_SCRIPT = `${PROLOGUE}
 local closed = expire_if_due()
@@ -55,30 +57,30 @@ if closed then return closed end
 if status == 'completed' then return reply('COMPLETED') end
 if not open then return reply('CLOSED') end
 if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= v then return reply('CONFLICT') end
-if #ARGV > 5 then
+if #ARGV > 6 then
   local count = redis.call('HLEN', key) - ${META_FIELDS.length}
-  for i = 6, #ARGV, 2 do
+  for i = 7, #ARGV, 2 do
     if redis.call('HEXISTS', key, ARGV[i]) == 0 then count = count + 1 end
   end
-  if count > tonumber(ARGV[5]) then return reply('TOO_MANY') end
+  if count > tonumber(ARGV[6]) then return reply('TOO_MANY') end
 end
 local f = {'v', v + 1, 'updated_at', ARGV[1], 'status', 'in_progress'}
-if ARGV[4] ~= '' then
+if ARGV[5] ~= '' then
   f[#f + 1] = 'cq'
-  f[#f + 1] = ARGV[4]
+  f[#f + 1] = ARGV[5]
 end
-for i = 6, #ARGV do f[#f + 1] = ARGV[i] end
+for i = 7, #ARGV do f[#f + 1] = ARGV[i] end
 return apply(f, 'OK')
 `;
 
 /**
- * Close: complete, abandon or expire. ARGV[4] target status, ARGV[5] guard: '' (the student asks),
+ * Close: complete, abandon or expire. ARGV[5] target status, ARGV[6] guard: '' (the student asks),
  * 'deadline' (only once the deadline has passed) or 'idle' (only when the last activity is at least
- * ARGV[6] ms old). Codes: OK, ALREADY (already in the target status), MISS, CONFLICT, CLOSED (closed
+ * ARGV[7] ms old). Codes: OK, ALREADY (already in the target status), MISS, CONFLICT, CLOSED (closed
  * otherwise), EXPIRED (found past its deadline and expired instead), NOOP (the guard does not hold).
  */
 export const CLOSE_SCRIPT = `${PROLOGUE}
-local target = ARGV[4]
+local target = ARGV[5]
 if status == target then return reply('ALREADY') end
 local closed = expire_if_due()
 if closed then
@@ -86,8 +88,8 @@ if closed then
   return closed
 end
 if not open then return reply('CLOSED') end
-if ARGV[5] == 'deadline' then return reply('NOOP') end
-if ARGV[5] == 'idle' and now - tonumber(m[6]) < tonumber(ARGV[6]) then return reply('NOOP') end
+if ARGV[6] == 'deadline' then return reply('NOOP') end
+if ARGV[6] == 'idle' and now - tonumber(m[6]) < tonumber(ARGV[7]) then return reply('NOOP') end
 if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= v then return reply('CONFLICT') end
 local f = {'status', target, 'ended_at', ARGV[1], 'v', v + 1, 'updated_at', ARGV[1]}
 if target == 'completed' then

@@ -11,15 +11,15 @@ export const sessionKey = (id: string): string => `session:${id}`;
 export const DIRTY_SET_KEY = 'sessions:dirty';
 
 /** What a write script answered. */
-export type WriteCode = 'OK' | 'MISS' | 'CONFLICT' | 'COMPLETED' | 'CLOSED' | 'EXPIRED' | 'TOO_MANY' | 'ALREADY' | 'NOOP';
+export type WriteCode = 'OK' | 'MISS' | 'FORBIDDEN' | 'CONFLICT' | 'COMPLETED' | 'CLOSED' | 'EXPIRED' | 'TOO_MANY' | 'ALREADY' | 'NOOP';
 
 /** The outcome of a write: its code, the attempt after it, and whether it made the attempt dirty. */
 export type WriteResult =
-  | { code: 'MISS' }
-  | { code: Exclude<WriteCode, 'MISS'>; becameDirty: boolean; stored: StoredAttempt };
+  | { code: 'MISS' | 'FORBIDDEN' }
+  | { code: Exclude<WriteCode, 'MISS' | 'FORBIDDEN'>; becameDirty: boolean; stored: StoredAttempt };
 
-/** A write result that found the attempt in Redis. */
-export type FoundResult = Exclude<WriteResult, { code: 'MISS' }>;
+/** A write result that found the attempt in Redis, and it was the caller's. */
+export type FoundResult = Exclude<WriteResult, { code: 'MISS' | 'FORBIDDEN' }>;
 
 /** The guard a close applies: none (the student asks), the deadline, or idleness. */
 export type CloseGuard = { kind: 'none' } | { kind: 'deadline' } | { kind: 'idle'; idleMs: number };
@@ -70,12 +70,13 @@ export class SessionStore {
   async progress(
     id: string,
     now: number,
-    change: { expectedVersion?: number; currentQuestion?: number; answers: ReadonlyMap<string, string>; maxAnswers: number },
+    change: { expectedVersion?: number; currentQuestion?: number; answers: ReadonlyMap<string, string>; maxAnswers: number; owner?: string },
   ): Promise<WriteResult> {
     const args = [
       String(now),
       String(this.ttlSeconds),
       versionArg(change.expectedVersion),
+      change.owner ?? '',
       change.currentQuestion === undefined ? '' : String(change.currentQuestion),
       String(change.maxAnswers),
     ];
@@ -84,8 +85,8 @@ export class SessionStore {
     return toResult(reply);
   }
 
-  /** Moves an open attempt to a closed status, under the given guard. */
-  async close(id: string, now: number, target: AttemptStatus, guard: CloseGuard, expectedVersion?: number): Promise<WriteResult> {
+  /** Moves an open attempt to a closed status, under the given guard; `owner` restricts it to that user's attempt. */
+  async close(id: string, now: number, target: AttemptStatus, guard: CloseGuard, expectedVersion?: number, owner = ''): Promise<WriteResult> {
     const reply = await this.redis
       .sessionClose(
         sessionKey(id),
@@ -93,6 +94,7 @@ export class SessionStore {
         String(now),
         String(this.ttlSeconds),
         versionArg(expectedVersion),
+        owner,
         target,
         guard.kind === 'none' ? '' : guard.kind,
         guard.kind === 'idle' ? String(guard.idleMs) : '',
@@ -153,7 +155,7 @@ const versionArg = (v: number | undefined): string => (v === undefined ? '' : St
 
 function toResult(reply: ScriptReply): WriteResult {
   const code = reply[0] as WriteCode;
-  if (code === 'MISS') return { code };
+  if (code === 'MISS' || code === 'FORBIDDEN') return { code };
   return { code, becameDirty: reply[1] === 1, stored: decodeFlat(reply[2] ?? []) };
 }
 
