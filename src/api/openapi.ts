@@ -80,7 +80,6 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
       post: {
         tags: [tag],
         security,
-    security,
         operationId: `start${tag}`,
         summary: 'Start an attempt, or resume the open one for this user and quiz',
         parameters: [requestId],
@@ -96,7 +95,6 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
       get: {
         tags: [tag],
         security,
-    security,
         operationId: `get${tag}`,
         summary: 'Read an attempt; time_remaining is computed at response time',
         parameters: [idParam, requestId],
