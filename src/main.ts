@@ -7,7 +7,7 @@ import { Metrics } from './shared/metrics';
 import { QUEUES } from './shared/queues/jobs';
 import { createQueue } from './shared/queues/queue';
 import { JobScheduler } from './shared/queues/scheduler';
-import { producerRedisOptions, waitForReady } from './shared/redis';
+import { failFastRedisOptions, waitForReady } from './shared/redis';
 import { createRuntime } from './shared/runtime';
 import { Shutdown } from './shared/shutdown';
 import { createPersister, startLifecycleWorker, startPersistWorker } from './workers';
@@ -29,7 +29,7 @@ async function migrate(config: Config, log: Logger): Promise<void> {
 async function run(role: Exclude<Role, 'migrate'>, config: Config, log: Logger): Promise<void> {
   const shutdown = new Shutdown(log, config.SHUTDOWN_TIMEOUT_MS);
   shutdown.installSignalHandlers();
-  const producer = producerRedisOptions(config, `quiz-session-${role}-producer`);
+  const producer = failFastRedisOptions(config, `quiz-session-${role}-producer`);
   const queues = { [QUEUES.persist]: createQueue(QUEUES.persist, config, producer), [QUEUES.lifecycle]: createQueue(QUEUES.lifecycle, config, producer) };
   for (const q of Object.values(queues)) {
     q.on('error', (err) => log.debug(`queue ${q.name}: ${err.message}`));

@@ -6,14 +6,7 @@ import type { Config } from './config';
  * bounded command time), so a write answers 503 instead of hanging; it reconnects by itself.
  */
 export function createRequestRedis(config: Pick<Config, 'REDIS_URL' | 'REDIS_COMMAND_TIMEOUT_MS'>, name: string): Redis {
-  return new Redis(config.REDIS_URL, {
-    connectionName: name,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
-    connectTimeout: 2000,
-    retryStrategy: (times) => Math.min(50 * times, 1000),
-  });
+  return new Redis(failFastRedisOptions(config, name));
 }
 
 /**
@@ -24,8 +17,8 @@ export function workerRedisOptions(config: Pick<Config, 'REDIS_URL'>, name: stri
   return { ...parseRedisUrl(config.REDIS_URL), connectionName: name, maxRetriesPerRequest: null, enableReadyCheck: true };
 }
 
-/** Connection options for BullMQ producers in the API: fail fast, like the request connection. */
-export function producerRedisOptions(config: Pick<Config, 'REDIS_URL' | 'REDIS_COMMAND_TIMEOUT_MS'>, name: string): RedisOptions {
+/** Fail-fast connection options, for request paths and for the API's BullMQ producers. */
+export function failFastRedisOptions(config: Pick<Config, 'REDIS_URL' | 'REDIS_COMMAND_TIMEOUT_MS'>, name: string): RedisOptions {
   return {
     ...parseRedisUrl(config.REDIS_URL),
     connectionName: name,
