@@ -153,6 +153,18 @@ describe.each(ROUTE_FAMILIES)('POST %s/start', (prefix) => {
     expect(await sessionRow(api, old.body.id)).toMatchObject({ status: 'expired' });
   });
 
+  test('a start after a write found the deadline passed creates a new attempt and the old row is expired', async () => {
+    const body = buildStartBody(api, { time_limit_seconds: 1 });
+    const old = await client().start(body);
+    await sleepUntil(Date.parse(old.body.expires_at));
+    expect((await client().progress(old.body.id, { current_question: 1 })).status).toBe(410);
+
+    const fresh = await client().start(body);
+    expect(fresh.status).toBe(201);
+    expect(fresh.body.id).not.toBe(old.body.id);
+    expect(await sessionRow(api, old.body.id)).toMatchObject({ status: 'expired' });
+  });
+
   test('a start after the open attempt was completed creates a new attempt', async () => {
     const body = buildStartBody(api);
     const old = await client().start(body);

@@ -95,7 +95,7 @@ export async function cleanupUsers(runtime: Pick<Runtime, 'knex' | 'redis'>, pre
   await runtime.knex('quiz_sessions').where('user_id', 'like', `${prefix}%`).delete();
 }
 
-/** A JSON request; returns status, headers and parsed body. A string body is sent as it is. */
+/** A JSON request; returns status, headers and parsed body. A string or byte body is sent as it is. */
 export async function request(
   base: string,
   method: string,
@@ -105,7 +105,7 @@ export async function request(
 ): Promise<TestResponse> {
   const init: RequestInit = { method, headers: { ...headers } };
   if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    init.body = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
     (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
   }
   const res = await fetch(base + path, init);

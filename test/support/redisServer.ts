@@ -1,0 +1,115 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A private redis-server process for tests that stop, pause and restart Redis. */
+export interface RedisServer {
+  port: number;
+  /** redis://127.0.0.1:<port> */
+  url: string;
+  /** Starts (or restarts) the server on the same port; resolves once it answers PING. */
+  start(): Promise<void>;
+  /** Kills the process (SIGKILL, like a crash) and waits until it has exited. */
+  stop(): Promise<void>;
+  /** Freezes the process (SIGSTOP): connections stay open but nothing is answered. */
+  pause(): void;
+  /** Thaws a paused process (SIGCONT). */
+  resume(): void;
+  /** Stops the server and removes its directory. */
+  close(): Promise<void>;
+}
+
+/** True when a `redis-server` binary is on PATH. */
+export function redisServerAvailable(): boolean {
+  const probe = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
+  return probe.error === undefined && probe.status === 0;
+}
+
+/** A TCP port nobody listens on right now. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** True when the server on `port` answers PING with PONG. */
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+  });
+}
+
+/** Spawns redis-server on a free port with a temporary directory and no persistence. */
+export async function startRedisServer(): Promise<RedisServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'quiz-redis-'));
+  let child: ChildProcess | null = null;
+  let output = '';
+  // never leave a server behind, even when the test process dies
+  const killOnExit = () => child?.kill('SIGKILL');
+  process.once('exit', killOnExit);
+
+  const server: RedisServer = {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async start() {
+      if (child) throw new Error('redis-server is already running');
+      output = '';
+      const proc = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      proc.stdout?.on('data', (d) => (output += d));
+      proc.stderr?.on('data', (d) => (output += d));
+      proc.once('exit', () => {
+        if (child === proc) child = null;
+      });
+      child = proc;
+      const until = Date.now() + 10_000;
+      while (!(await answersPing(port))) {
+        if (child !== proc) throw new Error(`redis-server exited on start:\n${output}`);
+        if (Date.now() > until) throw new Error(`redis-server did not answer on port ${port}:\n${output}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async stop() {
+      const proc = child;
+      if (!proc) return;
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGCONT'); // a paused process must be able to die
+      proc.kill('SIGKILL');
+      await exited;
+      child = null;
+    },
+    pause() {
+      if (!child) throw new Error('redis-server is not running');
+      child.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
+    },
+    async close() {
+      await server.stop();
+      process.removeListener('exit', killOnExit);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await server.start();
+  return server;
+}
