@@ -11,7 +11,7 @@ import type { Logger } from '../../shared/logger';
 import { LIMITS } from '../../shared/limits';
 
 /** Maps errors thrown by the body parser (co-body / raw-body) to the contract. */
-function fromBodyParser(err: Error & { status?: number; type?: string }): AppError | null {
+function fromBodyParser(err: Error & { status?: number; type?: string; code?: unknown }): AppError | null {
   if (err.type === 'entity.too.large' || err.status === 413) return new PayloadTooLargeError(`${LIMITS.bodyBytes / 1024}kb`);
   if (err instanceof SyntaxError && err.status === 400) {
     if (/prototype property/.test(err.message)) return new ValidationError('body: "__proto__" is not allowed as a key', 'body');
@@ -20,6 +20,10 @@ function fromBodyParser(err: Error & { status?: number; type?: string }): AppErr
   }
   if (err.type === 'encoding.unsupported' || err.status === 415) return new UnsupportedMediaTypeError();
   if (err.type === 'request.aborted') return new ValidationError('body: request aborted', 'body');
+  // zlib failures of a body sent with Content-Encoding gzip/deflate/br that is not what it says
+  if (typeof err.code === 'string' && err.code.startsWith('Z_')) {
+    return new ValidationError('body: Content-Encoding does not match the body', 'body');
+  }
   if (err.status === 400) return new ValidationError('body: malformed request body', 'body');
   return null;
 }

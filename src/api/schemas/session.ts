@@ -1,13 +1,17 @@
 import { z } from 'zod';
 import { LIMITS } from '../../shared/limits';
 
+/** False for text with a lone UTF-16 surrogate, which has no UTF-8 form (PostgreSQL refuses it). */
+const wellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
+
 // ids are opaque text: printable, bounded, no control characters (PostgreSQL cannot store NUL)
 const text = (name: string) =>
   z
     .string()
     .min(1, `${name} must not be empty`)
     .max(LIMITS.idLength, `${name} must be at most ${LIMITS.idLength} characters`)
-    .regex(/^[^\u0000-\u001f\u007f]+$/, `${name} must not contain control characters`);
+    .regex(/^[^\u0000-\u001f\u007f]+$/, `${name} must not contain control characters`)
+    .refine(wellFormed, `${name} must be valid Unicode (no lone surrogates)`);
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 
@@ -45,12 +49,14 @@ export function encodeAnswer(value: unknown): { text: string } | { error: string
     if (++nodes > LIMITS.answerBytes) return { error: `is larger than ${LIMITS.answerBytes} bytes` };
     if (typeof v === 'string') {
       if (v.includes('\u0000')) return { error: 'must not contain NUL characters' };
+      if (!wellFormed(v)) return { error: 'must be valid Unicode (no lone surrogates)' };
     } else if (v !== null && typeof v === 'object') {
       if (depth >= LIMITS.answerDepth) return { error: `is nested deeper than ${LIMITS.answerDepth} levels` };
       if (Array.isArray(v)) for (const item of v) stack.push([item, depth + 1]);
       else
         for (const key of Object.keys(v)) {
           if (key.includes('\u0000')) return { error: 'must not contain NUL characters' };
+          if (!wellFormed(key)) return { error: 'must be valid Unicode (no lone surrogates)' };
           stack.push([(v as Record<string, unknown>)[key], depth + 1]);
         }
     }
@@ -113,7 +119,7 @@ export const progressBody = progressBodyShape.transform((body, ctx) => {
     }
   }
   if (body.question_id !== undefined && hasAnswer) add(['answer'], body.question_id, body.answer);
-  if (answers.size === 0 && body.current_question === undefined && body.question_id === undefined && body.answers === undefined) {
+  if (answers.size === 0 && body.current_question === undefined && body.question_id === undefined) {
     ctx.addIssue({ code: 'custom', path: [], message: 'progress needs question_id and answer, answers, or current_question' });
   }
   return { answers, currentQuestion: body.current_question, version: body.version };
