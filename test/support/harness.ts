@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { assertMatchesOpenApi } from './openapiValidator';
 import { createApp } from '../../src/api/app';
 import { loadConfig, type Config } from '../../src/shared/config';
 import { createLogger } from '../../src/shared/logger';
@@ -116,6 +117,8 @@ export async function request(
   } catch {
     // not JSON: keep the text
   }
+  // every response the HTTP tests see must be one the OpenAPI document describes
+  assertMatchesOpenApi(method, base + path, res.status, res.headers.get('content-type'), parsed);
   return { status: res.status, headers: res.headers, body: parsed };
 }
 
