@@ -77,7 +77,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(config.LOG_LEVEL, role === 'api' ? '' : role);
+  // the API's request lines keep the seeds' `[session-service]` prefix, also when run in `all`
+  const log = createLogger(config.LOG_LEVEL, role === 'api' || role === 'all' ? '' : role);
   if (role === 'migrate') await migrate(config, log);
   else await run(role, config, log);
 }

@@ -107,6 +107,9 @@ export class SessionService {
       if (live.version < open.version) await this.store.fill(open);
       const current = live.version < open.version ? open : live;
       if (isOpen(current.status) && !isPastDeadline(current, now)) {
+        // the first start may have failed after its insert (Redis away): make sure expiry is
+        // scheduled; the job id is deterministic, so this adds nothing when it already is
+        await this.quietly('schedule expiry', this.hooks.started(current));
         return { attempt: current, created: false };
       }
       // its deadline passed (or it closed meanwhile): make that durable, then start afresh

@@ -48,12 +48,12 @@ export function startPersistWorker(deps: WorkerDeps, persister = createPersister
 
 /** The lifecycle worker: expiry at the deadline and the repeatable sweep. */
 export async function startLifecycleWorker(deps: WorkerDeps, persister = createPersister(deps)) {
-  const { service, repo } = deps.runtime;
+  const { service, store, repo } = deps.runtime;
   const worker = startWorker(
     QUEUES.lifecycle,
     {
       'expire-session': expireSessionTask(service, persister),
-      sweep: sweepTask(service, repo, persister, deps.config, deps.log),
+      sweep: sweepTask(service, store, repo, persister, deps.config, deps.log),
     },
     deps,
     { concurrency: 50 },

@@ -130,6 +130,20 @@ export class SessionStore {
     return this.redis.zrangebyscore(DIRTY_SET_KEY, '-inf', before, 'LIMIT', 0, limit).catch(unavailable);
   }
 
+  /**
+   * Refreshes the TTL of every attempt dirty since at or before `before`, page by page, so an
+   * attempt PostgreSQL has not yet received outlives an outage longer than the TTL. Returns how many.
+   */
+  async touchDirty(before: number, pageSize: number): Promise<number> {
+    let offset = 0;
+    for (;;) {
+      const ids = await this.redis.zrangebyscore(DIRTY_SET_KEY, '-inf', before, 'LIMIT', offset, pageSize).catch(unavailable);
+      await this.touch(ids);
+      offset += ids.length;
+      if (ids.length < pageSize) return offset;
+    }
+  }
+
   /** How many attempts are dirty. */
   async dirtyCount(): Promise<number> {
     return this.redis.zcard(DIRTY_SET_KEY).catch(unavailable);
