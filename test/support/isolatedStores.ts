@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { Knex } from 'knex';
+import { Client } from 'pg';
+import { loadConfig } from '../../src/shared/config';
+import { createKnex } from '../../src/shared/db/knex';
+import { SessionRepository } from '../../src/shared/store/sessionRepository';
+import { runToCompletion } from './processes';
+
+const DEFAULT_DATABASE_URL = 'postgres://quiz:quiz@127.0.0.1:5432/quiz_sessions_test';
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/**
+ * A test file's own PostgreSQL database and Redis DB. The workers' sweeps scan every row of
+ * quiz_sessions and the dirty set is one Redis key, so worker tests cannot share either with
+ * other files running at the same time (in this jest run or another one on the same servers).
+ */
+export interface IsolatedStores {
+  databaseUrl: string;
+  redisUrl: string;
+  queuePrefix: string;
+  /** A connection to the file's database, for assertions. */
+  knex: Knex;
+  /** A connection to the file's Redis DB, for assertions. */
+  redis: Redis;
+  /** The repository over `knex`, for calling the store directly. */
+  repo: SessionRepository;
+  /** The service settings that point a process at these stores. */
+  env: Record<string, string>;
+  /** Empties the table and the Redis DB (between tests, with no process running). */
+  reset(): Promise<void>;
+  /** Drops the database and flushes the Redis DB. */
+  destroy(): Promise<void>;
+}
+
+/** `url` with its path (database name or Redis DB number) replaced. */
+function withPath(url: string, pathname: string): string {
+  const u = new URL(url);
+  u.pathname = pathname;
+  return u.toString();
+}
+
+/** Drops a database the tests made, even with connections still open to it. */
+async function dropDatabase(adminUrl: string, name: string): Promise<void> {
+  const admin = new Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`drop database if exists "${name}" with (force)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** The key that marks a Redis DB as taken by one test file (of any jest run on this machine). */
+const OWNER_KEY = 'worker-tests:owner';
+const OWNER_TTL_MS = 60_000;
+
+/**
+ * Claims a Redis DB for this file: DB 2 + JEST_WORKER_ID (jest runs one file at a time per
+ * worker), or, when another jest run on the same server holds that one, an empty DB of 10..15.
+ * The claim is a key with a TTL, refreshed while the file runs.
+ */
+async function claimRedisDb(baseUrl: string, token: string): Promise<{ url: string; redis: Redis }> {
+  const preferred = 2 + Number(process.env.JEST_WORKER_ID ?? 1);
+  // from the top down: low DB numbers are the ones people pick by hand
+  const fallbacks = [15, 14, 13, 12, 11, 10].filter((db) => db !== preferred);
+  for (const db of [preferred, ...fallbacks]) {
+    const url = withPath(baseUrl, `/${db}`);
+    const redis = new Redis(url, { maxRetriesPerRequest: 3 });
+    try {
+      const taken = (await redis.set(OWNER_KEY, token, 'PX', OWNER_TTL_MS, 'NX')) === 'OK';
+      // a fallback DB holding anything else is somebody else's
+      if (taken && (db === preferred || (await redis.dbsize()) === 1)) return { url, redis };
+      if (taken) await redis.del(OWNER_KEY);
+    } catch {
+      // no such DB on this server: try the next
+    }
+    redis.disconnect();
+  }
+  throw new Error('no free Redis DB for the worker tests (2 + JEST_WORKER_ID and 10..15 are all taken)');
+}
+
+/**
+ * Creates `quiz_w_<random>` next to the test database (host and credentials from DATABASE_URL),
+ * migrates it with `node dist/src/main.js migrate`, and claims a Redis DB on the REDIS_URL server
+ * (see claimRedisDb), flushed now, between tests and on destroy.
+ */
+export async function createIsolatedStores(): Promise<IsolatedStores> {
+  const adminUrl = process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
+  const name = `quiz_w_${randomBytes(6).toString('hex')}`;
+  const token = `${name}-${process.pid}`;
+  const { url: redisUrl, redis } = await claimRedisDb(process.env.REDIS_URL || DEFAULT_REDIS_URL, token);
+  // flushes the DB and keeps the claim, in one step
+  const flush = () => redis.multi().flushdb().set(OWNER_KEY, token, 'PX', OWNER_TTL_MS).exec();
+  await flush();
+  const keepClaim = setInterval(() => void redis.set(OWNER_KEY, token, 'PX', OWNER_TTL_MS).catch(() => undefined), OWNER_TTL_MS / 4);
+  keepClaim.unref();
+
+  const admin = new Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const databaseUrl = withPath(adminUrl, `/${name}`);
+  const queuePrefix = `wtest-${randomBytes(4).toString('hex')}`;
+  const env = { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, QUEUE_PREFIX: queuePrefix };
+
+  try {
+    await runToCompletion('migrate', env);
+  } catch (err) {
+    await dropDatabase(adminUrl, name);
+    clearInterval(keepClaim);
+    await redis.del(OWNER_KEY).catch(() => undefined);
+    redis.disconnect();
+    throw err;
+  }
+  const knex = createKnex(loadConfig({ DATABASE_URL: databaseUrl }, { DATABASE_POOL_MAX: 5 }));
+
+  return {
+    databaseUrl,
+    redisUrl,
+    queuePrefix,
+    knex,
+    redis,
+    repo: new SessionRepository(knex),
+    env,
+    async reset() {
+      await knex.raw('truncate quiz_sessions');
+      await flush();
+    },
+    async destroy() {
+      clearInterval(keepClaim);
+      await redis.flushdb().catch(() => undefined);
+      redis.disconnect();
+      await knex.destroy();
+      await dropDatabase(adminUrl, name);
+    },
+  };
+}

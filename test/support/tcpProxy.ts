@@ -1,0 +1,60 @@
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+
+/**
+ * A TCP proxy in the test process, so a test can take a server "down" for the processes that
+ * connect through it without stopping the server others use. `stop` closes the listener and
+ * cuts every piped connection (clients see resets and refused connections); `start` listens
+ * again on the same port.
+ */
+export class TcpProxy {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  private listenPort = 0;
+
+  constructor(
+    private readonly targetHost: string,
+    private readonly targetPort: number,
+  ) {}
+
+  /** The port the proxy listens on (fixed after the first start). */
+  get port(): number {
+    return this.listenPort;
+  }
+
+  /** Listens on 127.0.0.1 (a free port the first time, the same port afterwards). */
+  async start(): Promise<void> {
+    if (this.server) return;
+    const server = createServer((client) => this.pipe(client));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.listenPort, '127.0.0.1', () => resolve());
+    });
+    this.listenPort = (server.address() as AddressInfo).port;
+    this.server = server;
+  }
+
+  /** Stops listening and destroys every open connection in both directions. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    if (server) await new Promise((resolve) => server.close(resolve));
+  }
+
+  private pipe(client: Socket): void {
+    const upstream = connect(this.targetPort, this.targetHost);
+    this.sockets.add(client);
+    this.sockets.add(upstream);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      this.sockets.delete(client);
+      this.sockets.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+}
