@@ -147,7 +147,10 @@ export function openApiDocument(): Record<string, unknown> {
           tags: ['Operations'],
           operationId: 'metrics',
           summary: 'Prometheus metrics (text format)',
-          responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
+          responses: {
+            '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } },
+            '404': { description: 'ROUTE_NOT_FOUND: with API_METRICS_PORT set, metrics are served on that port instead', content: json(ref('Error')) },
+          },
         },
       },
       '/openapi.json': {
