@@ -6,7 +6,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # No install scripts: the native add-ons in the tree (msgpackr-extract, @parcel/watcher) ship
 # prebuilt platform packages, and the slim image has no compiler to build them from source.
-RUN npm ci --no-audit --no-fund --ignore-scripts
+RUN npm install --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json knexfile.ts ./
 COPY migrations ./migrations
 COPY src ./src

@@ -5,7 +5,7 @@
 # three gracefully.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -d node_modules ] || npm ci --no-audit --no-fund
+[ -d node_modules ] || npm install --no-audit --no-fund
 bash scripts/services.sh
 npm run --silent build
 node dist/src/main.js migrate

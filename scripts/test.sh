@@ -4,7 +4,7 @@
 # then jest. Extra arguments go to jest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -d node_modules ] || npm ci --no-audit --no-fund
+[ -d node_modules ] || npm install --no-audit --no-fund
 bash scripts/services.sh
 npm run --silent build
 export DATABASE_URL="${DATABASE_URL:-postgres://quiz:quiz@127.0.0.1:5432/quiz_sessions_test}"
