@@ -1,3 +1,5 @@
+import type { Attempt } from '../shared/domain/attempt';
+import { ServiceUnavailableError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { SessionRepository } from '../shared/store/sessionRepository';
 import type { SessionStore } from '../shared/store/sessionStore';
@@ -62,39 +64,75 @@ export class SnapshotPersister {
     const batch = this.pending;
     this.pending = new Map();
     const run = this.write([...batch.keys()]).then(
-      (outcomes) => batch.forEach((waiters, id) => waiters.forEach((w) => w.resolve(outcomes.get(id) ?? 'gone'))),
+      (outcomes) =>
+        batch.forEach((waiters, id) => {
+          const outcome = outcomes.get(id) ?? 'gone';
+          waiters.forEach((w) => (outcome instanceof Error ? w.reject(outcome) : w.resolve(outcome)));
+        }),
       (err) => batch.forEach((waiters) => waiters.forEach((w) => w.reject(err))),
     );
     this.inFlight.add(run);
     void run.finally(() => this.inFlight.delete(run));
   }
 
-  /** Persists these attempts as one batch; returns what happened to each. */
-  async write(ids: readonly string[]): Promise<Map<string, PersistOutcome>> {
-    const outcomes = new Map<string, PersistOutcome>();
+  /**
+   * Persists these attempts as one batch; returns what happened to each, or the error of an
+   * attempt PostgreSQL refused (that attempt stays dirty; the others are written).
+   */
+  async write(ids: readonly string[]): Promise<Map<string, PersistOutcome | Error>> {
+    const outcomes = new Map<string, PersistOutcome | Error>();
     const stored = await this.store.getMany(ids);
     const present = stored.filter((s): s is NonNullable<typeof s> => s !== null);
-    const written = new Set(await this.repo.upsertSnapshots(present.map((s) => s.attempt)));
+    const { written, refused } = await this.upsert(present.map((s) => s.attempt));
     const now = this.clock();
+    const markable = ids.flatMap((id, i) => (refused.has(id) ? [] : [{ id, version: stored[i]?.attempt.version ?? 0 }]));
     // a key that disappeared (evicted, deleted) has nothing left to write: mark it and move on
-    const marks = await this.store.markPersistedMany(
-      ids.map((id, i) => ({ id, version: stored[i]?.attempt.version ?? 0 })),
-      now,
-    );
+    const marks = new Map((await this.store.markPersistedMany(markable, now)).map((mark, i) => [markable[i].id, mark]));
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
       const s = stored[i];
+      const refusal = refused.get(id);
+      if (refusal) {
+        outcomes.set(id, refusal);
+        continue;
+      }
       if (!s) {
         outcomes.set(id, 'gone');
         continue;
       }
       if (written.has(id) && s.dirtySince !== null) this.events.persisted?.(now - s.dirtySince);
-      if (marks[i] === 'DIRTY') {
+      if (marks.get(id) === 'DIRTY') {
         outcomes.set(id, 'redirtied');
         await this.events.redirtied?.(id, now).catch((err) => this.log.warn(`rescheduling persist of ${id} failed: ${String(err)}`));
       } else outcomes.set(id, written.has(id) ? 'written' : 'current');
     }
     return outcomes;
+  }
+
+  /**
+   * One multi-row upsert; when PostgreSQL refuses the batch for its data (not for being away), the
+   * rows are written one by one, so one bad row cannot hold back the others.
+   */
+  private async upsert(attempts: Attempt[]): Promise<{ written: Set<string>; refused: Map<string, Error> }> {
+    const refused = new Map<string, Error>();
+    try {
+      return { written: new Set(await this.repo.upsertSnapshots(attempts)), refused };
+    } catch (err) {
+      if (err instanceof ServiceUnavailableError || attempts.length <= 1) throw err;
+    }
+    const written = new Set<string>();
+    await Promise.all(
+      attempts.map(async (attempt) => {
+        try {
+          for (const id of await this.repo.upsertSnapshots([attempt])) written.add(id);
+        } catch (err) {
+          if (err instanceof ServiceUnavailableError) throw err;
+          this.log.error(`attempt ${attempt.id} v${attempt.version} cannot be written to PostgreSQL: ${(err as Error).message}`);
+          refused.set(attempt.id, err as Error);
+        }
+      }),
+    );
+    return { written, refused };
   }
 
   /**
