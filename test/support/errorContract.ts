@@ -1,0 +1,61 @@
+import { STATUS_CODES } from 'node:http';
+import type { TestResponse } from './harness';
+
+/** The error codes the contract (issue 2, seed 2) allows for each 4xx status. */
+export const ERROR_CODES_BY_STATUS: Readonly<Record<number, readonly string[]>> = {
+  400: ['VALIDATION_ERROR'],
+  401: ['UNAUTHORIZED'],
+  403: ['FORBIDDEN'],
+  404: ['SESSION_NOT_FOUND', 'ROUTE_NOT_FOUND'],
+  405: ['METHOD_NOT_ALLOWED'],
+  409: ['SESSION_CONFLICT', 'SESSION_COMPLETED'],
+  410: ['SESSION_EXPIRED'],
+  413: ['PAYLOAD_TOO_LARGE'],
+  415: ['UNSUPPORTED_MEDIA_TYPE'],
+};
+
+/** A stack frame, a module path or an SQL statement: what an error body must never show. */
+const INTERNALS = /\n\s+at |node_modules|\.ts:\d+|\.js:\d+|\binsert into\b|\bselect .* from\b|ReplyError/i;
+
+/**
+ * Asserts the error contract for `status` (and `errorCode` when given): the body
+ * `{error, errorCode, message, statusCode, requestId, retryable}` with statusCode equal to the HTTP
+ * status, requestId equal to the x-request-id header, a code the status allows, nothing internal.
+ * Throws (via expect) with the response in the message, so a counterexample shows what came back.
+ */
+export function expectErrorContract(res: TestResponse, status: number, errorCode?: string): Record<string, unknown> {
+  const seen = `${res.status} ${JSON.stringify(res.body)?.slice(0, 500)}`;
+  if (res.status !== status) throw new Error(`expected HTTP ${status}${errorCode ? ` ${errorCode}` : ''}, got ${seen}`);
+  const body = res.body as Record<string, unknown>;
+  if (body === null || typeof body !== 'object') throw new Error(`error body is not JSON: ${seen}`);
+  const requestId = res.headers.get('x-request-id');
+  expect(requestId).toEqual(expect.any(String));
+  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+  expect(body).toEqual(
+    expect.objectContaining({
+      error: STATUS_CODES[status],
+      errorCode: errorCode ?? expect.any(String),
+      message: expect.any(String),
+      statusCode: status,
+      requestId,
+      retryable: expect.any(Boolean),
+    }),
+  );
+  expect(ERROR_CODES_BY_STATUS[status]).toContain(body.errorCode);
+  expect((body.message as string).length).toBeGreaterThan(0);
+  expect(body.message).not.toMatch(INTERNALS);
+  return body;
+}
+
+/**
+ * Asserts a 400 VALIDATION_ERROR whose message names one of `fields` (the fields the input got
+ * wrong; several may be wrong at once and the service names the first it finds).
+ */
+export function expectValidationErrorNaming(res: TestResponse, fields: readonly string[]): Record<string, unknown> {
+  const body = expectErrorContract(res, 400, 'VALIDATION_ERROR');
+  const message = body.message as string;
+  if (!fields.some((field) => message.includes(field))) {
+    throw new Error(`400 message ${JSON.stringify(message)} names none of ${JSON.stringify(fields)}`);
+  }
+  return body;
+}
