@@ -98,7 +98,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
         operationId: `get${tag}`,
         summary: 'Read an attempt; time_remaining is computed at response time',
         parameters: [idParam, requestId],
-        responses: { '200': attemptOk('The attempt'), ...errors(400, 401, 403, 404, 410, 500, 503) },
+        responses: { '200': attemptOk('The attempt'), ...errors(400, 401, 403, 404, 410, 413, 415, 500, 503) },
       },
     },
     [`${prefix}/{id}/progress`]: { patch: progress('patch'), put: progress('put') },

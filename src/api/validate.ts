@@ -20,7 +20,10 @@ function normalize(body: unknown): unknown {
     if (!Object.prototype.hasOwnProperty.call(source, alias)) continue;
     const name = ALIASES[alias];
     out ??= { ...source };
-    if (Object.prototype.hasOwnProperty.call(source, name) && JSON.stringify(source[name]) !== JSON.stringify(source[alias])) {
+    // equal scalars are fine; anything else given twice is ambiguous (and comparing deep values
+    // would let a hostile body exhaust the stack)
+    const both = Object.prototype.hasOwnProperty.call(source, name);
+    if (both && (typeof source[name] === 'object' || source[name] !== source[alias])) {
       throw new ValidationError(`${name}: given twice (as ${name} and ${alias}) with different values`, name);
     }
     out[name] = source[alias];

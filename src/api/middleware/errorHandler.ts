@@ -20,8 +20,8 @@ function fromBodyParser(err: Error & { status?: number; type?: string; code?: un
   }
   if (err.type === 'encoding.unsupported' || err.status === 415) return new UnsupportedMediaTypeError();
   if (err.type === 'request.aborted') return new ValidationError('body: request aborted', 'body');
-  // zlib failures of a body sent with Content-Encoding gzip/deflate/br that is not what it says
-  if (typeof err.code === 'string' && err.code.startsWith('Z_')) {
+  // zlib/brotli failures of a body sent with Content-Encoding gzip/deflate/br that is not what it says
+  if (typeof err.code === 'string' && /^(Z_|ERR__|ERR_BROTLI)/.test(err.code)) {
     return new ValidationError('body: Content-Encoding does not match the body', 'body');
   }
   if (err.status === 400) return new ValidationError('body: malformed request body', 'body');
@@ -67,6 +67,8 @@ export function errorHandler(log: Logger, clock: () => number = Date.now): Middl
         json = json.slice(0, -1) + ',"session":' + attemptJson(err.attempt, clock()) + '}';
         ctx.set('etag', `"${err.attempt.version}"`);
       }
+      // a body refused before it was read to the end must not leave its bytes on a kept-alive connection
+      if (err.status === 413 || err.status === 415) ctx.set('connection', 'close');
       ctx.status = err.status;
       ctx.type = 'application/json';
       ctx.body = json;

@@ -30,8 +30,11 @@ export const startBody = z.object({
   time_limit_seconds: z.number().int().min(0).max(LIMITS.timeLimitSeconds).optional(),
 });
 
+/** Question id text: `__proto__` is refused here as the body parser refuses it as a key. */
+const questionIdText = text('question_id').refine((s) => s !== '__proto__', 'question_id must not be "__proto__"');
+
 /** A question id: text, or a non-negative integer (stored as its decimal text). */
-const questionId = z.union([text('question_id'), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]).transform(String);
+const questionId = z.union([questionIdText, z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]).transform(String);
 
 /** Any JSON value; its size, depth and content are checked (iteratively) when it is encoded. */
 const answerValue = z.unknown().meta({ description: `Any JSON value, at most ${LIMITS.answerBytes} bytes and ${LIMITS.answerDepth} levels deep` });
@@ -110,7 +113,7 @@ export const progressBody = progressBodyShape.transform((body, ctx) => {
       return z.NEVER;
     }
     for (const key of keys) {
-      const parsed = text('question_id').safeParse(key);
+      const parsed = questionIdText.safeParse(key);
       if (!parsed.success) {
         ctx.addIssue({ code: 'custom', path: ['answers', key], message: parsed.error.issues[0].message });
         continue;
@@ -119,6 +122,9 @@ export const progressBody = progressBodyShape.transform((body, ctx) => {
     }
   }
   if (body.question_id !== undefined && hasAnswer) add(['answer'], body.question_id, body.answer);
+  if (answers.size > LIMITS.answersPerRequest) {
+    ctx.addIssue({ code: 'custom', path: ['answers'], message: `a request may carry at most ${LIMITS.answersPerRequest} answers` });
+  }
   if (answers.size === 0 && body.current_question === undefined && body.question_id === undefined) {
     ctx.addIssue({ code: 'custom', path: [], message: 'progress needs question_id and answer, answers, or current_question' });
   }
