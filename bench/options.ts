@@ -1,0 +1,188 @@
+import { parseArgs } from 'node:util';
+
+/** The HTTP load profiles: reads, versioned progress writes, and 80 % reads / 20 % writes. */
+export const PROFILES = ['get', 'write', 'mixed'] as const;
+/** A load profile. */
+export type Profile = (typeof PROFILES)[number];
+
+/** The phases a run can include; `--phases` picks a subset (e.g. `http` for a profiling run). */
+export const PHASES = ['http', 'write-behind', 'scale'] as const;
+/** A phase name. */
+export type Phase = (typeof PHASES)[number];
+
+/** Everything a bench run is parameterised by. */
+export interface BenchOptions {
+  /** The small preset for `npm run bench:smoke`. */
+  smoke: boolean;
+  attempts: number;
+  /** Seconds per measured load run. */
+  duration: number;
+  /** Seconds of unmeasured load on each app before the first measured run. */
+  warmup: number;
+  connections: number[];
+  wbAttempts: number;
+  wbDuration: number;
+  /** Seconds between one student's writes in the write-behind phase. */
+  wbInterval: number;
+  expiryAttempts: number;
+  /** Time limits (s) of the expiry attempts: spread evenly over [min, max]. */
+  expiryLimit: [number, number];
+  scaleAttempts: number;
+  /** The attempt count the scale figure is compared against (the issue's 10,000). */
+  scaleBaseAttempts: number;
+  /** PERSIST_DELAY_SECONDS for the workers; the service default (30) unless given. */
+  persistDelay: number;
+  redisDb: number;
+  pgDatabase: string;
+  phases: Phase[];
+  /** The HTTP profiles to measure (all by default; one alone for a CPU profile of it). */
+  profiles: Profile[];
+  /** Start the API (and the baseline) under `node --cpu-prof`; profiles go to the results dir. */
+  cpuProf: boolean;
+  /** Keep the bench database and Redis DB afterwards, for a look. */
+  keep: boolean;
+  resultsDir: string;
+}
+
+const HELP = `usage: node dist/bench/bench/run.js [options]   (npm run bench -- [options])
+  --attempts N          attempts for the HTTP phases (default 10000)
+  --duration S          seconds per measured run (default 10)
+  --warmup S            unmeasured seconds per app before measuring (default 3)
+  --connections A,B     connection counts (default 50,200)
+  --wb-attempts N       students in the write-behind phase (default 2000)
+  --wb-duration S       length of the write-behind phase (default 60)
+  --wb-interval S       seconds between one student's writes (default 3)
+  --expiry-attempts N   timed attempts for expiry lateness (default 300)
+  --scale-attempts N    open attempts for the scale figure (default 100000)
+  --persist-delay S     PERSIST_DELAY_SECONDS for the service (default: the service's 30)
+  --phases LIST         subset of ${PHASES.join(',')} (default: all)
+  --profiles LIST       HTTP profiles, subset of ${PROFILES.join(',')} (default: all)
+  --redis-db N          Redis DB the run owns and flushes (default 9)
+  --pg-database NAME    PostgreSQL database the run creates and drops (default quiz_bench)
+  --cpu-prof            run the API and the baseline under node --cpu-prof
+  --keep                keep the database and the Redis DB afterwards
+  --results DIR         where the JSON (and profiles, logs) go (default bench/results)
+  --smoke               tiny preset: 50 attempts, 1 s runs, 10 connections, short write-behind and scale`;
+
+const positiveInt = (name: string, raw: string): number => {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name}: expected a whole number, got ${JSON.stringify(raw)}`);
+  return n;
+};
+
+const positiveNumber = (name: string, raw: string): number => {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name}: expected a positive number, got ${JSON.stringify(raw)}`);
+  return n;
+};
+
+/** Parses the command line; `--smoke` switches the defaults to the tiny preset, flags still override. */
+export function parseOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      attempts: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      connections: { type: 'string' },
+      'wb-attempts': { type: 'string' },
+      'wb-duration': { type: 'string' },
+      'wb-interval': { type: 'string' },
+      'expiry-attempts': { type: 'string' },
+      'scale-attempts': { type: 'string' },
+      'persist-delay': { type: 'string' },
+      phases: { type: 'string' },
+      profiles: { type: 'string' },
+      'redis-db': { type: 'string' },
+      'pg-database': { type: 'string' },
+      'cpu-prof': { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      results: { type: 'string' },
+      smoke: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    process.exit(0);
+  }
+  const smoke = values.smoke === true;
+  const defaults: BenchOptions = smoke
+    ? {
+        smoke,
+        attempts: 50,
+        duration: 1,
+        warmup: 0,
+        connections: [10],
+        wbAttempts: 20,
+        wbDuration: 3,
+        wbInterval: 0.5,
+        expiryAttempts: 10,
+        expiryLimit: [1, 2],
+        scaleAttempts: 200,
+        scaleBaseAttempts: 50,
+        persistDelay: 1,
+        redisDb: 10,
+        pgDatabase: `quiz_bench_smoke_${process.pid}`,
+        phases: [...PHASES],
+        profiles: [...PROFILES],
+        cpuProf: false,
+        keep: false,
+        resultsDir: 'bench/results',
+      }
+    : {
+        smoke,
+        attempts: 10_000,
+        duration: 10,
+        warmup: 3,
+        connections: [50, 200],
+        wbAttempts: 2000,
+        wbDuration: 60,
+        wbInterval: 3,
+        expiryAttempts: 300,
+        expiryLimit: [2, 5],
+        scaleAttempts: 100_000,
+        scaleBaseAttempts: 10_000,
+        persistDelay: 30,
+        redisDb: 9,
+        pgDatabase: 'quiz_bench',
+        phases: [...PHASES],
+        profiles: [...PROFILES],
+        cpuProf: false,
+        keep: false,
+        resultsDir: 'bench/results',
+      };
+  const o = { ...defaults, cpuProf: values['cpu-prof'] === true, keep: values.keep === true };
+  if (values.attempts !== undefined) o.attempts = positiveInt('attempts', values.attempts);
+  if (values.duration !== undefined) o.duration = positiveNumber('duration', values.duration);
+  if (values.warmup !== undefined) o.warmup = Number(values.warmup) === 0 ? 0 : positiveNumber('warmup', values.warmup);
+  if (values.connections !== undefined) o.connections = values.connections.split(',').map((c) => positiveInt('connections', c.trim()));
+  if (values['wb-attempts'] !== undefined) o.wbAttempts = positiveInt('wb-attempts', values['wb-attempts']);
+  if (values['wb-duration'] !== undefined) o.wbDuration = positiveNumber('wb-duration', values['wb-duration']);
+  if (values['wb-interval'] !== undefined) o.wbInterval = positiveNumber('wb-interval', values['wb-interval']);
+  if (values['expiry-attempts'] !== undefined) o.expiryAttempts = positiveInt('expiry-attempts', values['expiry-attempts']);
+  if (values['scale-attempts'] !== undefined) o.scaleAttempts = positiveInt('scale-attempts', values['scale-attempts']);
+  if (values['persist-delay'] !== undefined) o.persistDelay = positiveInt('persist-delay', values['persist-delay']);
+  if (values['redis-db'] !== undefined) o.redisDb = positiveInt('redis-db', values['redis-db']);
+  if (values['pg-database'] !== undefined) {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(values['pg-database'])) throw new Error('--pg-database: lower-case letters, digits and _ only');
+    o.pgDatabase = values['pg-database'];
+  }
+  if (values.results !== undefined) o.resultsDir = values.results;
+  if (values.phases !== undefined) {
+    const phases = values.phases.split(',').map((p) => p.trim());
+    const unknown = phases.filter((p) => !(PHASES as readonly string[]).includes(p));
+    if (unknown.length > 0) throw new Error(`--phases: unknown ${unknown.join(', ')} (known: ${PHASES.join(', ')})`);
+    o.phases = phases as Phase[];
+  }
+  if (values.profiles !== undefined) {
+    const profiles = values.profiles.split(',').map((p) => p.trim());
+    const unknown = profiles.filter((p) => !(PROFILES as readonly string[]).includes(p));
+    if (unknown.length > 0) throw new Error(`--profiles: unknown ${unknown.join(', ')} (known: ${PROFILES.join(', ')})`);
+    o.profiles = profiles as Profile[];
+  }
+  if (o.attempts < Math.max(...o.connections)) throw new Error('--attempts must be at least the largest connection count (each connection owns attempts)');
+  o.scaleBaseAttempts = Math.min(o.scaleBaseAttempts, o.scaleAttempts);
+  return o;
+}

@@ -1,0 +1,102 @@
+import { SessionRepository } from '../../src/shared/store/sessionRepository';
+import { SessionStore, sessionKey } from '../../src/shared/store/sessionStore';
+import { mapConcurrent } from '../client';
+import { countKeys, meanMemoryUsage, sleep, usedMemory, type BenchContext } from '../context';
+import { runLoad, type RunResult } from '../load';
+import { sampleCpu } from '../processes';
+import { round } from '../stats';
+import { seededAttempt } from '../workload';
+import { seedBaseline } from './http';
+
+/** The scale phase's results. */
+export interface ScaleResult {
+  /** Attempts seeded directly (PostgreSQL rows + Redis hashes through SessionStore.fill). */
+  seeded: number;
+  seedSeconds: number;
+  /** used_memory delta per seeded attempt (hash with 20 answers, clean: no job, no dirty entry). */
+  bytesPerAttempt: number;
+  /** MEMORY USAGE of one attempt hash, averaged over a sample. */
+  hashMemoryUsageBytes: number;
+  /** session:* keys in Redis at each measurement (earlier phases' attempts included). */
+  small: ScaleRun;
+  large: ScaleRun;
+  /** p99 with the large set over p99 with the small set. */
+  p99Ratio: number;
+  /**
+   * The same ratio over the baseline's ratio (baseline GET over as many hashes, run just before):
+   * what is left once the machine's drift between the two measurements is taken out.
+   */
+  p99RatioOverBaseline: number;
+}
+
+/** A GET run with `openAttempts` seeded attempts (reads spread over them), and the baseline's beside it. */
+export interface ScaleRun {
+  openAttempts: number;
+  sessionKeys: number;
+  run: RunResult;
+  baseline: RunResult;
+}
+
+/**
+ * Seeds attempts with 20 answers straight into PostgreSQL (multi-row upsert, the repository's
+ * own) and Redis (SessionStore.fill, the API's own cache fill) — the state the API leaves after
+ * start + one write, minus the jobs — then measures API GET p99 with the base count and again
+ * with the full count, reads spread uniformly over the seeded attempts.
+ */
+export async function scalePhase(ctx: BenchContext): Promise<ScaleResult> {
+  const o = ctx.options;
+  const store = new SessionStore(ctx.stores.redis, 1800);
+  const repo = new SessionRepository(ctx.knex);
+  const ids: string[] = [];
+  let seedSeconds = 0;
+  const seed = async (count: number) => {
+    const started = Date.now();
+    const now = Date.now();
+    for (let start = 0; start < count; start += 1000) {
+      const first = ids.length; // one user per attempt: the one-open-attempt-per-user-and-quiz rule holds
+      const batch = Array.from({ length: Math.min(1000, count - start) }, (_, i) => seededAttempt(`bench-scale-${first + i}`, now));
+      for (let j = 0; j < batch.length; j += 500) await repo.upsertSnapshots(batch.slice(j, j + 500));
+      await mapConcurrent(batch.length, 100, (i) => store.fill(batch[i]));
+      ids.push(...batch.map((a) => a.id));
+    }
+    seedSeconds += (Date.now() - started) / 1000;
+  };
+  const getRun = async (): Promise<ScaleRun> => {
+    await seedBaseline(ctx, ids.length);
+    const set = { ids, versions: ids.map(() => 2) };
+    const measure = async (target: 'baseline' | 'service') => {
+      const cpu = sampleCpu(ctx.cpuTargets);
+      const run = await runLoad(target === 'service' ? ctx.apiUrl : ctx.baselineUrl, target, 'get', o.connections[0], o.duration, set);
+      run.cpu = cpu();
+      return run;
+    };
+    const baseline = await measure('baseline');
+    const run = await measure('service');
+    return { openAttempts: ids.length, sessionKeys: await countKeys(ctx, 'session:*'), run, baseline };
+  };
+
+  const memBefore = await usedMemory(ctx);
+  await seed(o.scaleBaseAttempts);
+  await sleep(200);
+  const memBase = await usedMemory(ctx);
+  ctx.log(`scale: seeded ${ids.length} attempts (${round((memBase - memBefore) / ids.length, 0)} B each); GET at ${o.connections[0]} connections`);
+  const small = await getRun();
+  await seed(o.scaleAttempts - o.scaleBaseAttempts);
+  await sleep(200);
+  const memAll = await usedMemory(ctx);
+  ctx.log(`scale: seeded ${ids.length} attempts in ${seedSeconds.toFixed(1)} s (${round((memAll - memBefore) / ids.length, 0)} B each); GET again`);
+  const large = await getRun();
+
+  const sample = ids.filter((_, i) => i % Math.max(1, Math.floor(ids.length / 50)) === 0).slice(0, 50);
+  const p99Ratio = round(large.run.latency.p99 / small.run.latency.p99, 3);
+  return {
+    seeded: ids.length,
+    seedSeconds: round(seedSeconds, 1),
+    bytesPerAttempt: round((memAll - memBefore) / ids.length, 0),
+    hashMemoryUsageBytes: await meanMemoryUsage(ctx, sample.map((id) => sessionKey(id))),
+    small,
+    large,
+    p99Ratio,
+    p99RatioOverBaseline: round(p99Ratio / (large.baseline.latency.p99 / small.baseline.latency.p99), 3),
+  };
+}

@@ -1,0 +1,169 @@
+import type { MachineInfo } from './machine';
+import type { BenchOptions } from './options';
+import type { HttpPhaseResult } from './phases/http';
+import type { ScaleResult } from './phases/scale';
+import type { WriteBehindResult } from './phases/writeBehind';
+
+/** Everything one run measured: what goes to bench/results/*.json. */
+export interface BenchReport {
+  startedAt: string;
+  finishedAt: string;
+  command: string;
+  options: BenchOptions;
+  machine: MachineInfo;
+  http: HttpPhaseResult | null;
+  writeBehind: WriteBehindResult | null;
+  scale: ScaleResult | null;
+  targets: TargetCheck[];
+}
+
+/** One of the issue's targets, the figure measured for it, and whether it was met. */
+export interface TargetCheck {
+  name: string;
+  target: string;
+  value: number;
+  met: boolean;
+}
+
+/**
+ * A p99 "unchanged" within this factor: two 10 s runs of the same load on this shared machine
+ * differ by about this much, so a smaller difference is not a change the bench can show.
+ */
+export const P99_UNCHANGED_FACTOR = 1.2;
+
+/** The issue's targets, checked against the figures this run produced. */
+export function checkTargets(r: Pick<BenchReport, 'options' | 'http' | 'writeBehind' | 'scale'>): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const firstC = r.options.connections[0];
+  for (const run of r.http?.runs ?? []) {
+    if (run.profile === 'get') out.push({ name: `GET throughput vs baseline, ${run.connections} conn`, target: '>= 0.85', value: run.ratio, met: run.ratio >= 0.85 });
+    if (run.profile === 'write') out.push({ name: `write throughput vs Lua baseline, ${run.connections} conn`, target: '>= 0.75', value: run.ratio, met: run.ratio >= 0.75 });
+    if (run.connections === firstC) {
+      const p99 = run.service.latency.p99;
+      out.push({ name: `${run.profile} p99 (ms), ${firstC} conn`, target: '< 25', value: p99, met: p99 < 25 });
+    }
+  }
+  const wb = r.writeBehind;
+  if (wb) {
+    out.push({ name: 'PostgreSQL rows per accepted write', target: '<= 0.1', value: wb.rowsPerWrite, met: wb.rowsPerWrite <= 0.1 });
+    const limit = wb.persistDelaySeconds + 5;
+    out.push({ name: 'persist lag p99 (s)', target: `<= ${limit}`, value: wb.persistLagP99Seconds.value, met: wb.persistLagP99Seconds.value <= limit });
+    out.push({ name: 'expiry lateness p99 (ms)', target: '<= 1000', value: wb.expiry.latenessP99Ms, met: wb.expiry.expired === wb.expiry.attempts && wb.expiry.latenessP99Ms <= 1000 });
+  }
+  const sc = r.scale;
+  if (sc) out.push({ name: 'Redis bytes per open attempt, 20 answers (hash)', target: '<= 2048', value: sc.bytesPerAttempt, met: sc.bytesPerAttempt <= 2048 });
+  if (r.http) {
+    const b = r.http.memory.cleanBytesPerAttempt;
+    out.push({ name: 'Redis bytes per attempt via API, 20 answers (hash + expiry job)', target: '<= 2048', value: b, met: b <= 2048 });
+  }
+  if (sc) {
+    out.push({
+      name: `GET p99 ${sc.large.openAttempts} vs ${sc.small.openAttempts} attempts (ratio)`,
+      target: `<= ${P99_UNCHANGED_FACTOR}`,
+      value: sc.p99Ratio,
+      met: sc.p99Ratio <= P99_UNCHANGED_FACTOR,
+    });
+    out.push({
+      name: 'the same, over the baseline GET p99 ratio (machine drift taken out)',
+      target: `<= ${P99_UNCHANGED_FACTOR}`,
+      value: sc.p99RatioOverBaseline,
+      met: sc.p99RatioOverBaseline <= P99_UNCHANGED_FACTOR,
+    });
+  }
+  return out;
+}
+
+const fmt = (n: number | undefined | null, digits = 2): string => (n === undefined || n === null || Number.isNaN(n) ? 'n/a' : Number(n.toFixed(digits)).toString());
+const pad = (cells: string[], widths: number[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  return [pad(header, widths), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => pad(r, widths))].join('\n');
+}
+
+/** The report as text tables for stdout. */
+export function renderReport(r: BenchReport): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(`quiz-session-service bench — ${r.startedAt} — ${m.nproc} cores (${m.cpuModel}), ${m.memTotalGiB} GiB, node ${m.node}, load ${m.loadAverage.join(' ')}`);
+  if (r.http) {
+    out.push('', `HTTP (${r.http.attempts} attempts with 20 answers, ${r.options.duration} s per run; rps = 2xx/s; latency ms)`);
+    out.push(
+      table(
+        ['profile', 'conn', 'base rps', 'base p50', 'base p99', 'svc rps', 'svc p50', 'svc p99', 'ratio', 'svc non-2xx', 'base cpu µs/req', 'svc cpu µs/req', 'cpu ratio'],
+        r.http.runs.map((run) => [
+          run.profile,
+          String(run.connections),
+          fmt(run.baseline.rps, 0),
+          fmt(run.baseline.latency.p50),
+          fmt(run.baseline.latency.p99),
+          fmt(run.service.rps, 0),
+          fmt(run.service.latency.p50),
+          fmt(run.service.latency.p99),
+          fmt(run.ratio, 3),
+          String(Object.values(run.service.statuses).reduce((a, b) => a + b, 0) + run.service.errors),
+          fmt(run.cpuMicrosPerRequest.baseline, 0),
+          fmt(run.cpuMicrosPerRequest.service, 0),
+          fmt(run.cpuMicrosPerRequest.ratio, 3),
+        ]),
+      ),
+    );
+    const mem = r.http.memory;
+    out.push(
+      `created ${r.http.attempts} attempts at ${fmt(r.http.createPerSecond, 0)}/s; Redis per attempt via API: started ${mem.startedBytesPerAttempt} B, ` +
+        `after 20 answers (dirty) ${mem.dirtyBytesPerAttempt} B, persisted ${mem.cleanBytesPerAttempt} B ` +
+        `(MEMORY USAGE: attempt hash ${mem.hashBytes} B, expire-session job hash ${mem.expiryJobHashBytes} B; ${mem.queueEventEntries} queue event entries)`,
+      'cpu µs/req: CPU time of the app process (baseline app or API) per 2xx response; cpu ratio = baseline/service',
+    );
+  }
+  const wb = r.writeBehind;
+  if (wb) {
+    out.push('', `Write-behind (${wb.attempts} students, one write per ${wb.intervalSeconds} s for ${wb.seconds} s, PERSIST_DELAY_SECONDS=${wb.persistDelaySeconds})`);
+    out.push(
+      table(
+        ['figure', 'value'],
+        [
+          ['accepted writes', String(wb.acceptedWrites)],
+          ['rejected writes', JSON.stringify(wb.rejected)],
+          ['write p50 / p99 (ms)', `${fmt(wb.writeLatencyP50Ms)} / ${fmt(wb.writeLatencyP99Ms)}`],
+          ['PostgreSQL rows written', String(wb.rowsWritten)],
+          ['rows per accepted write', fmt(wb.rowsPerWrite, 4)],
+          ['persist lag p50 (s, bucket bound)', `${fmt(wb.persistLagP50Seconds.value)} (<= ${wb.persistLagP50Seconds.bucketBound})`],
+          ['persist lag p99 (s, bucket bound)', `${fmt(wb.persistLagP99Seconds.value)} (<= ${wb.persistLagP99Seconds.bucketBound})`],
+          ['persist lag observations', String(wb.persistLagObservations)],
+          ['queue lag p99 persist (s)', `${fmt(wb.queueLagP99Seconds.persist.value, 3)} (<= ${wb.queueLagP99Seconds.persist.bucketBound})`],
+          ['queue lag p99 lifecycle (s)', `${fmt(wb.queueLagP99Seconds.lifecycle.value, 3)} (<= ${wb.queueLagP99Seconds.lifecycle.bucketBound})`],
+          ['drained after the phase (s)', `${fmt(wb.drainSeconds, 1)} (${wb.dirtyLeft} left)`],
+          ['expired / timed attempts', `${wb.expiry.expired} / ${wb.expiry.attempts}`],
+          ['expiry lateness p50 / p99 / max (ms)', `${fmt(wb.expiry.latenessP50Ms, 0)} / ${fmt(wb.expiry.latenessP99Ms, 0)} / ${fmt(wb.expiry.latenessMaxMs, 0)}`],
+        ],
+      ),
+    );
+  }
+  const sc = r.scale;
+  if (sc) {
+    out.push('', `Scale (attempts seeded with 20 answers; GET at ${r.options.connections[0]} connections, ${r.options.duration} s)`);
+    out.push(
+      table(
+        ['open attempts', 'session keys', 'base rps', 'base p99', 'svc rps', 'svc p50', 'svc p99', 'api cpu'],
+        [sc.small, sc.large].map((s) => [
+          String(s.openAttempts),
+          String(s.sessionKeys),
+          fmt(s.baseline.rps, 0),
+          fmt(s.baseline.latency.p99),
+          fmt(s.run.rps, 0),
+          fmt(s.run.latency.p50),
+          fmt(s.run.latency.p99),
+          fmt(s.run.cpu?.api),
+        ]),
+      ),
+    );
+    out.push(
+      `Redis per seeded attempt: ${sc.bytesPerAttempt} B (used_memory delta), ${sc.hashMemoryUsageBytes} B (MEMORY USAGE of the hash); ` +
+        `service p99 ratio ${fmt(sc.p99Ratio, 3)}, over the baseline's ratio ${fmt(sc.p99RatioOverBaseline, 3)}`,
+    );
+  }
+  out.push('', 'Targets');
+  out.push(table(['target', 'wanted', 'measured', 'met'], r.targets.map((t) => [t.name, t.target, fmt(t.value, 3), t.met ? 'yes' : 'NO'])));
+  return out.join('\n');
+}

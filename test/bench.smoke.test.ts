@@ -1,0 +1,84 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/*
+ * The bench harness (bench/, `npm run bench`) is not run by the tests, but its smoke preset is, so
+ * the harness cannot rot: a few-second run with tiny N over its own Redis DB and PostgreSQL
+ * database. Nothing here asserts on a timing; only that the run completes and reports every figure.
+ * Needs dist/src (scripts/test.sh builds it); the harness itself is compiled here, to dist/bench.
+ */
+
+const ROOT = path.resolve(__dirname, '..');
+
+function run(command: string, args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.once('exit', (code) => resolve({ code, output }));
+  });
+}
+
+/** Every path in `obj` (dotted) whose value is not a finite number, among `paths`. */
+function notNumeric(obj: unknown, paths: string[]): string[] {
+  return paths.filter((p) => {
+    const value = p.split('.').reduce<unknown>((o, key) => (o as Record<string, unknown> | undefined)?.[key], obj);
+    return typeof value !== 'number' || !Number.isFinite(value);
+  });
+}
+
+let resultsDir: string;
+
+beforeAll(() => {
+  resultsDir = mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-'));
+});
+
+afterAll(() => {
+  rmSync(resultsDir, { recursive: true, force: true });
+});
+
+test('the bench smoke run exits 0, prints the table and writes every figure as a number', async () => {
+  const tsc = await run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'bench/tsconfig.json']);
+  expect(tsc.output).toBe('');
+  expect(tsc.code).toBe(0);
+
+  const bench = await run(process.execPath, ['dist/bench/bench/run.js', '--smoke', '--results', resultsDir]);
+  if (bench.code !== 0) throw new Error(`bench exited ${bench.code}:\n${bench.output}`);
+  expect(bench.output).toMatch(/Targets/);
+
+  const report = JSON.parse(readFileSync(path.join(resultsDir, 'latest-smoke.json'), 'utf8'));
+  const run0 = 'http.runs.0';
+  expect(report.http.runs.map((r: { profile: string }) => r.profile)).toEqual(['get', 'write', 'mixed']);
+  expect(
+    notNumeric(report, [
+      ...['baseline', 'service'].flatMap((t) => [`${run0}.${t}.rps`, `${run0}.${t}.latency.p50`, `${run0}.${t}.latency.p99`]),
+      `${run0}.ratio`,
+      `${run0}.cpuMicrosPerRequest.ratio`,
+      'http.runs.1.ratio',
+      'http.runs.2.ratio',
+      'http.memory.startedBytesPerAttempt',
+      'http.memory.dirtyBytesPerAttempt',
+      'http.memory.cleanBytesPerAttempt',
+      'http.memory.expiryJobHashBytes',
+      'writeBehind.acceptedWrites',
+      'writeBehind.rowsWritten',
+      'writeBehind.rowsPerWrite',
+      'writeBehind.persistLagP50Seconds.value',
+      'writeBehind.persistLagP99Seconds.value',
+      'writeBehind.queueLagP99Seconds.persist.value',
+      'writeBehind.queueLagP99Seconds.lifecycle.value',
+      'writeBehind.expiry.latenessP99Ms',
+      'scale.bytesPerAttempt',
+      'scale.hashMemoryUsageBytes',
+      'scale.small.run.latency.p99',
+      'scale.large.run.latency.p99',
+      'scale.p99Ratio',
+      'scale.p99RatioOverBaseline',
+    ]),
+  ).toEqual([]);
+  expect(report.targets.length).toBeGreaterThan(0);
+  for (const target of report.targets) expect(typeof target.value === 'number' && typeof target.met === 'boolean').toBe(true);
+}, 90_000);
