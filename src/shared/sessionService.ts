@@ -125,7 +125,7 @@ export class SessionService {
   async get(id: string, owner?: string): Promise<Attempt> {
     let attempt: Attempt | null = null;
     try {
-      attempt = (await this.store.get(id))?.attempt ?? null;
+      attempt = (await this.store.read(id))?.attempt ?? null;
       if (attempt) this.hooks.readFrom('redis');
     } catch (err) {
       if (!(err instanceof ServiceUnavailableError)) throw err;

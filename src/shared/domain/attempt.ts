@@ -59,8 +59,80 @@ export function presentAt(a: Attempt, now: number): Attempt {
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
+/**
+ * Answers as the JSON object text Redis rendered them in (the hot path never splits them): a Map
+ * whose entries are parsed only if something asks for them.
+ */
+export class RenderedAnswers extends Map<string, string> {
+  private pending: string | null;
+
+  constructor(json: string) {
+    super();
+    this.pending = json;
+  }
+
+  /** The JSON object text, while the entries are untouched; null once they were read or changed. */
+  text(): string | null {
+    return this.pending;
+  }
+
+  private load(): void {
+    if (this.pending === null) return;
+    const parsed = JSON.parse(this.pending) as Record<string, unknown>;
+    this.pending = null;
+    for (const questionId of Object.keys(parsed)) super.set(questionId, JSON.stringify(parsed[questionId]));
+  }
+
+  override get size(): number {
+    this.load();
+    return super.size;
+  }
+  override get(key: string): string | undefined {
+    this.load();
+    return super.get(key);
+  }
+  override has(key: string): boolean {
+    this.load();
+    return super.has(key);
+  }
+  override set(key: string, value: string): this {
+    this.load();
+    return super.set(key, value);
+  }
+  override delete(key: string): boolean {
+    this.load();
+    return super.delete(key);
+  }
+  override clear(): void {
+    this.pending = null;
+    super.clear();
+  }
+  override forEach(fn: (value: string, key: string, map: Map<string, string>) => void, thisArg?: unknown): void {
+    this.load();
+    super.forEach(fn, thisArg);
+  }
+  override entries(): MapIterator<[string, string]> {
+    this.load();
+    return super.entries();
+  }
+  override keys(): MapIterator<string> {
+    this.load();
+    return super.keys();
+  }
+  override values(): MapIterator<string> {
+    this.load();
+    return super.values();
+  }
+  override [Symbol.iterator](): MapIterator<[string, string]> {
+    this.load();
+    return super[Symbol.iterator]();
+  }
+}
+
 /** The attempt's answers as one JSON object text, built from the stored answer texts. */
 export function answersJson(answers: Map<string, string>): string {
+  const rendered = answers instanceof RenderedAnswers ? answers.text() : null;
+  if (rendered !== null) return rendered;
   let out = '{';
   let first = true;
   for (const [questionId, answer] of answers) {

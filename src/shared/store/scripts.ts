@@ -3,7 +3,7 @@ import { META_FIELDS } from './sessionCodec';
 /*
  * Lua scripts for session:{id}. Each write is one script, so the version check, the deadline check
  * and the update are one atomic Redis step and one round trip. Write scripts return
- * {code, first, HGETALL}: code EXPIRED means the write found the deadline passed and expired the
+ * {code, first, render()}: code EXPIRED means the write found the deadline passed and expired the
  * attempt itself (a transition, which the caller reports and persists); `first` is 1 when the write made the attempt dirty (its first change not yet
  * in PostgreSQL), which is when the caller schedules the write-behind.
  *
@@ -11,7 +11,35 @@ import { META_FIELDS } from './sessionCodec';
  * Common ARGV: [1] now (ms), [2] cache TTL (s), [3] expected version or '', [4] the user the caller
  * acts for, or '' (any): another user's attempt answers {'FORBIDDEN'} and reveals nothing.
  */
-const PROLOGUE = `
+/**
+ * render(): the attempt as {meta fields in META_FIELDS order..., answers as one JSON object text}.
+ * Joining the answers here (they are stored as JSON text) saves the API from splitting and
+ * re-joining them on every request; question ids are escaped with cjson.
+ */
+const RENDER = `
+local function render()
+  local all = redis.call('HGETALL', KEYS[1])
+  local meta = {}
+  local parts = {}
+  for i = 1, #all, 2 do
+    local f = all[i]
+    if string.byte(f, 1) == 97 and string.byte(f, 2) == 58 then
+      parts[#parts + 1] = cjson.encode(string.sub(f, 3)) .. ':' .. all[i + 1]
+    else
+      meta[f] = all[i + 1]
+    end
+  end
+  return {${META_FIELDS.map((f) => `meta['${f}'] or ''`).join(', ')}, '{' .. table.concat(parts, ',') .. '}'}
+end
+`;
+
+/** Read: {'OK', 0, render()} or {'MISS'}. */
+export const READ_SCRIPT = `${RENDER}
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'MISS'} end
+return {'OK', 0, render()}
+`;
+
+const PROLOGUE = `${RENDER}
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 if redis.call('EXISTS', key) == 0 then return {'MISS'} end
@@ -33,10 +61,10 @@ local function apply(f, code)
   local first = mark_dirty(f)
   redis.call('HSET', key, unpack(f))
   redis.call('EXPIRE', key, ARGV[2])
-  return {code, first, redis.call('HGETALL', key)}
+  return {code, first, render()}
 end
 local function reply(code)
-  return {code, 0, redis.call('HGETALL', key)}
+  return {code, 0, render()}
 end
 -- The deadline is the rule: an open attempt past it becomes expired at its deadline, whoever looks.
 local function expire_if_due()

@@ -1,4 +1,4 @@
-import type { Attempt, AttemptStatus } from '../domain/attempt';
+import { RenderedAnswers, type Attempt, type AttemptStatus } from '../domain/attempt';
 
 /** Prefix of the hash fields that hold answers; meta fields never start with it. */
 export const ANSWER_FIELD_PREFIX = 'a:';
@@ -53,16 +53,11 @@ export interface StoredAttempt {
   dirtySince: number | null;
 }
 
-/** Decodes HGETALL output given as a flat [field, value, ...] array (as Lua returns it). */
-export function decodeFlat(flat: readonly string[]): StoredAttempt {
+/** Decodes a script's render(): the meta fields in META_FIELDS order, then the answers' JSON text. */
+export function decodeRendered(rendered: readonly string[]): StoredAttempt {
   const meta: Record<string, string> = Object.create(null);
-  const answers = new Map<string, string>();
-  for (let i = 0; i < flat.length; i += 2) {
-    const field = flat[i];
-    if (field.startsWith(ANSWER_FIELD_PREFIX)) answers.set(field.slice(ANSWER_FIELD_PREFIX.length), flat[i + 1]);
-    else meta[field] = flat[i + 1];
-  }
-  return decodeMeta(meta, answers);
+  for (let i = 0; i < META_FIELDS.length; i++) meta[META_FIELDS[i]] = rendered[i];
+  return decodeMeta(meta, new RenderedAnswers(rendered[META_FIELDS.length]));
 }
 
 /** Decodes HGETALL output given as an object (as ioredis returns it). */

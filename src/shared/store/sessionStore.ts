@@ -2,8 +2,8 @@ import type { Redis } from 'ioredis';
 import { ReplyError } from 'ioredis';
 import type { Attempt, AttemptStatus } from '../domain/attempt';
 import { ServiceUnavailableError } from '../errors';
-import { ANSWER_FIELD_PREFIX, decodeFlat, decodeHash, encodeAttempt, type StoredAttempt } from './sessionCodec';
-import { CLOSE_SCRIPT, FILL_SCRIPT, MARK_PERSISTED_SCRIPT, PROGRESS_SCRIPT } from './scripts';
+import { ANSWER_FIELD_PREFIX, decodeHash, decodeRendered, encodeAttempt, type StoredAttempt } from './sessionCodec';
+import { CLOSE_SCRIPT, FILL_SCRIPT, MARK_PERSISTED_SCRIPT, PROGRESS_SCRIPT, READ_SCRIPT } from './scripts';
 
 /** Redis key of an attempt's live state. */
 export const sessionKey = (id: string): string => `session:${id}`;
@@ -27,6 +27,7 @@ export type CloseGuard = { kind: 'none' } | { kind: 'deadline' } | { kind: 'idle
 type ScriptReply = [string, number?, string[]?];
 
 interface SessionCommands {
+  sessionRead(key: string): Promise<ScriptReply>;
   sessionProgress(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
   sessionClose(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
   sessionFill(key: string, ...args: string[]): Promise<number>;
@@ -51,7 +52,16 @@ export class SessionStore {
     defineSessionCommands(redis);
   }
 
-  /** The cached attempt, or null on a miss. */
+  /**
+   * The cached attempt for a response, or null on a miss: one script whose reply carries the
+   * answers already joined as JSON text (see RENDER in scripts.ts).
+   */
+  async read(id: string): Promise<StoredAttempt | null> {
+    const reply = await this.redis.sessionRead(sessionKey(id)).catch(unavailable);
+    return reply[0] === 'MISS' ? null : decodeRendered(reply[2] ?? []);
+  }
+
+  /** The cached attempt with its answers as separate entries, or null on a miss. */
   async get(id: string): Promise<StoredAttempt | null> {
     const hash = await this.redis.hgetall(sessionKey(id)).catch(unavailable);
     return hash.v === undefined ? null : decodeHash(hash);
@@ -170,7 +180,7 @@ const versionArg = (v: number | undefined): string => (v === undefined ? '' : St
 function toResult(reply: ScriptReply): WriteResult {
   const code = reply[0] as WriteCode;
   if (code === 'MISS' || code === 'FORBIDDEN') return { code };
-  return { code, becameDirty: reply[1] === 1, stored: decodeFlat(reply[2] ?? []) };
+  return { code, becameDirty: reply[1] === 1, stored: decodeRendered(reply[2] ?? []) };
 }
 
 const defined = new WeakSet<Redis>();
@@ -179,6 +189,7 @@ const defined = new WeakSet<Redis>();
 export function defineSessionCommands(redis: Redis): void {
   if (defined.has(redis)) return;
   defined.add(redis);
+  redis.defineCommand('sessionRead', { numberOfKeys: 1, lua: READ_SCRIPT });
   redis.defineCommand('sessionProgress', { numberOfKeys: 2, lua: PROGRESS_SCRIPT });
   redis.defineCommand('sessionClose', { numberOfKeys: 2, lua: CLOSE_SCRIPT });
   redis.defineCommand('sessionFill', { numberOfKeys: 1, lua: FILL_SCRIPT });
