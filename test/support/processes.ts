@@ -8,8 +8,19 @@ import { sleep } from './harness';
 /** A process role of `node dist/src/main.js <role>`. */
 export type ProcessRole = 'api' | 'persist-worker' | 'lifecycle-worker' | 'all' | 'migrate';
 
+/**
+ * The repository root: the nearest directory above this file holding package.json, so the path
+ * below holds also when this file is compiled elsewhere (the soak script runs it from dist/soak).
+ */
+function repoRoot(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(__dirname, '../..');
+  }
+}
+
 /** The compiled entry point the worker tests run (`npm run build`; scripts/test.sh builds first). */
-export const MAIN_JS = path.resolve(__dirname, '../../dist/src/main.js');
+export const MAIN_JS = path.join(repoRoot(), 'dist/src/main.js');
 
 /** How a process ended. */
 export interface ExitInfo {

@@ -9,10 +9,17 @@ export interface RedisServer {
   port: number;
   /** redis://127.0.0.1:<port> */
   url: string;
+  /** The server's working directory (its AOF lives in appendonlydir/ there). */
+  dir: string;
   /** Starts (or restarts) the server on the same port; resolves once it answers PING. */
   start(): Promise<void>;
   /** Kills the process (SIGKILL, like a crash) and waits until it has exited. */
   stop(): Promise<void>;
+  /**
+   * Stops the process gracefully (SIGTERM: Redis flushes and fsyncs its AOF, then exits) and
+   * waits until it has exited; SIGKILL after `escalateAfterMs`. Resolves with how long it took.
+   */
+  terminate(escalateAfterMs?: number): Promise<{ ms: number; escalated: boolean }>;
   /** Freezes the process (SIGSTOP): connections stay open but nothing is answered. */
   pause(): void;
   /** Thaws a paused process (SIGCONT). */
@@ -54,12 +61,25 @@ function answersPing(port: number): Promise<boolean> {
   });
 }
 
-/** Spawns redis-server on a free port with a temporary directory and no persistence. */
-export async function startRedisServer(): Promise<RedisServer> {
+/** How a private redis-server persists its data. */
+export interface RedisServerOptions {
+  /**
+   * `everysec` or `always`: AOF on, with that fsync policy, and `noeviction`, as production runs
+   * it (README, Durability); the AOF lives in the server's directory and survives a restart.
+   * Unset: no persistence at all (a restart starts empty).
+   */
+  appendfsync?: 'everysec' | 'always';
+}
+
+/** Spawns redis-server on a free port with a temporary directory; no persistence unless `options` asks for AOF. */
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'quiz-redis-'));
   let child: ChildProcess | null = null;
   let output = '';
+  const persistence = options.appendfsync
+    ? ['--appendonly', 'yes', '--appendfsync', options.appendfsync, '--maxmemory-policy', 'noeviction']
+    : ['--appendonly', 'no'];
   // never leave a server behind, even when the test process dies
   const killOnExit = () => child?.kill('SIGKILL');
   process.once('exit', killOnExit);
@@ -67,12 +87,13 @@ export async function startRedisServer(): Promise<RedisServer> {
   const server: RedisServer = {
     port,
     url: `redis://127.0.0.1:${port}`,
+    dir,
     async start() {
       if (child) throw new Error('redis-server is already running');
       output = '';
       const proc = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no', ...persistence],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       proc.stdout?.on('data', (d) => (output += d));
@@ -96,6 +117,23 @@ export async function startRedisServer(): Promise<RedisServer> {
       proc.kill('SIGKILL');
       await exited;
       child = null;
+    },
+    async terminate(escalateAfterMs = 10_000) {
+      const proc = child;
+      if (!proc) return { ms: 0, escalated: false };
+      const started = Date.now();
+      let escalated = false;
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGCONT');
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        escalated = true;
+        proc.kill('SIGKILL');
+      }, escalateAfterMs);
+      await exited;
+      clearTimeout(timer);
+      child = null;
+      return { ms: Date.now() - started, escalated };
     },
     pause() {
       if (!child) throw new Error('redis-server is not running');
