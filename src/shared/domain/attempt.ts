@@ -57,8 +57,6 @@ export function presentAt(a: Attempt, now: number): Attempt {
   return { ...a, status: 'expired', endedAt: a.expiresAt };
 }
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
-
 /**
  * Answers as the JSON object text Redis rendered them in (the hot path never splits them): a Map
  * whose entries are parsed only if something asks for them.
@@ -142,22 +140,21 @@ export function answersJson(answers: Map<string, string>): string {
   return out + '}';
 }
 
-/** The attempt's public JSON (snake_case, as in the seeds) at `now`, as text. */
+const isoOrNull = (ms: number | null): string => (ms === null ? 'null' : `"${new Date(ms).toISOString()}"`);
+
+/**
+ * The attempt's public JSON (snake_case, as in the seeds) at `now`, as text. Written out by hand:
+ * it is on every response, and only user_id and quiz_id need escaping (the id is a UUID, the
+ * status an enum, the rest numbers and ISO dates).
+ */
 export function attemptJson(attempt: Attempt, now: number): string {
   const a = presentAt(attempt, now);
-  const head = JSON.stringify({
-    id: a.id,
-    user_id: a.userId,
-    quiz_id: a.quizId,
-    status: a.status,
-    current_question: a.currentQuestion,
-    version: a.version,
-    time_limit_seconds: a.timeLimitSeconds,
-    time_remaining: timeRemaining(a, now),
-    started_at: iso(a.startedAt),
-    expires_at: iso(a.expiresAt),
-    last_updated: iso(a.lastUpdated),
-    completed_at: iso(a.completedAt),
-  });
-  return head.slice(0, -1) + ',"answers":' + answersJson(a.answers) + '}';
+  const remaining = timeRemaining(a, now);
+  return (
+    `{"id":"${a.id}","user_id":${JSON.stringify(a.userId)},"quiz_id":${JSON.stringify(a.quizId)},"status":"${a.status}"` +
+    `,"current_question":${a.currentQuestion},"version":${a.version},"time_limit_seconds":${a.timeLimitSeconds}` +
+    `,"time_remaining":${remaining === null ? 'null' : remaining},"started_at":${isoOrNull(a.startedAt)}` +
+    `,"expires_at":${isoOrNull(a.expiresAt)},"last_updated":${isoOrNull(a.lastUpdated)},"completed_at":${isoOrNull(a.completedAt)}` +
+    `,"answers":${answersJson(a.answers)}}`
+  );
 }

@@ -9,9 +9,14 @@ import type { JobName, JobPayloads, QueueName } from './jobs';
 export const DEFAULT_JOB_OPTIONS: DefaultJobOptions = {
   attempts: 10_000, // "until PostgreSQL returns": the backoff caps the delay, the sweep is the backstop
   backoff: { type: 'capped-exponential', delay: 500 },
-  removeOnComplete: { count: 1000 },
-  removeOnFail: { count: 5000 },
+  // a finished job is never needed again (job ids are per window or per attempt): keep a few for
+  // inspection, so Redis memory stays flat
+  removeOnComplete: { count: 100 },
+  removeOnFail: { count: 1000 },
 };
+
+/** Entries kept in each queue's event stream (BullMQ's default is 10,000; nothing here reads them). */
+export const EVENTS_MAX_LEN = 1000;
 
 /** Largest retry delay: a job waiting on PostgreSQL is retried at least this often. */
 export const MAX_BACKOFF_MS = 5000;
@@ -30,5 +35,6 @@ export function createQueue(name: QueueName, config: Pick<Config, 'QUEUE_PREFIX'
     connection,
     prefix: config.QUEUE_PREFIX,
     defaultJobOptions: DEFAULT_JOB_OPTIONS,
+    streams: { events: { maxLen: EVENTS_MAX_LEN } },
   });
 }

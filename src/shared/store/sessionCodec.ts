@@ -53,11 +53,29 @@ export interface StoredAttempt {
   dirtySince: number | null;
 }
 
+/** Position of each meta field in a script's render() reply. */
+const AT = Object.fromEntries(META_FIELDS.map((field, i) => [field, i])) as Record<(typeof META_FIELDS)[number], number>;
+
 /** Decodes a script's render(): the meta fields in META_FIELDS order, then the answers' JSON text. */
-export function decodeRendered(rendered: readonly string[]): StoredAttempt {
-  const meta: Record<string, string> = Object.create(null);
-  for (let i = 0; i < META_FIELDS.length; i++) meta[META_FIELDS[i]] = rendered[i];
-  return decodeMeta(meta, new RenderedAnswers(rendered[META_FIELDS.length]));
+export function decodeRendered(r: readonly string[]): StoredAttempt {
+  return {
+    attempt: {
+      id: r[AT.id],
+      userId: r[AT.user_id],
+      quizId: JSON.parse(r[AT.quiz_id]) as string | number,
+      status: r[AT.status] as AttemptStatus,
+      currentQuestion: Number(r[AT.cq]),
+      answers: new RenderedAnswers(r[META_FIELDS.length]),
+      version: Number(r[AT.v]),
+      timeLimitSeconds: Number(r[AT.limit]),
+      startedAt: Number(r[AT.started_at]),
+      expiresAt: parseOptional(r[AT.expires_at]),
+      lastUpdated: Number(r[AT.updated_at]),
+      completedAt: parseOptional(r[AT.completed_at]),
+      endedAt: parseOptional(r[AT.ended_at]),
+    },
+    dirtySince: parseOptional(r[AT.dirty]),
+  };
 }
 
 /** Decodes HGETALL output given as an object (as ioredis returns it). */
