@@ -95,7 +95,7 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     expect(jobs[0].returnvalue).toBe('written');
   }, 30_000);
 
-  test('a stale snapshot (lower version) never overwrites a newer row, directly or through a replayed job', async () => {
+  test('a stale snapshot (lower version) never overwrites a newer row, directly or through a replayed job; a regressed Redis copy is rebased above it', async () => {
     const { client } = await startStack({ PERSIST_DELAY_SECONDS: 1 });
     const attempt = await client.start();
     const other = await client.start();
@@ -119,11 +119,14 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     // a replayed persist job for an attempt PostgreSQL already has: nothing written
     await persistQueue.add('persist-snapshot', { sessionId: attempt.id, dirtySince: 1 }, { jobId: `replay-${attempt.id}` });
     expect(await completedValue(`replay-${attempt.id}`)).toBe('current');
-    // a job that finds an older copy in Redis (a reordered or stale snapshot): nothing written
-    await stores.redis.hset(sessionKey(attempt.id), 'v', '4', 'a:q0', '"stale-in-redis"');
-    await persistQueue.add('persist-snapshot', { sessionId: attempt.id, dirtySince: 2 }, { jobId: `stale-${attempt.id}` });
-    expect(await completedValue(`stale-${attempt.id}`)).toBe('current');
     expect(await rowOf(stores.knex, attempt.id)).toEqual(before);
+    // Redis itself older than the row (it came back from an older state and students now work on
+    // that copy): the copy is moved above the row's version and written, not silently refused
+    await stores.redis.hset(sessionKey(attempt.id), 'v', '4', 'a:q0', '"after-redis-restore"');
+    await persistQueue.add('persist-snapshot', { sessionId: attempt.id, dirtySince: 2 }, { jobId: `stale-${attempt.id}` });
+    expect(await completedValue(`stale-${attempt.id}`)).toBe('written');
+    expect(await rowOf(stores.knex, attempt.id)).toMatchObject({ version: before.version + 1, answers: { q0: 'after-redis-restore' } });
+    expect(await stores.redis.hget(sessionKey(attempt.id), 'v')).toBe(String(before.version + 1));
   }, 30_000);
 
   test('a persist job whose Redis key is gone completes and does not block the queue', async () => {

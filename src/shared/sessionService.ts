@@ -12,6 +12,7 @@ import {
 import type { Logger } from './logger';
 import type { SessionRepository } from './store/sessionRepository';
 import type { CloseGuard, FoundResult, SessionStore, WriteResult } from './store/sessionStore';
+import { writeSnapshots } from './store/snapshotWriter';
 
 /** Limits on what one attempt may hold. */
 export interface AttemptLimits {
@@ -193,8 +194,7 @@ export class SessionService {
       case 'OK':
       case 'ALREADY':
         // durable before the answer; also on a repeat, in case the first attempt's write failed
-        await this.repo.upsertSnapshots([attempt]);
-        return attempt;
+        return this.writeDurably(attempt);
       case 'CONFLICT':
         this.hooks.conflicted();
         throw new SessionConflictError(attempt, expectedVersion ?? -1);
@@ -214,7 +214,7 @@ export class SessionService {
   async close(
     id: string,
     reason: CloseReason,
-    writeClosed: (attempt: Attempt) => Promise<unknown> = (attempt) => this.repo.upsertSnapshots([attempt]),
+    writeClosed: (attempt: Attempt) => Promise<unknown> = (attempt) => this.writeDurably(attempt),
   ): Promise<Attempt | null> {
     const target: AttemptStatus = reason.by === 'deadline' ? 'expired' : 'abandoned';
     const guard: CloseGuard = reason.by === 'deadline' ? { kind: 'deadline' } : { kind: 'idle', idleMs: reason.idleMs };
@@ -235,6 +235,14 @@ export class SessionService {
     // the closed state reaches PostgreSQL now (version-guarded, so a repeat writes nothing)
     if (!isOpen(attempt.status)) await writeClosed(attempt);
     return result.code === 'OK' || result.code === 'EXPIRED' ? attempt : null;
+  }
+
+  /** Writes the attempt to PostgreSQL now and returns what PostgreSQL holds of it (see writeSnapshots). */
+  private async writeDurably(attempt: Attempt): Promise<Attempt> {
+    const held = (await writeSnapshots(this.store, this.repo, [attempt], this.clock)).get(attempt.id);
+    // changed again while it was being written: the caller may retry and will get the newer state
+    if (!held) throw new ServiceUnavailableError('redis');
+    return held.attempt;
   }
 
   /** Runs a write script; on a cache miss fills Redis from PostgreSQL and runs it once more. */

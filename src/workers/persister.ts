@@ -2,6 +2,7 @@ import type { Attempt } from '../shared/domain/attempt';
 import { ServiceUnavailableError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { SessionRepository } from '../shared/store/sessionRepository';
+import { writeSnapshots, type HeldSnapshot } from '../shared/store/snapshotWriter';
 import type { SessionStore } from '../shared/store/sessionStore';
 
 /** What happened to one attempt in a flush. */
@@ -83,10 +84,15 @@ export class SnapshotPersister {
     const outcomes = new Map<string, PersistOutcome | Error>();
     const stored = await this.store.getMany(ids);
     const present = stored.filter((s): s is NonNullable<typeof s> => s !== null);
-    const { written, refused } = await this.upsert(present.map((s) => s.attempt));
+    const { held, refused } = await this.upsert(present.map((s) => s.attempt));
     const now = this.clock();
-    const markable = ids.flatMap((id, i) => (refused.has(id) ? [] : [{ id, version: stored[i]?.attempt.version ?? 0 }]));
-    // a key that disappeared (evicted, deleted) has nothing left to write: mark it and move on
+    // mark what PostgreSQL holds (at the version it holds); a key that disappeared (evicted,
+    // deleted) has nothing left to write: marking it (version 0) drops it from the dirty set
+    const markable = ids.flatMap((id, i) => {
+      if (stored[i] === null) return [{ id, version: 0 }];
+      const h = held.get(id);
+      return h ? [{ id, version: h.attempt.version }] : [];
+    });
     const marks = new Map((await this.store.markPersistedMany(markable, now)).map((mark, i) => [markable[i].id, mark]));
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
@@ -100,11 +106,13 @@ export class SnapshotPersister {
         outcomes.set(id, 'gone');
         continue;
       }
-      if (written.has(id) && s.dirtySince !== null) this.events.persisted?.(now - s.dirtySince);
-      if (marks.get(id) === 'DIRTY') {
+      const h = held.get(id);
+      if (h?.wrote && s.dirtySince !== null) this.events.persisted?.(now - s.dirtySince);
+      if (!h || marks.get(id) === 'DIRTY') {
+        // a newer write landed meanwhile: it needs another window
         outcomes.set(id, 'redirtied');
         await this.events.redirtied?.(id, now).catch((err) => this.log.warn(`rescheduling persist of ${id} failed: ${String(err)}`));
-      } else outcomes.set(id, written.has(id) ? 'written' : 'current');
+      } else outcomes.set(id, h.wrote ? 'written' : 'current');
     }
     return outcomes;
   }
@@ -113,18 +121,18 @@ export class SnapshotPersister {
    * One multi-row upsert; when PostgreSQL refuses the batch for its data (not for being away), the
    * rows are written one by one, so one bad row cannot hold back the others.
    */
-  private async upsert(attempts: Attempt[]): Promise<{ written: Set<string>; refused: Map<string, Error> }> {
+  private async upsert(attempts: Attempt[]): Promise<{ held: Map<string, HeldSnapshot>; refused: Map<string, Error> }> {
     const refused = new Map<string, Error>();
     try {
-      return { written: new Set(await this.repo.upsertSnapshots(attempts)), refused };
+      return { held: await writeSnapshots(this.store, this.repo, attempts, this.clock), refused };
     } catch (err) {
       if (err instanceof ServiceUnavailableError || attempts.length <= 1) throw err;
     }
-    const written = new Set<string>();
+    const held = new Map<string, HeldSnapshot>();
     await Promise.all(
       attempts.map(async (attempt) => {
         try {
-          for (const id of await this.repo.upsertSnapshots([attempt])) written.add(id);
+          for (const [id, h] of await writeSnapshots(this.store, this.repo, [attempt], this.clock)) held.set(id, h);
         } catch (err) {
           if (err instanceof ServiceUnavailableError) throw err;
           this.log.error(`attempt ${attempt.id} v${attempt.version} cannot be written to PostgreSQL: ${(err as Error).message}`);
@@ -132,7 +140,7 @@ export class SnapshotPersister {
         }
       }),
     );
-    return { written, refused };
+    return { held, refused };
   }
 
   /**

@@ -196,18 +196,9 @@ describeWithRedisServer('Redis restarted under load (AOF everysec)', () => {
     expect(pg.acked).toBeGreaterThan(200);
   }, 120_000);
 
-  // BUG: after Redis comes back with an older state (the up to one second of acknowledged progress
-  // the README allows to lose), attempt versions are handed out again; PostgreSQL already holds a
-  // higher version of some attempts (persisted within that second), so the version-guarded upsert
-  // (sessionRepository.upsertSnapshots: `where quiz_sessions.version < excluded.version`) silently
-  // refuses every later snapshot, the persister counts that as 'current' and MARK_PERSISTED marks
-  // the Redis copy clean, and complete (sessionService.closeByStudent) answers 200 although its
-  // upsert wrote nothing. Observed in 3 runs: 8 to 10 of 20 acknowledged completes not in
-  // PostgreSQL (row still in_progress at a higher version), 7 to 56 writes acknowledged after the
-  // restart missing from PostgreSQL, API and PostgreSQL disagreeing for good (until the key's TTL,
-  // then PostgreSQL's stale branch wins). Expected: only the lost second is lost; everything
-  // acknowledged after the restart, and every acknowledged complete, is in PostgreSQL.
-  test.skip('host crash (Redis comes back with its AOF of one second before): only that second is lost; writes and completes acknowledged after the restart are durable', async () => {
+  // Was a bug (fixed by writeSnapshots' rebase): after Redis came back with an older state, versions
+  // were handed out again and PostgreSQL's version guard silently refused every later snapshot.
+  test('host crash (Redis comes back with its AOF of one second before): only that second is lost; writes and completes acknowledged after the restart are durable', async () => {
     // a process kill loses nothing (the AOF is in the page cache); a host crash loses what was not
     // fsynced yet, at most about one second with everysec: Redis comes back with an older state
     let copiedAt = 0;

@@ -176,15 +176,21 @@ export async function spawnProcess(role: ProcessRole, env: Record<string, string
  * worker when it logs "<role> started". Fails with the process's output when it is not.
  */
 export async function startProcess(role: Exclude<ProcessRole, 'migrate'>, env: Record<string, string | number> = {}, timeoutMs = 20_000): Promise<ServiceProcess> {
-  const proc = await spawnProcess(role, env);
-  try {
-    if (proc.url) await waitUntilReady(proc, timeoutMs);
-    if (role !== 'api') await proc.waitForLine(new RegExp(`\\b${role} started$`), timeoutMs);
-  } catch (err) {
-    await proc.kill('SIGKILL');
-    throw err;
+  for (let attempt = 1; ; attempt++) {
+    const proc = await spawnProcess(role, env);
+    try {
+      if (proc.url) await waitUntilReady(proc, timeoutMs);
+      if (role !== 'api') await proc.waitForLine(new RegExp(`\\b${role} started$`), timeoutMs);
+      return proc;
+    } catch (err) {
+      await proc.kill('SIGKILL');
+      // a port freePort() picked can be taken before the child binds it: pick new ones and retry,
+      // unless the test chose the ports itself
+      const portsChosen = env.PORT !== undefined || env.METRICS_PORT !== undefined;
+      if (attempt < 3 && !portsChosen && /EADDRINUSE/.test(proc.output())) continue;
+      throw err;
+    }
   }
-  return proc;
 }
 
 async function waitUntilReady(proc: ServiceProcess, timeoutMs: number): Promise<void> {

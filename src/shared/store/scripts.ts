@@ -161,3 +161,20 @@ redis.call('HSET', KEYS[1], 'dirty', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return 'DIRTY'
 `;
+
+/**
+ * Rebase: PostgreSQL holds a version of the attempt that Redis has handed out again (Redis came
+ * back from an older state). Moves the Redis copy to ARGV[2] (above PostgreSQL's), if it is still
+ * at ARGV[1], keeping it dirty; returns {'OK', 0, render()} or {'MOVED'} when it changed meanwhile.
+ * KEYS[1] session key, KEYS[2] dirty set, ARGV[3] now.
+ */
+export const REBASE_SCRIPT = `${RENDER}
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v or tonumber(v) ~= tonumber(ARGV[1]) then return {'MOVED'} end
+redis.call('HSET', KEYS[1], 'v', ARGV[2])
+if redis.call('HGET', KEYS[1], 'dirty') == '' then
+  redis.call('HSET', KEYS[1], 'dirty', ARGV[3])
+  redis.call('ZADD', KEYS[2], ARGV[3], redis.call('HGET', KEYS[1], 'id'))
+end
+return {'OK', 0, render()}
+`;

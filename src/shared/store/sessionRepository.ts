@@ -187,6 +187,13 @@ export class SessionRepository {
     return rows.map((r) => r.id);
   }
 
+  /** Version and last update of these attempts' rows, for the ones that exist. */
+  async versionsOf(ids: readonly string[]): Promise<Map<string, { version: number; lastUpdated: number }>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.knex<Row>(TABLE).select('id', 'version', 'last_updated').whereIn('id', ids).catch(pgUnavailable);
+    return new Map(rows.map((r) => [r.id, { version: r.version, lastUpdated: r.last_updated.getTime() }]));
+  }
+
   /** True when PostgreSQL answers. */
   async ping(): Promise<void> {
     await this.knex.raw('select 1').catch(pgUnavailable);

@@ -3,7 +3,7 @@ import { ReplyError } from 'ioredis';
 import type { Attempt, AttemptStatus } from '../domain/attempt';
 import { ServiceUnavailableError } from '../errors';
 import { ANSWER_FIELD_PREFIX, decodeHash, decodeRendered, encodeAttempt, type StoredAttempt } from './sessionCodec';
-import { CLOSE_SCRIPT, FILL_SCRIPT, MARK_PERSISTED_SCRIPT, PROGRESS_SCRIPT, READ_SCRIPT } from './scripts';
+import { CLOSE_SCRIPT, FILL_SCRIPT, MARK_PERSISTED_SCRIPT, PROGRESS_SCRIPT, READ_SCRIPT, REBASE_SCRIPT } from './scripts';
 
 /** Redis key of an attempt's live state. */
 export const sessionKey = (id: string): string => `session:${id}`;
@@ -27,6 +27,7 @@ export type CloseGuard = { kind: 'none' } | { kind: 'deadline' } | { kind: 'idle
 type ScriptReply = [string, number?, string[]?];
 
 interface SessionCommands {
+  sessionRebase(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
   sessionRead(key: string): Promise<ScriptReply>;
   sessionProgress(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
   sessionClose(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
@@ -167,6 +168,15 @@ export class SessionStore {
     await pipeline.exec().catch(unavailable);
   }
 
+  /**
+   * Moves the attempt from version `from` to `to` (above what PostgreSQL holds), when Redis came back
+   * from an older state and handed versions out again. Null when it changed meanwhile.
+   */
+  async rebase(id: string, from: number, to: number, now: number): Promise<StoredAttempt | null> {
+    const reply = await this.redis.sessionRebase(sessionKey(id), DIRTY_SET_KEY, String(from), String(to), String(now)).catch(unavailable);
+    return reply[0] === 'OK' ? decodeRendered(reply[2] ?? []) : null;
+  }
+
   /** Records that `version` of the attempt is in PostgreSQL; DIRTY when a newer write landed since. */
   async markPersisted(id: string, version: number, now: number): Promise<'CLEAN' | 'DIRTY' | 'GONE'> {
     return this.redis
@@ -190,6 +200,7 @@ export function defineSessionCommands(redis: Redis): void {
   if (defined.has(redis)) return;
   defined.add(redis);
   redis.defineCommand('sessionRead', { numberOfKeys: 1, lua: READ_SCRIPT });
+  redis.defineCommand('sessionRebase', { numberOfKeys: 2, lua: REBASE_SCRIPT });
   redis.defineCommand('sessionProgress', { numberOfKeys: 2, lua: PROGRESS_SCRIPT });
   redis.defineCommand('sessionClose', { numberOfKeys: 2, lua: CLOSE_SCRIPT });
   redis.defineCommand('sessionFill', { numberOfKeys: 1, lua: FILL_SCRIPT });
