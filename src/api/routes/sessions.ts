@@ -1,17 +1,24 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { z } from 'zod';
 import { attemptJson, type Attempt } from '../../shared/domain/attempt';
 import { ForbiddenError, ValidationError } from '../../shared/errors';
 import type { SessionService } from '../../shared/sessionService';
-import { closeBody, progressBody, sessionIdParam, startBody } from '../schemas/session';
+import { closeBody, progressBody, SESSION_ID_MESSAGE, startBody, UUID_V4 } from '../schemas/session';
 import { parse } from '../validate';
 import { ownerOf, requireAuth, type Authenticator, type Principal } from '../auth';
 
 /** The prefixes the session routes are served under: seed 2's and seed 1's. */
 export const SESSION_PREFIXES = ['/api/sessions', '/sessions'] as const;
 
-const pathParams = z.object({ id: sessionIdParam });
+/**
+ * The attempt id from the path, checked against the same pattern as sessionIdParam: on every
+ * request, so a regex test rather than a schema parse that allocates.
+ */
+function sessionIdOf(ctx: { params: Record<string, string> }): string {
+  const id = ctx.params.id;
+  if (!UUID_V4.test(id)) throw new ValidationError(SESSION_ID_MESSAGE, 'id');
+  return id.toLowerCase();
+}
 
 /** Writes an attempt as the response body, with its version as the ETag. */
 function send(ctx: Context, status: number, attempt: Attempt, now: number): void {
@@ -67,12 +74,12 @@ export function registerSessionRoutes(router: Router, service: SessionService, a
     });
 
     router.get(`${prefix}/:id`, auth, async (ctx) => {
-      const { id } = parse(pathParams, ctx.params, 'path');
+      const id = sessionIdOf(ctx);
       send(ctx, 200, await service.get(id, ownerOf(ctx)), now());
     });
 
     const progress = async (ctx: Context & { params: Record<string, string> }) => {
-      const { id } = parse(pathParams, ctx.params, 'path');
+      const id = sessionIdOf(ctx);
       const body = parse(progressBody, ctx.request.body);
       const attempt = await service.progress(id, {
         expectedVersion: expectedVersion(ctx, body.version),
@@ -85,13 +92,13 @@ export function registerSessionRoutes(router: Router, service: SessionService, a
     router.put(`${prefix}/:id/progress`, auth, progress);
 
     router.post(`${prefix}/:id/complete`, auth, async (ctx) => {
-      const { id } = parse(pathParams, ctx.params, 'path');
+      const id = sessionIdOf(ctx);
       const body = parse(closeBody, ctx.request.body);
       send(ctx, 200, await service.complete(id, expectedVersion(ctx, body.version), ownerOf(ctx)), now());
     });
 
     router.post(`${prefix}/:id/abandon`, auth, async (ctx) => {
-      const { id } = parse(pathParams, ctx.params, 'path');
+      const id = sessionIdOf(ctx);
       const body = parse(closeBody, ctx.request.body);
       send(ctx, 200, await service.abandon(id, expectedVersion(ctx, body.version), ownerOf(ctx)), now());
     });

@@ -13,10 +13,14 @@ const text = (name: string) =>
     .regex(/^[^\u0000-\u001f\u007f]+$/, `${name} must not contain control characters`)
     .refine(wellFormed, `${name} must be valid Unicode (no lone surrogates)`);
 
-const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+/** A UUID v4, any case. */
+export const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 
-/** An attempt id in a path: a UUID v4. */
-export const sessionIdParam = z.string().regex(UUID_V4, 'id must be a UUID v4').transform((s) => s.toLowerCase());
+/** The message of an invalid path id. */
+export const SESSION_ID_MESSAGE = 'id must be a UUID v4';
+
+/** An attempt id in a path: a UUID v4 (the schema the OpenAPI document shows; see parseSessionId). */
+export const sessionIdParam = z.string().regex(UUID_V4, SESSION_ID_MESSAGE).transform((s) => s.toLowerCase());
 
 /** A version a client expects the attempt to be at. */
 export const versionSchema = z.number().int().min(1).max(LIMITS.version);
