@@ -3,7 +3,7 @@ import { DIRTY_SET_KEY } from '../src/shared/store/sessionStore';
 import { sleep, waitFor } from './support/harness';
 import { createIsolatedStores, type IsolatedStores } from './support/isolatedStores';
 import { killAllProcesses, startProcess } from './support/processes';
-import { TcpProxy } from './support/tcpProxy';
+import { proxyTo, type TcpProxy } from './support/tcpProxy';
 import { AttemptClient, rowsById, waitForRows } from './support/workerScenario';
 
 /*
@@ -14,12 +14,12 @@ import { AttemptClient, rowsById, waitForRows } from './support/workerScenario';
 
 let stores: IsolatedStores;
 let proxy: TcpProxy;
+/** The file's database URL, through the proxy. */
+let proxiedUrl: string;
 
 beforeAll(async () => {
   stores = await createIsolatedStores();
-  const target = new URL(stores.databaseUrl);
-  proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
-  await proxy.start();
+  ({ proxy, url: proxiedUrl } = await proxyTo(stores.databaseUrl));
 }, 60_000);
 
 afterAll(async () => {
@@ -28,17 +28,10 @@ afterAll(async () => {
   await stores?.destroy();
 }, 30_000);
 
-/** The file's database URL, through the proxy. */
-function proxiedDatabaseUrl(): string {
-  const u = new URL(stores.databaseUrl);
-  u.hostname = '127.0.0.1';
-  u.port = String(proxy.port);
-  return u.toString();
-}
 
 test('PostgreSQL unreachable for 10 s under writes: progress is still accepted, and afterwards every acknowledged version is in PostgreSQL', async () => {
   const delay = 2;
-  const env = { ...stores.env, DATABASE_URL: proxiedDatabaseUrl(), PERSIST_DELAY_SECONDS: delay };
+  const env = { ...stores.env, DATABASE_URL: proxiedUrl, PERSIST_DELAY_SECONDS: delay };
   const [api, worker] = await Promise.all([startProcess('api', env), startProcess('persist-worker', env)]);
   const client = new AttemptClient(api.url!);
   const ids: string[] = [];

@@ -2,7 +2,7 @@ import { DIRTY_SET_KEY, sessionKey } from '../src/shared/store/sessionStore';
 import { waitFor } from './support/harness';
 import { createIsolatedStores, type IsolatedStores } from './support/isolatedStores';
 import { killAllProcesses, startProcess } from './support/processes';
-import { TcpProxy } from './support/tcpProxy';
+import { proxyTo, type TcpProxy } from './support/tcpProxy';
 import { AttemptClient, rowOf } from './support/workerScenario';
 
 /*
@@ -12,12 +12,12 @@ import { AttemptClient, rowOf } from './support/workerScenario';
 
 let stores: IsolatedStores;
 let proxy: TcpProxy;
+/** The file's database URL, through the proxy. */
+let proxiedUrl: string;
 
 beforeAll(async () => {
   stores = await createIsolatedStores();
-  const target = new URL(stores.databaseUrl);
-  proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
-  await proxy.start();
+  ({ proxy, url: proxiedUrl } = await proxyTo(stores.databaseUrl));
 }, 60_000);
 
 afterAll(async () => {
@@ -27,12 +27,9 @@ afterAll(async () => {
 }, 30_000);
 
 test('during a PostgreSQL outage the sweep keeps a dirty attempt alive in Redis, and persists it afterwards', async () => {
-  const proxied = new URL(stores.databaseUrl);
-  proxied.hostname = '127.0.0.1';
-  proxied.port = String(proxy.port);
   const api = await startProcess('api', { ...stores.env, PERSIST_DELAY_SECONDS: 1 });
   // no persist worker: only the sweep can persist, and it reaches PostgreSQL through the proxy
-  await startProcess('lifecycle-worker', { ...stores.env, DATABASE_URL: proxied.toString(), PERSIST_DELAY_SECONDS: 1, SWEEP_INTERVAL_SECONDS: 1 });
+  await startProcess('lifecycle-worker', { ...stores.env, DATABASE_URL: proxiedUrl, PERSIST_DELAY_SECONDS: 1, SWEEP_INTERVAL_SECONDS: 1 });
   const client = new AttemptClient(api.url!);
   const attempt = await client.start();
   await proxy.stop();

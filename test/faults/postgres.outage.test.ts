@@ -5,7 +5,7 @@ import { createIsolatedStores, type IsolatedStores } from '../support/isolatedSt
 import { LoadHttpClient, type LoadResponse } from '../support/loadHttp';
 import { killAllProcesses } from '../support/processes';
 import { checkDurability, ProgressLoad } from '../support/progressLoad';
-import { TcpProxy } from '../support/tcpProxy';
+import { proxyTo, type TcpProxy } from '../support/tcpProxy';
 import { pgFinals, printFigures, startAttempts, startFaultStack, waitUntilPersisted } from '../support/faultStack';
 
 /*
@@ -24,12 +24,12 @@ const DETECTION_MS = 2000;
 
 let stores: IsolatedStores;
 let proxy: TcpProxy;
+/** The file's database URL, through the proxy. */
+let proxiedUrl: string;
 
 beforeAll(async () => {
   stores = await createIsolatedStores();
-  const target = new URL(stores.databaseUrl);
-  proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
-  await proxy.start();
+  ({ proxy, url: proxiedUrl } = await proxyTo(stores.databaseUrl));
 }, 60_000);
 
 afterAll(async () => {
@@ -38,16 +38,9 @@ afterAll(async () => {
   await stores?.destroy();
 }, 30_000);
 
-/** The file's database URL, through the proxy. */
-function proxiedDatabaseUrl(): string {
-  const u = new URL(stores.databaseUrl);
-  u.hostname = '127.0.0.1';
-  u.port = String(proxy.port);
-  return u.toString();
-}
 
 test('PostgreSQL unreachable for 30 s under load: progress is still accepted, /ready names postgres, and afterwards every acknowledged write is persisted', async () => {
-  const env = { ...stores.env, DATABASE_URL: proxiedDatabaseUrl(), PERSIST_DELAY_SECONDS, SWEEP_INTERVAL_SECONDS: 2 };
+  const env = { ...stores.env, DATABASE_URL: proxiedUrl, PERSIST_DELAY_SECONDS, SWEEP_INTERVAL_SECONDS: 2 };
   const { apis } = await startFaultStack(env);
   const url = apis[0].url!;
   const attempts = await startAttempts(url, 20);

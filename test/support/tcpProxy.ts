@@ -58,3 +58,14 @@ export class TcpProxy {
     upstream.pipe(client);
   }
 }
+
+/** A started proxy in front of the PostgreSQL of `databaseUrl`, and that URL pointed through it. */
+export async function proxyTo(databaseUrl: string): Promise<{ proxy: TcpProxy; url: string }> {
+  const target = new URL(databaseUrl);
+  const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+  await proxy.start();
+  const url = new URL(databaseUrl);
+  url.hostname = '127.0.0.1';
+  url.port = String(proxy.port);
+  return { proxy, url: url.toString() };
+}
