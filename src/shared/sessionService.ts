@@ -113,8 +113,10 @@ export class SessionService {
         await this.quietly('schedule expiry', this.hooks.started(current));
         return { attempt: current, created: false };
       }
-      // its deadline passed (or it closed meanwhile): make that durable, then start afresh
-      await this.close(open.id, { by: 'deadline' });
+      // closed in Redis but not yet in PostgreSQL (its write-behind is pending), or past its
+      // deadline: make that durable, then start afresh
+      if (!isOpen(current.status)) await this.writeDurably(current);
+      else await this.close(open.id, { by: 'deadline' });
     }
     throw new ServiceUnavailableError('postgres');
   }
