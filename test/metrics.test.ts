@@ -1,7 +1,7 @@
 import { sessionKey } from '../src/shared/store/sessionStore';
 import { request, sleepUntil, waitFor } from './support/harness';
-import { createIsolatedStores, type IsolatedStores } from './support/isolatedStores';
-import { freePort, killAllProcesses, startProcess } from './support/processes';
+import { useIsolatedStores } from './support/isolatedStores';
+import { freePort, startProcess } from './support/processes';
 import { AttemptClient, rowOf } from './support/workerScenario';
 
 /*
@@ -10,16 +10,7 @@ import { AttemptClient, rowOf } from './support/workerScenario';
  * the dashboards query, with non-zero values where traffic happened.
  */
 
-let stores: IsolatedStores;
-
-beforeAll(async () => {
-  stores = await createIsolatedStores();
-}, 60_000);
-
-afterAll(async () => {
-  await killAllProcesses();
-  await stores?.destroy();
-}, 30_000);
+const stores = useIsolatedStores();
 
 type Sample = { name: string; labels: Record<string, string>; value: number };
 
@@ -56,7 +47,7 @@ const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
 test('the API and both workers expose every series, non-zero where traffic happened', async () => {
   const persistPort = await freePort();
   const lifecyclePort = await freePort();
-  const env = { ...stores.env, PERSIST_DELAY_SECONDS: 1, SWEEP_INTERVAL_SECONDS: 600 };
+  const env = { ...stores().env, PERSIST_DELAY_SECONDS: 1, SWEEP_INTERVAL_SECONDS: 600 };
   const [api] = await Promise.all([
     startProcess('api', env),
     startProcess('persist-worker', { ...env, METRICS_PORT: persistPort }),
@@ -75,12 +66,12 @@ test('the API and both workers expose every series, non-zero where traffic happe
   await client.complete(done.id);
   // a read from Redis, then a cache miss served by PostgreSQL
   expect((await client.get(kept.id)).status).toBe(200);
-  await stores.redis.del(sessionKey(done.id));
+  await stores().redis.del(sessionKey(done.id));
   expect((await client.get(done.id)).status).toBe(200);
   // the write-behind and the expiry happen
-  await waitFor('kept persisted', async () => (await rowOf(stores.knex, kept.id)).version === written.version, 10_000);
+  await waitFor('kept persisted', async () => (await rowOf(stores().knex, kept.id)).version === written.version, 10_000);
   await sleepUntil(Date.parse(timed.expires_at!), 100);
-  await waitFor('timed expired', async () => (await rowOf(stores.knex, timed.id)).status === 'expired', 10_000);
+  await waitFor('timed expired', async () => (await rowOf(stores().knex, timed.id)).status === 'expired', 10_000);
 
   const apiMetrics = await scrape(`${api.url}/metrics`);
   expect(total(apiMetrics, 'http_request_duration_seconds_count', { route: '/api/sessions/:id/progress', method: 'PATCH', status_code: '200' })).toBeGreaterThanOrEqual(2);
@@ -121,7 +112,7 @@ test('the API and both workers expose every series, non-zero where traffic happe
 
 test('with API_METRICS_PORT, /metrics moves off the public port', async () => {
   const metricsPort = await freePort();
-  const api = await startProcess('api', { ...stores.env, API_METRICS_PORT: metricsPort });
+  const api = await startProcess('api', { ...stores().env, API_METRICS_PORT: metricsPort });
   const onApi = await request(api.url!, 'GET', '/metrics');
   expect(onApi.status).toBe(404);
   expect(onApi.body.errorCode).toBe('ROUTE_NOT_FOUND');

@@ -3,8 +3,8 @@ import { jobIds, QUEUES } from '../src/shared/queues/jobs';
 import { sessionKey } from '../src/shared/store/sessionStore';
 import type { SweepReport } from '../src/workers/tasks/sweepTask';
 import { sleep, sleepUntil, waitFor } from './support/harness';
-import { createIsolatedStores, type IsolatedStores } from './support/isolatedStores';
-import { killAllProcesses, startProcess } from './support/processes';
+import { useIsolatedStores } from './support/isolatedStores';
+import { startProcess } from './support/processes';
 import { AttemptClient, epoch, openQueue, rowOf, rowsById, waitForRows } from './support/workerScenario';
 
 /*
@@ -13,29 +13,21 @@ import { AttemptClient, epoch, openQueue, rowOf, rowsById, waitForRows } from '.
  * from the start, the student's close, or the lifecycle worker itself.
  */
 
-let stores: IsolatedStores;
+const stores = useIsolatedStores({ resetAfterEach: true });
 let lifecycleQueue: Queue;
 
 beforeAll(async () => {
-  stores = await createIsolatedStores();
-  lifecycleQueue = openQueue(stores, QUEUES.lifecycle);
+  lifecycleQueue = openQueue(stores(), QUEUES.lifecycle);
 }, 60_000);
 
-afterEach(async () => {
-  await killAllProcesses();
-  await stores.reset();
-});
-
 afterAll(async () => {
-  await killAllProcesses();
   await lifecycleQueue?.close();
-  await stores?.destroy();
 }, 30_000);
 
 /** An API process and `workers` lifecycle workers with the same settings. */
 async function startStack(settings: Record<string, string | number>, workers = 1): Promise<AttemptClient> {
   // the write-behind window is long: closing an attempt must not rely on a persist worker
-  const env = { ...stores.env, PERSIST_DELAY_SECONDS: 30, ...settings };
+  const env = { ...stores().env, PERSIST_DELAY_SECONDS: 30, ...settings };
   const [api] = await Promise.all([startProcess('api', env), ...Array.from({ length: workers }, () => startProcess('lifecycle-worker', env))]);
   return new AttemptClient(api.url!);
 }
@@ -49,16 +41,16 @@ describe('expire-session at the deadline', () => {
     for (let i = 0; i < 3; i++) version = (await client.progress(attempt.id, { [`q${i}`]: i }, i)).version;
     const deadline = Date.parse(attempt.expires_at!);
     // none of this progress is in PostgreSQL yet
-    expect(await rowOf(stores.knex, attempt.id)).toMatchObject({ version: 1, status: 'started' });
+    expect(await rowOf(stores().knex, attempt.id)).toMatchObject({ version: 1, status: 'started' });
 
-    const seenAt = await waitForRows(stores.knex, [attempt.id], (r) => r.status === 'expired', deadline - Date.now() + 5000, 'the expiry');
+    const seenAt = await waitForRows(stores().knex, [attempt.id], (r) => r.status === 'expired', deadline - Date.now() + 5000, 'the expiry');
     expect(seenAt).toBeGreaterThanOrEqual(deadline);
     expect(seenAt - deadline).toBeLessThanOrEqual(2000);
-    const row = await rowOf(stores.knex, attempt.id);
+    const row = await rowOf(stores().knex, attempt.id);
     expect(epoch(row.ended_at)).toBe(deadline);
     expect(epoch(row.expires_at)).toBe(deadline);
     expect(row).toMatchObject({ version: version + 1, current_question: 2, persist_count: 2, answers: { q0: 0, q1: 1, q2: 2 } });
-    expect(await stores.redis.hget(sessionKey(attempt.id), 'status')).toBe('expired');
+    expect(await stores().redis.hget(sessionKey(attempt.id), 'status')).toBe('expired');
     const job = await lifecycleQueue.getJob(jobIds.expire(attempt.id));
     expect(job?.returnvalue).toBe('expired');
   }, 30_000);
@@ -68,17 +60,17 @@ describe('expire-session at the deadline', () => {
     const attempt = await client.start(2);
     await client.progress(attempt.id, { q0: 'a' }, 0);
     const completed = await client.complete(attempt.id);
-    const before = await rowOf(stores.knex, attempt.id);
+    const before = await rowOf(stores().knex, attempt.id);
     expect(before).toMatchObject({ status: 'completed', version: completed.version });
 
     const deadline = Date.parse(attempt.expires_at!);
     await waitFor('the expiry job to run', async () => (await lifecycleQueue.getJobState(jobIds.expire(attempt.id))) === 'completed', deadline - Date.now() + 5000);
     expect((await lifecycleQueue.getJob(jobIds.expire(attempt.id)))?.returnvalue).toBe('unchanged');
     await sleepUntil(deadline, 2500); // and a couple of sweeps
-    const after = await rowOf(stores.knex, attempt.id);
+    const after = await rowOf(stores().knex, attempt.id);
     expect(after).toEqual(before);
     expect(epoch(after.ended_at)).toBe(epoch(after.completed_at));
-    expect(await stores.redis.hget(sessionKey(attempt.id), 'status')).toBe('completed');
+    expect(await stores().redis.hget(sessionKey(attempt.id), 'status')).toBe('completed');
   }, 30_000);
 });
 
@@ -91,7 +83,7 @@ describe('abandonment sweep', () => {
     const busy = await client.start(0);
     // no copy in Redis (evicted): the sweep abandons it in PostgreSQL alone
     const evicted = await client.start(0);
-    await stores.redis.del(sessionKey(evicted.id));
+    await stores().redis.del(sessionKey(evicted.id));
 
     // the busy attempt writes every 300 ms; PostgreSQL's copy of it stays at its start (window 30 s),
     // so only the live state in Redis tells the sweep it is active
@@ -105,7 +97,7 @@ describe('abandonment sweep', () => {
     })();
     let seenAt: number;
     try {
-      seenAt = await waitForRows(stores.knex, [idle.id, evicted.id], (r) => r.status === 'abandoned', 8000, 'the idle attempts to be abandoned');
+      seenAt = await waitForRows(stores().knex, [idle.id, evicted.id], (r) => r.status === 'abandoned', 8000, 'the idle attempts to be abandoned');
       await sleep(2500); // more sweeps while the busy attempt is older than the threshold in PostgreSQL
     } finally {
       stop = true;
@@ -114,15 +106,15 @@ describe('abandonment sweep', () => {
 
     expect(seenAt - lastActivity).toBeGreaterThanOrEqual(2000);
     expect(seenAt - lastActivity).toBeLessThanOrEqual(2000 + 1000 + 2000); // threshold + interval + slack
-    const idleRow = await rowOf(stores.knex, idle.id);
+    const idleRow = await rowOf(stores().knex, idle.id);
     expect(idleRow).toMatchObject({ status: 'abandoned', version: idleAck.version + 1, answers: { q0: 'then left' } });
     expect(epoch(idleRow.ended_at)! - lastActivity).toBeGreaterThanOrEqual(2000);
     expect((await client.get(idle.id)).status).toBe(410);
-    const evictedRow = await rowOf(stores.knex, evicted.id);
+    const evictedRow = await rowOf(stores().knex, evicted.id);
     expect(evictedRow).toMatchObject({ status: 'abandoned', version: 2, persist_count: 2 });
     expect(epoch(evictedRow.ended_at)! - Date.parse(evicted.last_updated)).toBeGreaterThanOrEqual(2000);
 
-    const busyRow = await rowOf(stores.knex, busy.id);
+    const busyRow = await rowOf(stores().knex, busy.id);
     expect(busyRow.status).toBe('started');
     const read = await client.get(busy.id);
     expect(read.status).toBe(200);
@@ -141,10 +133,10 @@ describe('straggler sweep', () => {
     let version = attempt.version;
     for (let i = 0; i < 3; i++) version = (await client.progress(attempt.id, { [`q${i}`]: i }, i)).version;
 
-    const seenAt = await waitForRows(stores.knex, [attempt.id], (r) => r.version === version, 12_000, 'the sweep to persist it');
+    const seenAt = await waitForRows(stores().knex, [attempt.id], (r) => r.version === version, 12_000, 'the sweep to persist it');
     expect(seenAt - firstWriteAt).toBeGreaterThanOrEqual((delay + 5) * 1000);
     expect(seenAt - firstWriteAt).toBeLessThanOrEqual((delay + 5) * 1000 + 1000 + 2000); // + interval + slack
-    expect(await rowOf(stores.knex, attempt.id)).toMatchObject({ status: 'in_progress', persist_count: 2, answers: { q0: 0, q1: 1, q2: 2 } });
+    expect(await rowOf(stores().knex, attempt.id)).toMatchObject({ status: 'in_progress', persist_count: 2, answers: { q0: 0, q1: 1, q2: 2 } });
   }, 30_000);
 });
 
@@ -166,7 +158,7 @@ describe('two lifecycle workers at once', () => {
         expect(await lifecycleQueue.remove(jobIds.expire(c.id))).toBe(1);
       } else {
         // evicted from Redis: closed in PostgreSQL alone
-        await stores.redis.del(sessionKey(c.id));
+        await stores().redis.del(sessionKey(c.id));
       }
       cases.push(c);
     }
@@ -176,10 +168,10 @@ describe('two lifecycle workers at once', () => {
     await lifecycleQueue.addBulk(Array.from({ length: 8 }, () => ({ name: 'sweep', data: { scheduledBy: 'scheduler' } })));
 
     const ids = cases.map((c) => c.id);
-    await waitForRows(stores.knex, ids, (r) => r.status === 'expired', 8000, 'every attempt expired');
+    await waitForRows(stores().knex, ids, (r) => r.status === 'expired', 8000, 'every attempt expired');
     await sleep(2000); // further sweeps and jobs that might transition something twice
 
-    const rows = await rowsById(stores.knex, ids);
+    const rows = await rowsById(stores().knex, ids);
     for (const c of cases) {
       const row = rows.get(c.id)!;
       // one transition is one version bump and one write of the row after its insert

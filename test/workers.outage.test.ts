@@ -1,8 +1,8 @@
 import { MAX_BACKOFF_MS } from '../src/shared/queues/queue';
 import { DIRTY_SET_KEY } from '../src/shared/store/sessionStore';
 import { sleep, waitFor } from './support/harness';
-import { createIsolatedStores, type IsolatedStores } from './support/isolatedStores';
-import { killAllProcesses, startProcess } from './support/processes';
+import { useIsolatedStores } from './support/isolatedStores';
+import { startProcess } from './support/processes';
 import { proxyTo, type TcpProxy } from './support/tcpProxy';
 import { AttemptClient, rowsById, waitForRows } from './support/workerScenario';
 
@@ -12,26 +12,22 @@ import { AttemptClient, rowsById, waitForRows } from './support/workerScenario';
  * The shared PostgreSQL server keeps running for everything else.
  */
 
-let stores: IsolatedStores;
+const stores = useIsolatedStores();
 let proxy: TcpProxy;
 /** The file's database URL, through the proxy. */
 let proxiedUrl: string;
 
 beforeAll(async () => {
-  stores = await createIsolatedStores();
-  ({ proxy, url: proxiedUrl } = await proxyTo(stores.databaseUrl));
+  ({ proxy, url: proxiedUrl } = await proxyTo(stores().databaseUrl));
 }, 60_000);
 
 afterAll(async () => {
-  await killAllProcesses();
   await proxy?.stop();
-  await stores?.destroy();
 }, 30_000);
-
 
 test('PostgreSQL unreachable for 10 s under writes: progress is still accepted, and afterwards every acknowledged version is in PostgreSQL', async () => {
   const delay = 2;
-  const env = { ...stores.env, DATABASE_URL: proxiedUrl, PERSIST_DELAY_SECONDS: delay };
+  const env = { ...stores().env, DATABASE_URL: proxiedUrl, PERSIST_DELAY_SECONDS: delay };
   const [api, worker] = await Promise.all([startProcess('api', env), startProcess('persist-worker', env)]);
   const client = new AttemptClient(api.url!);
   const ids: string[] = [];
@@ -52,19 +48,19 @@ test('PostgreSQL unreachable for 10 s under writes: progress is still accepted, 
   // the acknowledged writes live in Redis only; reads still answer from there
   expect(refused).toEqual([]);
   expect((await client.get(ids[0])).body.version).toBe(acked.get(ids[0]));
-  for (const row of (await rowsById(stores.knex, ids)).values()) expect(row.version).toBe(1);
+  for (const row of (await rowsById(stores().knex, ids)).values()) expect(row.version).toBe(1);
   // the write-behind did try, and failed, while PostgreSQL was away
   expect(worker.output()).toMatch(/job persist-snapshot \S+ failed/);
 
   await proxy.start();
   const restoredAt = Date.now();
   const budget = delay * 1000 + MAX_BACKOFF_MS + 3000;
-  const seenAt = await waitForRows(stores.knex, ids, (r, id) => r.version === acked.get(id), budget, 'every acknowledged version');
+  const seenAt = await waitForRows(stores().knex, ids, (r, id) => r.version === acked.get(id), budget, 'every acknowledged version');
   expect(seenAt - restoredAt).toBeLessThanOrEqual(budget);
-  const rows = await rowsById(stores.knex, ids);
+  const rows = await rowsById(stores().knex, ids);
   for (const id of ids) {
     expect(rows.get(id)!.version).toBe(acked.get(id));
     expect(Object.keys(rows.get(id)!.answers)).toHaveLength(20);
   }
-  await waitFor('the dirty set to empty', async () => (await stores.redis.zcard(DIRTY_SET_KEY)) === 0, 5000);
+  await waitFor('the dirty set to empty', async () => (await stores().redis.zcard(DIRTY_SET_KEY)) === 0, 5000);
 }, 60_000);

@@ -2,8 +2,8 @@ import type { Queue } from 'bullmq';
 import { QUEUES } from '../src/shared/queues/jobs';
 import { DIRTY_SET_KEY, sessionKey } from '../src/shared/store/sessionStore';
 import { sleep, waitFor } from './support/harness';
-import { createIsolatedStores, type IsolatedStores } from './support/isolatedStores';
-import { killAllProcesses, startProcess, type ExitInfo, type ServiceProcess } from './support/processes';
+import { useIsolatedStores } from './support/isolatedStores';
+import { startProcess, type ExitInfo, type ServiceProcess } from './support/processes';
 import { AttemptClient, insertsWaitingOnLock, openQueue, rowOf, rowsById, waitForRows } from './support/workerScenario';
 
 /*
@@ -11,28 +11,20 @@ import { AttemptClient, insertsWaitingOnLock, openQueue, rowOf, rowsById, waitFo
  * and persist-worker processes, over this file's own database and Redis DB.
  */
 
-let stores: IsolatedStores;
+const stores = useIsolatedStores({ resetAfterEach: true });
 let persistQueue: Queue;
 
 beforeAll(async () => {
-  stores = await createIsolatedStores();
-  persistQueue = openQueue(stores, QUEUES.persist);
+  persistQueue = openQueue(stores(), QUEUES.persist);
 }, 60_000);
 
-afterEach(async () => {
-  await killAllProcesses();
-  await stores.reset();
-});
-
 afterAll(async () => {
-  await killAllProcesses();
   await persistQueue?.close();
-  await stores?.destroy();
 }, 30_000);
 
 /** An API process and a persist worker with the same settings. */
 async function startStack(settings: Record<string, string | number>): Promise<{ client: AttemptClient; api: ServiceProcess; worker: ServiceProcess }> {
-  const env = { ...stores.env, ...settings };
+  const env = { ...stores().env, ...settings };
   const [api, worker] = await Promise.all([startProcess('api', env), startProcess('persist-worker', env)]);
   return { client: new AttemptClient(api.url!), api, worker };
 }
@@ -50,8 +42,8 @@ async function completedValue(jobId: string): Promise<unknown> {
 }
 
 async function expectClean(ids: readonly string[]): Promise<void> {
-  for (const id of ids) expect(await stores.redis.hget(sessionKey(id), 'dirty')).toBe('');
-  expect(await stores.redis.zcard(DIRTY_SET_KEY)).toBe(0);
+  for (const id of ids) expect(await stores().redis.hget(sessionKey(id), 'dirty')).toBe('');
+  expect(await stores().redis.zcard(DIRTY_SET_KEY)).toBe(0);
 }
 
 describe('persist-snapshot (write-behind) with real worker processes', () => {
@@ -59,7 +51,7 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     const delay = 3;
     const { client } = await startStack({ PERSIST_DELAY_SECONDS: delay });
     const attempt = await client.start();
-    expect(await rowOf(stores.knex, attempt.id)).toMatchObject({ version: 1, persist_count: 1 });
+    expect(await rowOf(stores().knex, attempt.id)).toMatchObject({ version: 1, persist_count: 1 });
 
     // 100 writes from 4 clients at once, so the burst fits in the window even on a busy machine
     const firstWriteAt = Date.now();
@@ -78,13 +70,13 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     expect(acked.map((a) => a.version).sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i + 2));
     const last = acked.find((a) => a.version === 101)!;
 
-    const seenAt = await waitForRows(stores.knex, [attempt.id], (r) => r.version === 101, delay * 1000 + 5000, 'the final version in PostgreSQL');
+    const seenAt = await waitForRows(stores().knex, [attempt.id], (r) => r.version === 101, delay * 1000 + 5000, 'the final version in PostgreSQL');
     // written once the window closed, not before; and not much later
     expect(seenAt - firstWriteAt).toBeGreaterThanOrEqual(delay * 1000 - 100);
     expect(seenAt - firstWriteAt).toBeLessThan(delay * 1000 + 3000);
 
     await sleep(delay * 1000 + 500); // a further window: nothing else may be written
-    const row = await rowOf(stores.knex, attempt.id);
+    const row = await rowOf(stores().knex, attempt.id);
     expect(row).toMatchObject({ version: 101, persist_count: 2, status: 'in_progress', current_question: last.current_question });
     expect(row.answers).toEqual(answers);
     await expectClean([attempt.id]);
@@ -101,47 +93,47 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     const other = await client.start();
     for (let i = 0; i < 5; i++) await client.progress(attempt.id, { [`q${i}`]: `new-${i}` }, i);
     await client.progress(other.id, { q0: 'other' });
-    await waitForRows(stores.knex, [attempt.id, other.id], (r, id) => r.version === (id === attempt.id ? 6 : 2), 8000);
+    await waitForRows(stores().knex, [attempt.id, other.id], (r, id) => r.version === (id === attempt.id ? 6 : 2), 8000);
     await expectClean([attempt.id, other.id]);
-    const before = await rowOf(stores.knex, attempt.id);
+    const before = await rowOf(stores().knex, attempt.id);
 
     // a batch with an older snapshot of `attempt` and a newer one of `other`: only `other` is written
-    const current = (await stores.repo.findById(attempt.id))!;
+    const current = (await stores().repo.findById(attempt.id))!;
     const stale = { ...current, version: 3, currentQuestion: 1, answers: new Map([['q0', '"stale"']]), lastUpdated: current.lastUpdated - 1000 };
-    const otherNow = (await stores.repo.findById(other.id))!;
+    const otherNow = (await stores().repo.findById(other.id))!;
     const otherNext = { ...otherNow, version: otherNow.version + 1, answers: new Map([['q0', '"other-next"']]) };
-    expect(await stores.repo.upsertSnapshots([stale, otherNext])).toEqual([other.id]);
+    expect(await stores().repo.upsertSnapshots([stale, otherNext])).toEqual([other.id]);
     // the same version again is not newer either
-    expect(await stores.repo.upsertSnapshots([{ ...current, answers: new Map([['q0', '"same-version"']]) }])).toEqual([]);
-    expect(await rowOf(stores.knex, attempt.id)).toEqual(before);
-    expect(await rowOf(stores.knex, other.id)).toMatchObject({ version: 3, answers: { q0: 'other-next' } });
+    expect(await stores().repo.upsertSnapshots([{ ...current, answers: new Map([['q0', '"same-version"']]) }])).toEqual([]);
+    expect(await rowOf(stores().knex, attempt.id)).toEqual(before);
+    expect(await rowOf(stores().knex, other.id)).toMatchObject({ version: 3, answers: { q0: 'other-next' } });
 
     // a replayed persist job for an attempt PostgreSQL already has: nothing written
     await persistQueue.add('persist-snapshot', { sessionId: attempt.id, dirtySince: 1 }, { jobId: `replay-${attempt.id}` });
     expect(await completedValue(`replay-${attempt.id}`)).toBe('current');
-    expect(await rowOf(stores.knex, attempt.id)).toEqual(before);
+    expect(await rowOf(stores().knex, attempt.id)).toEqual(before);
     // Redis itself older than the row (it came back from an older state and students now work on
     // that copy): the copy is moved above the row's version and written, not silently refused
-    await stores.redis.hset(sessionKey(attempt.id), 'v', '4', 'a:q0', '"after-redis-restore"');
+    await stores().redis.hset(sessionKey(attempt.id), 'v', '4', 'a:q0', '"after-redis-restore"');
     await persistQueue.add('persist-snapshot', { sessionId: attempt.id, dirtySince: 2 }, { jobId: `stale-${attempt.id}` });
     expect(await completedValue(`stale-${attempt.id}`)).toBe('written');
-    expect(await rowOf(stores.knex, attempt.id)).toMatchObject({ version: before.version + 1, answers: { q0: 'after-redis-restore' } });
-    expect(await stores.redis.hget(sessionKey(attempt.id), 'v')).toBe(String(before.version + 1));
+    expect(await rowOf(stores().knex, attempt.id)).toMatchObject({ version: before.version + 1, answers: { q0: 'after-redis-restore' } });
+    expect(await stores().redis.hget(sessionKey(attempt.id), 'v')).toBe(String(before.version + 1));
   }, 30_000);
 
   test('a persist job whose Redis key is gone completes and does not block the queue', async () => {
     const { client } = await startStack({ PERSIST_DELAY_SECONDS: 1 });
     const gone = await client.start();
     await client.progress(gone.id, { q0: 'lost' });
-    await stores.redis.del(sessionKey(gone.id)); // evicted before its persist job ran
+    await stores().redis.del(sessionKey(gone.id)); // evicted before its persist job ran
     const kept = await client.progress((await client.start()).id, { q0: 'kept' });
 
-    await waitForRows(stores.knex, [kept.id], (r) => r.version === 2, 6000);
+    await waitForRows(stores().knex, [kept.id], (r) => r.version === 2, 6000);
     const [job] = await persistJobsOf(gone.id);
     await waitFor('the orphan job to finish', async () => (await job.getState()) === 'completed', 5000);
     expect((await persistQueue.getJob(job.id!))?.returnvalue).toBe('gone');
-    expect(await stores.redis.zscore(DIRTY_SET_KEY, gone.id)).toBeNull();
-    expect(await rowOf(stores.knex, gone.id)).toMatchObject({ version: 1, persist_count: 1 });
+    expect(await stores().redis.zscore(DIRTY_SET_KEY, gone.id)).toBeNull();
+    expect(await rowOf(stores().knex, gone.id)).toMatchObject({ version: 1, persist_count: 1 });
   }, 30_000);
 
   test('a write that lands while its persist is running is persisted by the next window', async () => {
@@ -150,11 +142,11 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     const attempt = await client.start();
 
     // hold the row so the worker's upsert (which has already read version 2 from Redis) waits
-    const trx = await stores.knex.transaction();
+    const trx = await stores().knex.transaction();
     try {
       await trx('quiz_sessions').where({ id: attempt.id }).forUpdate().first();
       await client.progress(attempt.id, { q0: 'first' }, 0);
-      await waitFor('the worker upsert to wait on the row lock', async () => (await insertsWaitingOnLock(stores.knex)) > 0, delay * 1000 + 4000);
+      await waitFor('the worker upsert to wait on the row lock', async () => (await insertsWaitingOnLock(stores().knex)) > 0, delay * 1000 + 4000);
       // these land during the persist of version 2
       for (let i = 1; i <= 10; i++) expect((await client.progress(attempt.id, { [`q${i}`]: `during-${i}` }, i)).version).toBe(i + 2);
     } finally {
@@ -162,15 +154,15 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     }
     const releasedAt = Date.now();
 
-    const seenAt = await waitForRows(stores.knex, [attempt.id], (r) => r.version === 12, 2 * delay * 1000 + 2000, 'the later writes in PostgreSQL');
+    const seenAt = await waitForRows(stores().knex, [attempt.id], (r) => r.version === 12, 2 * delay * 1000 + 2000, 'the later writes in PostgreSQL');
     expect(seenAt - releasedAt).toBeLessThan(2 * delay * 1000 + 1000);
-    const row = await rowOf(stores.knex, attempt.id);
+    const row = await rowOf(stores().knex, attempt.id);
     // start, then version 2 (the interrupted persist), then version 12 (the next window)
     expect(row.persist_count).toBe(3);
     expect(row.current_question).toBe(10);
     expect(Object.keys(row.answers)).toHaveLength(11);
     expect(row.answers).toMatchObject({ q0: 'first', q10: 'during-10' });
-    await waitFor('the attempt to be clean', async () => (await stores.redis.zcard(DIRTY_SET_KEY)) === 0, 3000);
+    await waitFor('the attempt to be clean', async () => (await stores().redis.zcard(DIRTY_SET_KEY)) === 0, 3000);
     await expectClean([attempt.id]);
   }, 30_000);
 
@@ -188,9 +180,9 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     }
     const stoppedAt = Date.now();
     const ids = attempts.map((a) => a.id);
-    const seenAt = await waitForRows(stores.knex, ids, (r, id) => r.version === acked.get(id), 2 * delay * 1000 + 3000, 'the last acknowledged versions');
+    const seenAt = await waitForRows(stores().knex, ids, (r, id) => r.version === acked.get(id), 2 * delay * 1000 + 3000, 'the last acknowledged versions');
     expect(seenAt - stoppedAt).toBeLessThanOrEqual(2 * delay * 1000 + 1000);
-    for (const row of (await rowsById(stores.knex, ids)).values()) {
+    for (const row of (await rowsById(stores().knex, ids)).values()) {
       // persisted along the way, window by window, but coalesced: far fewer writes than versions
       expect(row.persist_count).toBeGreaterThanOrEqual(3);
       expect(row.persist_count).toBeLessThanOrEqual(1 + Math.ceil(4500 / (delay * 1000)) + 3);
@@ -209,14 +201,14 @@ describe('persist worker shutdown and crashes', () => {
       for (const id of ids) latest.set(id, (await client.progress(id, { [`q${round}`]: `${id}-${round}` }, round)).version);
     }
     // nothing persisted yet: the window is 30 s
-    for (const row of (await rowsById(stores.knex, ids)).values()) expect(row.version).toBe(1);
-    expect(await stores.redis.zcard(DIRTY_SET_KEY)).toBe(ids.length);
+    for (const row of (await rowsById(stores().knex, ids)).values()) expect(row.version).toBe(1);
+    expect(await stores().redis.zcard(DIRTY_SET_KEY)).toBe(ids.length);
 
     const exit = await worker.kill('SIGTERM', 15_000);
     expect({ code: exit.code, signal: exit.signal, escalated: exit.escalated }).toEqual({ code: 0, signal: null, escalated: false });
     expect(exit.ms).toBeLessThan(10_000);
 
-    const rows = await rowsById(stores.knex, ids);
+    const rows = await rowsById(stores().knex, ids);
     for (const id of ids) {
       expect(rows.get(id)).toMatchObject({ version: latest.get(id), persist_count: 2, current_question: 2 });
       expect(rows.get(id)!.answers).toEqual({ q0: `${id}-0`, q1: `${id}-1`, q2: `${id}-2` });
@@ -230,12 +222,12 @@ describe('persist worker shutdown and crashes', () => {
     for (let n = 0; n < 5; n++) ids.push((await client.start()).id);
     const latest = new Map<string, number>();
 
-    const trx = await stores.knex.transaction();
+    const trx = await stores().knex.transaction();
     let exiting: ReturnType<ServiceProcess['kill']>;
     try {
       await trx.raw('lock table quiz_sessions in share mode');
       for (const id of ids) latest.set(id, (await client.progress(id, { q0: id }, 0)).version);
-      await waitFor('the worker batch to block in PostgreSQL', async () => (await insertsWaitingOnLock(stores.knex)) > 0, 6000);
+      await waitFor('the worker batch to block in PostgreSQL', async () => (await insertsWaitingOnLock(stores().knex)) > 0, 6000);
       exiting = worker.kill('SIGTERM', 15_000);
       await sleep(1500);
       expect(worker.running).toBe(true); // still finishing its active jobs
@@ -245,13 +237,13 @@ describe('persist worker shutdown and crashes', () => {
     const exit = await exiting;
     expect({ code: exit.code, signal: exit.signal, escalated: exit.escalated }).toEqual({ code: 0, signal: null, escalated: false });
     expect(exit.ms).toBeLessThan(10_000);
-    const rows = await rowsById(stores.knex, ids);
+    const rows = await rowsById(stores().knex, ids);
     for (const id of ids) expect(rows.get(id)).toMatchObject({ version: latest.get(id), persist_count: 2, answers: { q0: id } });
     await expectClean(ids);
   }, 40_000);
 
   test('SIGKILL mid-batch, then a restart: every acknowledged version reaches PostgreSQL (stalled jobs recovered)', async () => {
-    const env = { ...stores.env, PERSIST_DELAY_SECONDS: 1 };
+    const env = { ...stores().env, PERSIST_DELAY_SECONDS: 1 };
     const { client, worker } = await startStack(env);
     const ids: string[] = [];
     for (let n = 0; n < 30; n++) ids.push((await client.start()).id);
@@ -262,13 +254,13 @@ describe('persist worker shutdown and crashes', () => {
     };
 
     // block the worker's batch inside PostgreSQL, so its jobs are active when it dies
-    const trx = await stores.knex.transaction();
+    const trx = await stores().knex.transaction();
     let exit: ExitInfo | undefined;
     try {
       await trx.raw('lock table quiz_sessions in share mode');
       await write(early, 0);
       await write(early, 1);
-      await waitFor('the worker batch to block in PostgreSQL', async () => (await insertsWaitingOnLock(stores.knex)) > 0, 6000);
+      await waitFor('the worker batch to block in PostgreSQL', async () => (await insertsWaitingOnLock(stores().knex)) > 0, 6000);
       expect(await persistQueue.getActiveCount()).toBeGreaterThan(0);
       exit = await worker.kill('SIGKILL');
     } finally {
@@ -287,12 +279,12 @@ describe('persist worker shutdown and crashes', () => {
 
     await startProcess('persist-worker', env);
     // the lock of a dead worker's job runs out after lockDuration (10 s), then the stalled check (5 s) takes it back
-    const seenAt = await waitForRows(stores.knex, ids, (r, id) => r.version === latest.get(id), 25_000, 'every acknowledged version');
+    const seenAt = await waitForRows(stores().knex, ids, (r, id) => r.version === latest.get(id), 25_000, 'every acknowledged version');
     expect(seenAt - killedAt).toBeLessThan(25_000);
-    const rows = await rowsById(stores.knex, ids);
+    const rows = await rowsById(stores().knex, ids);
     for (const id of early) expect(rows.get(id)!.answers).toEqual({ q0: 0, q1: 1, q2: 2 });
     for (const id of late) expect(rows.get(id)!.answers).toEqual({ q0: 0, q1: 1, q2: 2 });
-    await waitFor('the dirty set to empty', async () => (await stores.redis.zcard(DIRTY_SET_KEY)) === 0, 5000);
+    await waitFor('the dirty set to empty', async () => (await stores().redis.zcard(DIRTY_SET_KEY)) === 0, 5000);
     expect(await persistQueue.getFailedCount()).toBe(0);
   }, 60_000);
 });

@@ -1,7 +1,6 @@
-import { createIsolatedStores, type IsolatedStores } from '../support/isolatedStores';
+import { useIsolatedStores } from '../support/isolatedStores';
 import { LoadHttpClient, type LoadResponse } from '../support/loadHttp';
 import { assertMatchesOpenApi } from '../support/openapiValidator';
-import { killAllProcesses } from '../support/processes';
 import { printFigures, startAttempts, startFaultStack, waitUntilPersisted } from '../support/faultStack';
 
 /*
@@ -14,16 +13,7 @@ import { printFigures, startAttempts, startFaultStack, waitUntilPersisted } from
 const CLIENTS = 100;
 const ROUNDS = 20;
 
-let stores: IsolatedStores;
-
-beforeAll(async () => {
-  stores = await createIsolatedStores();
-}, 60_000);
-
-afterAll(async () => {
-  await killAllProcesses();
-  await stores?.destroy();
-}, 30_000);
+const stores = useIsolatedStores();
 
 /** The session_version_conflicts_total of every API. */
 async function conflictsCounted(urls: readonly string[]): Promise<number> {
@@ -36,7 +26,7 @@ async function conflictsCounted(urls: readonly string[]): Promise<number> {
 }
 
 test('100 concurrent writes with the same version: exactly one wins per round, every other one gets the 409 SESSION_CONFLICT contract with the current attempt', async () => {
-  const { apis } = await startFaultStack({ ...stores.env, PERSIST_DELAY_SECONDS: 2 }, 2, 1);
+  const { apis } = await startFaultStack({ ...stores().env, PERSIST_DELAY_SECONDS: 2 }, 2, 1);
   const urls = apis.map((a) => a.url!);
   const [attempt] = await startAttempts(urls[0], 1);
   const http = new LoadHttpClient({ maxSockets: CLIENTS, timeoutMs: 10_000 });
@@ -96,7 +86,7 @@ test('100 concurrent writes with the same version: exactly one wins per round, e
     http.close();
   }
   const counted = await conflictsCounted(urls);
-  const finals = await waitUntilPersisted(stores.knex, urls[0], [attempt.id], 15_000);
+  const finals = await waitUntilPersisted(stores().knex, urls[0], [attempt.id], 15_000);
   printFigures('conflict-flood', {
     clients: CLIENTS,
     rounds: ROUNDS,

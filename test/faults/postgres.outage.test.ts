@@ -1,9 +1,8 @@
 import { MAX_BACKOFF_MS } from '../../src/shared/queues/queue';
 import { DIRTY_SET_KEY } from '../../src/shared/store/sessionStore';
 import { sleep, waitFor } from '../support/harness';
-import { createIsolatedStores, type IsolatedStores } from '../support/isolatedStores';
+import { useIsolatedStores } from '../support/isolatedStores';
 import { LoadHttpClient, type LoadResponse } from '../support/loadHttp';
-import { killAllProcesses } from '../support/processes';
 import { checkDurability, ProgressLoad } from '../support/progressLoad';
 import { proxyTo, type TcpProxy } from '../support/tcpProxy';
 import { pgFinals, printFigures, startAttempts, startFaultStack, waitUntilPersisted } from '../support/faultStack';
@@ -22,25 +21,21 @@ const NO_HANG_MS = 3000;
 /** Right after the cut, /ready may still find a pooled connection up for one check. */
 const DETECTION_MS = 2000;
 
-let stores: IsolatedStores;
+const stores = useIsolatedStores();
 let proxy: TcpProxy;
 /** The file's database URL, through the proxy. */
 let proxiedUrl: string;
 
 beforeAll(async () => {
-  stores = await createIsolatedStores();
-  ({ proxy, url: proxiedUrl } = await proxyTo(stores.databaseUrl));
+  ({ proxy, url: proxiedUrl } = await proxyTo(stores().databaseUrl));
 }, 60_000);
 
 afterAll(async () => {
-  await killAllProcesses();
   await proxy?.stop();
-  await stores?.destroy();
 }, 30_000);
 
-
 test('PostgreSQL unreachable for 30 s under load: progress is still accepted, /ready names postgres, and afterwards every acknowledged write is persisted', async () => {
-  const env = { ...stores.env, DATABASE_URL: proxiedUrl, PERSIST_DELAY_SECONDS, SWEEP_INTERVAL_SECONDS: 2 };
+  const env = { ...stores().env, DATABASE_URL: proxiedUrl, PERSIST_DELAY_SECONDS, SWEEP_INTERVAL_SECONDS: 2 };
   const { apis } = await startFaultStack(env);
   const url = apis[0].url!;
   const attempts = await startAttempts(url, 20);
@@ -82,14 +77,14 @@ test('PostgreSQL unreachable for 30 s under load: progress is still accepted, /r
   const readyMs = readyAgain.at - upAt;
   // the complete refused during the outage, sent again: 200, and durable at once
   const completeAgain = await probeClient.call(url, 'POST', `/api/sessions/${closers[0].id}/complete`, {});
-  const closerRow = (await pgFinals(stores.knex, [closers[0].id])).get(closers[0].id);
+  const closerRow = (await pgFinals(stores().knex, [closers[0].id])).get(closers[0].id);
   await sleep(3000);
   await load.stop();
   const stoppedAt = Date.now();
   probeClient.close();
 
-  const finals = await waitUntilPersisted(stores.knex, url, ids, PERSIST_DELAY_SECONDS * 1000 + MAX_BACKOFF_MS + 15_000);
-  await waitFor('the dirty set to empty', async () => (await stores.redis.zcard(DIRTY_SET_KEY)) === 0, 10_000).catch(() => undefined);
+  const finals = await waitUntilPersisted(stores().knex, url, ids, PERSIST_DELAY_SECONDS * 1000 + MAX_BACKOFF_MS + 15_000);
+  await waitFor('the dirty set to empty', async () => (await stores().redis.zcard(DIRTY_SET_KEY)) === 0, 10_000).catch(() => undefined);
   const outage = load.totals(downAt, upAt);
   const all = load.totals();
   const pg = checkDurability(load.writes, finals.pg);
@@ -141,5 +136,5 @@ test('PostgreSQL unreachable for 30 s under load: progress is still accepted, /r
   expect(pg.lost).toEqual([]);
   expect(api.lost).toEqual([]);
   expect(pg.behind).toEqual([]);
-  expect(await stores.redis.zcard(DIRTY_SET_KEY)).toBe(0);
+  expect(await stores().redis.zcard(DIRTY_SET_KEY)).toBe(0);
 }, 150_000);

@@ -2,8 +2,8 @@ import type { Queue } from 'bullmq';
 import { QUEUES } from '../../src/shared/queues/jobs';
 import { DIRTY_SET_KEY } from '../../src/shared/store/sessionStore';
 import { sleep, waitFor } from '../support/harness';
-import { createIsolatedStores, type IsolatedStores } from '../support/isolatedStores';
-import { killAllProcesses, startProcess, type ServiceProcess } from '../support/processes';
+import { useIsolatedStores } from '../support/isolatedStores';
+import { startProcess, type ServiceProcess } from '../support/processes';
 import { checkDurability, lastAppliedVersion, ProgressLoad, type LoadAttempt } from '../support/progressLoad';
 import { portOf, printFigures, startAttempts, startFaultStack, waitUntilPersisted } from '../support/faultStack';
 import { insertsWaitingOnLock, openQueue, rowsById } from '../support/workerScenario';
@@ -19,18 +19,15 @@ import { insertsWaitingOnLock, openQueue, rowsById } from '../support/workerScen
 const PERSIST_DELAY_SECONDS = 2;
 const TIME_LIMIT_SECONDS = 10;
 
-let stores: IsolatedStores;
+const stores = useIsolatedStores();
 let persistQueue: Queue;
 
 beforeAll(async () => {
-  stores = await createIsolatedStores();
-  persistQueue = openQueue(stores, QUEUES.persist);
+  persistQueue = openQueue(stores(), QUEUES.persist);
 }, 60_000);
 
 afterAll(async () => {
-  await killAllProcesses();
   await persistQueue?.close();
-  await stores?.destroy();
 }, 30_000);
 
 /** SIGKILLs the process and checks that it really died of it. */
@@ -40,7 +37,7 @@ async function crash(proc: ServiceProcess): Promise<void> {
 }
 
 test('API, persist worker and lifecycle worker killed (SIGKILL) mid-load and restarted: no acknowledged write lost, one transition per attempt, stalled jobs recovered', async () => {
-  const env = { ...stores.env, PERSIST_DELAY_SECONDS, SWEEP_INTERVAL_SECONDS: 2 };
+  const env = { ...stores().env, PERSIST_DELAY_SECONDS, SWEEP_INTERVAL_SECONDS: 2 };
   const stack = await startFaultStack(env);
   let api = stack.apis[0];
   const url = api.url!;
@@ -70,11 +67,11 @@ test('API, persist worker and lifecycle worker killed (SIGKILL) mid-load and res
   // 2. the persist worker while its batch waits on a lock inside PostgreSQL: its jobs are active
   await sleep(1500);
   let stalled: string[] = [];
-  const trx = await stores.knex.transaction();
+  const trx = await stores().knex.transaction();
   try {
     await trx.raw('lock table quiz_sessions in share mode');
     // (a complete's upsert waits on the lock too: wait for the persist worker's jobs to be active)
-    await waitFor('a persist batch to block in PostgreSQL', async () => (await insertsWaitingOnLock(stores.knex)) > 0 && (await persistQueue.getActiveCount()) > 0, 8000);
+    await waitFor('a persist batch to block in PostgreSQL', async () => (await insertsWaitingOnLock(stores().knex)) > 0 && (await persistQueue.getActiveCount()) > 0, 8000);
     stalled = (await persistQueue.getActive()).map((j) => j.id!);
     await crash(stack.persistWorkers[0]);
   } finally {
@@ -112,13 +109,13 @@ test('API, persist worker and lifecycle worker killed (SIGKILL) mid-load and res
     250,
   );
   const stalledRecoveredMs = Date.now() - persistKilledAt;
-  const finals = await waitUntilPersisted(stores.knex, url, ids, 30_000);
-  await waitFor('the dirty set to empty', async () => (await stores.redis.zcard(DIRTY_SET_KEY)) === 0, 10_000);
+  const finals = await waitUntilPersisted(stores().knex, url, ids, 30_000);
+  await waitFor('the dirty set to empty', async () => (await stores().redis.zcard(DIRTY_SET_KEY)) === 0, 10_000);
 
   const pg = checkDurability(load.writes, finals.pg);
   const apiCheck = checkDurability(load.writes, finals.api);
   const totals = load.totals();
-  const rows = await rowsById(stores.knex, ids);
+  const rows = await rowsById(stores().knex, ids);
   const counts: Record<string, number> = {};
   for (const row of rows.values()) counts[row.status] = (counts[row.status] ?? 0) + 1;
   printFigures('process-sigkill', {

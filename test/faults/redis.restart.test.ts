@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { DIRTY_SET_KEY } from '../../src/shared/store/sessionStore';
 import { sleep, waitFor } from '../support/harness';
-import { createIsolatedStores, type IsolatedStores } from '../support/isolatedStores';
+import { useIsolatedStores } from '../support/isolatedStores';
 import { LoadHttpClient, type LoadResponse } from '../support/loadHttp';
 import { killAllProcesses } from '../support/processes';
 import { checkDurability, ProgressLoad } from '../support/progressLoad';
@@ -29,13 +29,12 @@ const haveRedisServer = redisServerAvailable();
 const describeWithRedisServer = haveRedisServer ? describe : describe.skip;
 if (!haveRedisServer) console.warn('redis.restart.test.ts skipped: `redis-server` is not on PATH');
 
-let stores: IsolatedStores;
+const stores = useIsolatedStores();
 let redis: RedisServer;
 let admin: Redis;
 
 beforeAll(async () => {
   if (!haveRedisServer) return;
-  stores = await createIsolatedStores();
   redis = await startRedisServer({ appendfsync: 'everysec' });
   admin = new Redis(redis.url, { maxRetriesPerRequest: 3, lazyConnect: true });
 }, 60_000);
@@ -45,14 +44,12 @@ afterEach(async () => {
   await killAllProcesses();
   await redis.start().catch(() => undefined); // a failed test may leave it stopped
   await admin.flushall();
-  await stores.knex.raw('truncate quiz_sessions');
+  await stores().knex.raw('truncate quiz_sessions');
 }, 30_000);
 
 afterAll(async () => {
-  await killAllProcesses();
   admin?.disconnect();
   await redis?.close();
-  await stores?.destroy();
 }, 30_000);
 
 /** What one probe of the API saw while Redis was away. */
@@ -68,7 +65,7 @@ interface Probe {
  * and both final views.
  */
 async function restartUnderLoad(takeDown: () => Promise<unknown>, { afterMs = 4000, settle = true, startSpreadMs = 20 } = {}) {
-  const env = { ...stores.env, REDIS_URL: redis.url, PERSIST_DELAY_SECONDS: 2, SWEEP_INTERVAL_SECONDS: 2 };
+  const env = { ...stores().env, REDIS_URL: redis.url, PERSIST_DELAY_SECONDS: 2, SWEEP_INTERVAL_SECONDS: 2 };
   const { apis } = await startFaultStack(env);
   const url = apis[0].url!;
   const attempts = await startAttempts(url, 20);
@@ -92,7 +89,7 @@ async function restartUnderLoad(takeDown: () => Promise<unknown>, { afterMs = 40
   const stoppedAt = Date.now();
   probeClient.close();
 
-  const finals = settle ? await waitUntilPersisted(stores.knex, url, ids, 30_000) : null;
+  const finals = settle ? await waitUntilPersisted(stores().knex, url, ids, 30_000) : null;
   if (settle) await waitFor('the dirty set to empty', async () => (await admin.zcard(DIRTY_SET_KEY)) === 0, 10_000);
   return { url, ids, load, finals, probes, downAt, upAt, stoppedAt };
 }
@@ -223,10 +220,10 @@ describeWithRedisServer('Redis restarted under load (AOF everysec)', () => {
     const http = new LoadHttpClient({ maxSockets: 8, timeoutMs: NO_HANG_MS });
     const completes = await Promise.all(ids.map((id) => http.call(url, 'POST', `/api/sessions/${id}/complete`, {})));
     http.close();
-    const rightAfter = await pgFinals(stores.knex, ids);
+    const rightAfter = await pgFinals(stores().knex, ids);
     const notCompletedInPg = ids.filter((id) => rightAfter.get(id)?.status !== 'completed');
     // then the write-behind gets its time
-    const finals = await waitUntilPersisted(stores.knex, url, ids, 15_000).catch(async () => ({ at: Number.NaN, api: await apiFinals(url, ids), pg: await pgFinals(stores.knex, ids) }));
+    const finals = await waitUntilPersisted(stores().knex, url, ids, 15_000).catch(async () => ({ at: Number.NaN, api: await apiFinals(url, ids), pg: await pgFinals(stores().knex, ids) }));
     const pg = checkDurability(load.writes, finals.pg);
     const api = checkDurability(load.writes, finals.api);
     const all = load.totals();

@@ -1,7 +1,6 @@
 import { DIRTY_SET_KEY } from '../../src/shared/store/sessionStore';
 import { sleep, waitFor } from '../support/harness';
-import { createIsolatedStores, type IsolatedStores } from '../support/isolatedStores';
-import { killAllProcesses } from '../support/processes';
+import { useIsolatedStores } from '../support/isolatedStores';
 import { ackedVersions, checkDurability, lastAppliedVersion, ProgressLoad, type LoadAttempt } from '../support/progressLoad';
 import { printFigures, startAttempts, startFaultStack, transitionsTotal, waitUntilPersisted } from '../support/faultStack';
 import { rowsById } from '../support/workerScenario';
@@ -17,19 +16,10 @@ import { rowsById } from '../support/workerScenario';
 const PERSIST_DELAY_SECONDS = 2;
 const TIME_LIMIT_SECONDS = 8;
 
-let stores: IsolatedStores;
-
-beforeAll(async () => {
-  stores = await createIsolatedStores();
-}, 60_000);
-
-afterAll(async () => {
-  await killAllProcesses();
-  await stores?.destroy();
-}, 30_000);
+const stores = useIsolatedStores();
 
 test('two APIs and two of each worker: per attempt the acknowledged versions are unique and contiguous, and each attempt transitions at most once', async () => {
-  const env = { ...stores.env, PERSIST_DELAY_SECONDS, SWEEP_INTERVAL_SECONDS: 1 };
+  const env = { ...stores().env, PERSIST_DELAY_SECONDS, SWEEP_INTERVAL_SECONDS: 1 };
   const { apis, metricsUrls } = await startFaultStack(env, 2, 2);
   const urls = apis.map((a) => a.url!);
 
@@ -47,9 +37,9 @@ test('two APIs and two of each worker: per attempt the acknowledged versions are
   await load.stop();
   const stoppedAt = Date.now();
 
-  const finals = await waitUntilPersisted(stores.knex, urls[1], ids, 20_000);
-  await waitFor('the dirty set to empty', async () => (await stores.redis.zcard(DIRTY_SET_KEY)) === 0, 10_000);
-  const rows = await rowsById(stores.knex, ids);
+  const finals = await waitUntilPersisted(stores().knex, urls[1], ids, 20_000);
+  await waitFor('the dirty set to empty', async () => (await stores().redis.zcard(DIRTY_SET_KEY)) === 0, 10_000);
+  const rows = await rowsById(stores().knex, ids);
   const pg = checkDurability(load.writes, finals.pg);
   const totals = load.totals();
   const versions = ackedVersions(load.writes);

@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import { loadConfig } from '../../src/shared/config';
 import { createKnex } from '../../src/shared/db/knex';
 import { SessionRepository } from '../../src/shared/store/sessionRepository';
-import { runToCompletion } from './processes';
+import { killAllProcesses, runToCompletion } from './processes';
 
 const DEFAULT_DATABASE_URL = 'postgres://quiz:quiz@127.0.0.1:5432/quiz_sessions_test';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -137,5 +137,31 @@ export async function createIsolatedStores(): Promise<IsolatedStores> {
       await knex.destroy();
       await dropDatabase(adminUrl, name);
     },
+  };
+}
+
+/**
+ * Gives the calling test file its own stores for its whole run: created before its first test,
+ * emptied after each test when `resetAfterEach` (with every process of the test killed first),
+ * destroyed after its last. Returns a getter for them.
+ */
+export function useIsolatedStores(options: { resetAfterEach?: boolean } = {}): () => IsolatedStores {
+  let stores: IsolatedStores | undefined;
+  beforeAll(async () => {
+    stores = await createIsolatedStores();
+  }, 60_000);
+  if (options.resetAfterEach) {
+    afterEach(async () => {
+      await killAllProcesses();
+      await stores?.reset();
+    });
+  }
+  afterAll(async () => {
+    await killAllProcesses();
+    await stores?.destroy();
+  }, 30_000);
+  return () => {
+    if (!stores) throw new Error('the isolated stores are created in beforeAll: use them inside tests and hooks');
+    return stores;
   };
 }
