@@ -3,7 +3,7 @@ import { DIRTY_SET_KEY } from '../src/shared/store/sessionStore';
 import { sleep, waitFor } from './support/harness';
 import { useIsolatedStores } from './support/isolatedStores';
 import { startProcess } from './support/processes';
-import { proxyTo, type TcpProxy } from './support/tcpProxy';
+import { useProxyTo } from './support/tcpProxy';
 import { AttemptClient, rowsById, waitForRows } from './support/workerScenario';
 
 /*
@@ -13,27 +13,18 @@ import { AttemptClient, rowsById, waitForRows } from './support/workerScenario';
  */
 
 const stores = useIsolatedStores();
-let proxy: TcpProxy;
-/** The file's database URL, through the proxy. */
-let proxiedUrl: string;
-
-beforeAll(async () => {
-  ({ proxy, url: proxiedUrl } = await proxyTo(stores().databaseUrl));
-}, 60_000);
-
-afterAll(async () => {
-  await proxy?.stop();
-}, 30_000);
+/** PostgreSQL through a proxy the test can cut: `postgres().url`, `postgres().proxy`. */
+const postgres = useProxyTo(() => stores().databaseUrl);
 
 test('PostgreSQL unreachable for 10 s under writes: progress is still accepted, and afterwards every acknowledged version is in PostgreSQL', async () => {
   const delay = 2;
-  const env = { ...stores().env, DATABASE_URL: proxiedUrl, PERSIST_DELAY_SECONDS: delay };
+  const env = { ...stores().env, DATABASE_URL: postgres().url, PERSIST_DELAY_SECONDS: delay };
   const [api, worker] = await Promise.all([startProcess('api', env), startProcess('persist-worker', env)]);
   const client = new AttemptClient(api.url!);
   const ids: string[] = [];
   for (let n = 0; n < 8; n++) ids.push((await client.start()).id);
 
-  await proxy.stop();
+  await postgres().proxy.stop();
   const acked = new Map<string, number>();
   const refused: string[] = [];
   const outageEnds = Date.now() + 10_000;
@@ -52,7 +43,7 @@ test('PostgreSQL unreachable for 10 s under writes: progress is still accepted, 
   // the write-behind did try, and failed, while PostgreSQL was away
   expect(worker.output()).toMatch(/job persist-snapshot \S+ failed/);
 
-  await proxy.start();
+  await postgres().proxy.start();
   const restoredAt = Date.now();
   const budget = delay * 1000 + MAX_BACKOFF_MS + 3000;
   const seenAt = await waitForRows(stores().knex, ids, (r, id) => r.version === acked.get(id), budget, 'every acknowledged version');

@@ -2,7 +2,7 @@ import { DIRTY_SET_KEY, sessionKey } from '../src/shared/store/sessionStore';
 import { waitFor } from './support/harness';
 import { useIsolatedStores } from './support/isolatedStores';
 import { startProcess } from './support/processes';
-import { proxyTo, type TcpProxy } from './support/tcpProxy';
+import { useProxyTo } from './support/tcpProxy';
 import { AttemptClient, rowOf } from './support/workerScenario';
 
 /*
@@ -11,25 +11,16 @@ import { AttemptClient, rowOf } from './support/workerScenario';
  */
 
 const stores = useIsolatedStores();
-let proxy: TcpProxy;
-/** The file's database URL, through the proxy. */
-let proxiedUrl: string;
-
-beforeAll(async () => {
-  ({ proxy, url: proxiedUrl } = await proxyTo(stores().databaseUrl));
-}, 60_000);
-
-afterAll(async () => {
-  await proxy?.stop();
-}, 30_000);
+/** PostgreSQL through a proxy the test can cut: `postgres().url`, `postgres().proxy`. */
+const postgres = useProxyTo(() => stores().databaseUrl);
 
 test('during a PostgreSQL outage the sweep keeps a dirty attempt alive in Redis, and persists it afterwards', async () => {
   const api = await startProcess('api', { ...stores().env, PERSIST_DELAY_SECONDS: 1 });
   // no persist worker: only the sweep can persist, and it reaches PostgreSQL through the proxy
-  await startProcess('lifecycle-worker', { ...stores().env, DATABASE_URL: proxiedUrl, PERSIST_DELAY_SECONDS: 1, SWEEP_INTERVAL_SECONDS: 1 });
+  await startProcess('lifecycle-worker', { ...stores().env, DATABASE_URL: postgres().url, PERSIST_DELAY_SECONDS: 1, SWEEP_INTERVAL_SECONDS: 1 });
   const client = new AttemptClient(api.url!);
   const attempt = await client.start();
-  await proxy.stop();
+  await postgres().proxy.stop();
   const written = await client.progress(attempt.id, { q1: 'kept through the outage' });
 
   // a straggler (dirty long ago) whose key is about to expire
@@ -38,7 +29,7 @@ test('during a PostgreSQL outage the sweep keeps a dirty attempt alive in Redis,
   await waitFor('the sweep to refresh the TTL', async () => (await stores().redis.ttl(sessionKey(attempt.id))) > 60, 3500);
   expect(await rowOf(stores().knex, attempt.id)).toMatchObject({ version: 1 });
 
-  await proxy.start();
+  await postgres().proxy.start();
   await waitFor('the sweep to persist it', async () => (await rowOf(stores().knex, attempt.id)).version === written.version, 10_000);
   expect(await rowOf(stores().knex, attempt.id)).toMatchObject({ answers: { q1: 'kept through the outage' } });
 }, 40_000);

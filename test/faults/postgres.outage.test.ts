@@ -4,7 +4,7 @@ import { sleep, waitFor } from '../support/harness';
 import { useIsolatedStores } from '../support/isolatedStores';
 import { LoadHttpClient, type LoadResponse } from '../support/loadHttp';
 import { checkDurability, ProgressLoad } from '../support/progressLoad';
-import { proxyTo, type TcpProxy } from '../support/tcpProxy';
+import { useProxyTo } from '../support/tcpProxy';
 import { pgFinals, printFigures, startAttempts, startFaultStack, waitUntilPersisted } from '../support/faultStack';
 
 /*
@@ -22,20 +22,11 @@ const NO_HANG_MS = 3000;
 const DETECTION_MS = 2000;
 
 const stores = useIsolatedStores();
-let proxy: TcpProxy;
-/** The file's database URL, through the proxy. */
-let proxiedUrl: string;
-
-beforeAll(async () => {
-  ({ proxy, url: proxiedUrl } = await proxyTo(stores().databaseUrl));
-}, 60_000);
-
-afterAll(async () => {
-  await proxy?.stop();
-}, 30_000);
+/** PostgreSQL through a proxy the test can cut: `postgres().url`, `postgres().proxy`. */
+const postgres = useProxyTo(() => stores().databaseUrl);
 
 test('PostgreSQL unreachable for 30 s under load: progress is still accepted, /ready names postgres, and afterwards every acknowledged write is persisted', async () => {
-  const env = { ...stores().env, DATABASE_URL: proxiedUrl, PERSIST_DELAY_SECONDS, SWEEP_INTERVAL_SECONDS: 2 };
+  const env = { ...stores().env, DATABASE_URL: postgres().url, PERSIST_DELAY_SECONDS, SWEEP_INTERVAL_SECONDS: 2 };
   const { apis } = await startFaultStack(env);
   const url = apis[0].url!;
   const attempts = await startAttempts(url, 20);
@@ -46,7 +37,7 @@ test('PostgreSQL unreachable for 30 s under load: progress is still accepted, /r
   const load = new ProgressLoad({ urls: [url], attempts, thinkMs: 40 }).start();
   await sleep(3000);
 
-  await proxy.stop();
+  await postgres().proxy.stop();
   const downAt = Date.now();
   const readyProbes: LoadResponse[] = [];
   const probeClient = new LoadHttpClient({ maxSockets: 1, timeoutMs: NO_HANG_MS + 2000 });
@@ -66,7 +57,7 @@ test('PostgreSQL unreachable for 30 s under load: progress is still accepted, /r
   // nothing acknowledged during the outage can be in PostgreSQL yet
   const ackedDuringOutage = load.totals(downAt, Date.now()).acked;
 
-  await proxy.start();
+  await postgres().proxy.start();
   const upAt = Date.now();
   let readyAgain: LoadResponse;
   for (;;) {

@@ -69,3 +69,18 @@ export async function proxyTo(databaseUrl: string): Promise<{ proxy: TcpProxy; u
   url.port = String(proxy.port);
   return { proxy, url: url.toString() };
 }
+
+/** A proxy in front of a test file's PostgreSQL for the file's whole run (started before, stopped after). */
+export function useProxyTo(databaseUrl: () => string): () => { proxy: TcpProxy; url: string } {
+  let proxied: { proxy: TcpProxy; url: string } | undefined;
+  beforeAll(async () => {
+    proxied = await proxyTo(databaseUrl());
+  }, 60_000);
+  afterAll(async () => {
+    await proxied?.proxy.stop();
+  }, 30_000);
+  return () => {
+    if (!proxied) throw new Error('the proxy starts in beforeAll: use it inside tests and hooks');
+    return proxied;
+  };
+}
