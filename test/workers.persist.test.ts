@@ -41,9 +41,12 @@ async function completedValue(jobId: string): Promise<unknown> {
   return (await persistQueue.getJob(jobId))?.returnvalue;
 }
 
+/** The attempts become clean: the worker marks them right after its PostgreSQL write commits. */
 async function expectClean(ids: readonly string[]): Promise<void> {
-  for (const id of ids) expect(await stores().redis.hget(sessionKey(id), 'dirty')).toBe('');
-  expect(await stores().redis.zcard(DIRTY_SET_KEY)).toBe(0);
+  const clean = async () =>
+    (await Promise.all(ids.map((id) => stores().redis.hget(sessionKey(id), 'dirty')))).every((d) => d === '') &&
+    (await stores().redis.zcard(DIRTY_SET_KEY)) === 0;
+  await waitFor('the attempts to be marked clean', clean, 3000);
 }
 
 describe('persist-snapshot (write-behind) with real worker processes', () => {
