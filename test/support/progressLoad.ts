@@ -36,7 +36,7 @@ export interface WriteRecord {
   key: string;
   value: { c: number; s: number };
   state: WriteState;
-  /** The version the 200 acknowledged (acked), or the attempt's version when it was seen (seen). */
+  /** The version the 200 acknowledged (acked), or the version the write applied at when a later body showed it (seen). */
   version: number | null;
   /** Epoch ms of the acknowledgement (acked). */
   ackedAt: number | null;
@@ -215,9 +215,12 @@ export class ProgressLoad {
         }
         if ((res.status === 409 || res.status === 410) && session) {
           // an earlier try that applied shows in the session: the key holds this write's value
+          // (every try since the last 409 that did not show it carried `version`, and a write sent
+          // with a version applies only at that version + 1; the session's own version may be past
+          // it: later writes of other clients, or the close itself)
           if (write.ambiguous && sameValue(session.answers?.[write.key], write.value)) {
             write.state = 'seen';
-            write.version = session.version;
+            write.version = version + 1;
           }
           version = session.version;
           if (res.body.errorCode === 'SESSION_CONFLICT') {
