@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import Koa from 'koa';
+import Koa, { type Context } from 'koa';
 import bodyParser from 'koa-bodyparser';
 import { MethodNotAllowedError, RouteNotFoundError } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
@@ -8,9 +8,7 @@ import type { Metrics } from '../shared/metrics';
 import type { SessionService } from '../shared/sessionService';
 import type { Authenticator } from './auth';
 import { openApiDocument } from './openapi';
-import { errorHandler } from './middleware/errorHandler';
-import { requestContext } from './middleware/requestContext';
-import { requireJson } from './middleware/requireJson';
+import { edge } from './middleware/edge';
 import { registerHealthRoutes, type ReadinessCheck } from './routes/health';
 import { registerSessionRoutes } from './routes/sessions';
 
@@ -25,6 +23,15 @@ export interface AppDeps {
   metricsOnApiPort?: boolean;
   /** Bearer-token verification for the session routes; null or absent runs open. */
   authenticate?: Authenticator | null;
+}
+
+/** Records a request's latency under its route pattern ('unmatched' when no route took it). */
+function observeLatency(metrics: Metrics): (ctx: Context, seconds: number) => void {
+  return (ctx, seconds) =>
+    metrics.httpDuration.observe(
+      { method: ctx.method, route: (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched', status_code: String(ctx.status) },
+      seconds,
+    );
 }
 
 /** The Koa app: request id and log line, error contract, JSON body limits, the routes. */
@@ -47,24 +54,16 @@ export function createApp(deps: AppDeps): Koa {
   }
 
   app.use(
-    requestContext(
-      deps.log,
-      metrics &&
-        ((ctx, seconds) =>
-          metrics.httpDuration.observe(
-            { method: ctx.method, route: (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched', status_code: String(ctx.status) },
-            seconds,
-          )),
-    ),
-  );
-  app.use(errorHandler(deps.log, deps.service.clock));
-  app.use(requireJson);
-  app.use(
-    bodyParser({
-      enableTypes: ['json'],
-      extendTypes: { json: ['application/*+json'] },
-      jsonLimit: `${LIMITS.bodyBytes / 1024}kb`,
-      strict: true,
+    edge({
+      log: deps.log,
+      observe: metrics && observeLatency(metrics),
+      clock: deps.service.clock,
+      parseBody: bodyParser({
+        enableTypes: ['json'],
+        extendTypes: { json: ['application/*+json'] },
+        jsonLimit: `${LIMITS.bodyBytes / 1024}kb`,
+        strict: true,
+      }),
     }),
   );
   app.use(router.routes());

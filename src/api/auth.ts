@@ -53,21 +53,19 @@ export function createAuthenticator(config: AuthConfig): Authenticator | null {
   };
 }
 
-/** Koa middleware: with an authenticator, every request needs `Authorization: Bearer <token>`. */
-export function requireAuth(authenticate: Authenticator | null) {
+/** Koa middleware: every request needs `Authorization: Bearer <token>` that `authenticate` accepts. */
+export function requireAuth(authenticate: Authenticator) {
   return async (ctx: Context, next: Next): Promise<void> => {
-    if (authenticate) {
-      const match = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)\s*$/i.exec(ctx.get('authorization'));
-      if (!match) {
-        ctx.set('www-authenticate', 'Bearer');
-        throw new UnauthorizedError();
-      }
-      try {
-        ctx.state.principal = await authenticate(match[1]);
-      } catch (err) {
-        ctx.set('www-authenticate', 'Bearer error="invalid_token"');
-        throw err;
-      }
+    const match = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)\s*$/i.exec(ctx.get('authorization'));
+    if (!match) {
+      ctx.set('www-authenticate', 'Bearer');
+      throw new UnauthorizedError();
+    }
+    try {
+      ctx.state.principal = await authenticate(match[1]);
+    } catch (err) {
+      ctx.set('www-authenticate', 'Bearer error="invalid_token"');
+      throw err;
     }
     await next();
   };

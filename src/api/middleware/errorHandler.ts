@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import type { Middleware } from 'koa';
+import type { Context } from 'koa';
 import { attemptJson } from '../../shared/domain/attempt';
 import {
   AppError,
@@ -29,49 +29,43 @@ function fromBodyParser(err: Error & { status?: number; type?: string; code?: un
 }
 
 /**
- * Renders every error as the seed contract: `{error, errorCode, message, statusCode, requestId,
+ * Renders an error as the seed contract: `{error, errorCode, message, statusCode, requestId,
  * sessionId?, retryable, retryAfterSeconds?, session?}`. Unknown errors become a 500 that says
  * nothing of the internals (the log has them).
  */
-export function errorHandler(log: Logger, clock: () => number = Date.now): Middleware {
-  return async (ctx, next) => {
-    try {
-      await next();
-    } catch (thrown) {
-      let err: AppError;
-      if (thrown instanceof AppError) err = thrown;
-      else {
-        const mapped = fromBodyParser(thrown as Error & { status?: number; type?: string });
-        if (mapped) err = mapped;
-        else {
-          log.error(`${ctx.state.requestId} ${ctx.method} ${ctx.path} unhandled: ${(thrown as Error)?.stack ?? String(thrown)}`);
-          err = new AppError(500, 'INTERNAL_SERVER_ERROR', 'An unexpected error occurred');
-        }
-      }
-      const body: Record<string, unknown> = {
-        error: STATUS_CODES[err.status] ?? 'Error',
-        errorCode: err.code,
-        message: err.message,
-        statusCode: err.status,
-        requestId: ctx.state.requestId,
-        retryable: err.retryable,
-      };
-      if (err.sessionId) body.sessionId = err.sessionId;
-      if (err.retryAfterSeconds !== undefined) {
-        body.retryAfterSeconds = err.retryAfterSeconds;
-        ctx.set('retry-after', String(err.retryAfterSeconds));
-      }
-      if (err instanceof ValidationError && err.field) body.field = err.field;
-      let json = JSON.stringify(body);
-      if (err.attempt) {
-        json = json.slice(0, -1) + ',"session":' + attemptJson(err.attempt, clock()) + '}';
-        ctx.set('etag', `"${err.attempt.version}"`);
-      }
-      // a body refused before it was read to the end must not leave its bytes on a kept-alive connection
-      if (err.status === 413 || err.status === 415) ctx.set('connection', 'close');
-      ctx.status = err.status;
-      ctx.type = 'application/json';
-      ctx.body = json;
+export function renderError(ctx: Context, thrown: unknown, log: Logger, clock: () => number): void {
+  let err: AppError;
+  if (thrown instanceof AppError) err = thrown;
+  else {
+    const mapped = fromBodyParser(thrown as Error & { status?: number; type?: string });
+    if (mapped) err = mapped;
+    else {
+      log.error(`${ctx.state.requestId} ${ctx.method} ${ctx.path} unhandled: ${(thrown as Error)?.stack ?? String(thrown)}`);
+      err = new AppError(500, 'INTERNAL_SERVER_ERROR', 'An unexpected error occurred');
     }
+  }
+  const body: Record<string, unknown> = {
+    error: STATUS_CODES[err.status] ?? 'Error',
+    errorCode: err.code,
+    message: err.message,
+    statusCode: err.status,
+    requestId: ctx.state.requestId,
+    retryable: err.retryable,
   };
+  if (err.sessionId) body.sessionId = err.sessionId;
+  if (err.retryAfterSeconds !== undefined) {
+    body.retryAfterSeconds = err.retryAfterSeconds;
+    ctx.set('retry-after', String(err.retryAfterSeconds));
+  }
+  if (err instanceof ValidationError && err.field) body.field = err.field;
+  let json = JSON.stringify(body);
+  if (err.attempt) {
+    json = json.slice(0, -1) + ',"session":' + attemptJson(err.attempt, clock()) + '}';
+    ctx.set('etag', `"${err.attempt.version}"`);
+  }
+  // a body refused before it was read to the end must not leave its bytes on a kept-alive connection
+  if (err.status === 413 || err.status === 415) ctx.set('connection', 'close');
+  ctx.status = err.status;
+  ctx.type = 'application/json';
+  ctx.body = json;
 }

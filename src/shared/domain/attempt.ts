@@ -1,3 +1,5 @@
+import { isoTime } from './isoTime';
+
 /** Where an attempt is in its life. */
 export type AttemptStatus = 'started' | 'in_progress' | 'completed' | 'expired' | 'abandoned';
 
@@ -140,7 +142,7 @@ export function answersJson(answers: Map<string, string>): string {
   return out + '}';
 }
 
-const isoOrNull = (ms: number | null): string => (ms === null ? 'null' : `"${new Date(ms).toISOString()}"`);
+const isoOrNull = (ms: number | null): string => (ms === null ? 'null' : `"${isoTime(ms)}"`);
 
 /**
  * The attempt's public JSON (snake_case, as in the seeds) at `now`, as text. Written out by hand:
