@@ -14,6 +14,8 @@ RUN npm run build && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM node:20-slim
 ENV NODE_ENV=production
+# a larger young generation for every role: see docs/BENCHMARKS.md ("garbage collection")
+ENV NODE_OPTIONS=--max-semi-space-size=64
 WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules

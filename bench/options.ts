@@ -41,6 +41,8 @@ export interface BenchOptions {
   cpuProf: boolean;
   /** Keep the bench database and Redis DB afterwards, for a look. */
   keep: boolean;
+  /** --max-semi-space-size (MB) of every Node process the bench starts, baseline included; 0: Node's default. */
+  semiSpace: number;
   resultsDir: string;
 }
 
@@ -59,6 +61,9 @@ const HELP = `usage: node dist/bench/bench/run.js [options]   (npm run bench -- 
   --profiles LIST       HTTP profiles, subset of ${PROFILES.join(',')} (default: all)
   --redis-db N          Redis DB the run owns and flushes (default 9)
   --pg-database NAME    PostgreSQL database the run creates and drops (default quiz_bench)
+  --semi-space MB       --max-semi-space-size of the API, the workers and the baseline alike
+                        (default 64, as the Procfile, scripts/start.sh and the Dockerfile run
+                        the service; 0 = Node's default)
   --cpu-prof            run the API and the baseline under node --cpu-prof
   --keep                keep the database and the Redis DB afterwards
   --results DIR         where the JSON (and profiles, logs) go (default bench/results)
@@ -97,6 +102,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       'pg-database': { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
+      'semi-space': { type: 'string' },
       results: { type: 'string' },
       smoke: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -129,6 +135,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         profiles: [...PROFILES],
         cpuProf: false,
         keep: false,
+        semiSpace: 64,
         resultsDir: 'bench/results',
       }
     : {
@@ -151,9 +158,11 @@ export function parseOptions(argv: string[]): BenchOptions {
         profiles: [...PROFILES],
         cpuProf: false,
         keep: false,
+        semiSpace: 64,
         resultsDir: 'bench/results',
       };
   const o = { ...defaults, cpuProf: values['cpu-prof'] === true, keep: values.keep === true };
+  if (values['semi-space'] !== undefined) o.semiSpace = Number(values['semi-space']) === 0 ? 0 : positiveInt('semi-space', values['semi-space']);
   if (values.attempts !== undefined) o.attempts = positiveInt('attempts', values.attempts);
   if (values.duration !== undefined) o.duration = positiveNumber('duration', values.duration);
   if (values.warmup !== undefined) o.warmup = Number(values.warmup) === 0 ? 0 : positiveNumber('warmup', values.warmup);

@@ -86,6 +86,7 @@ export function renderReport(r: BenchReport): string {
   const out: string[] = [];
   const m = r.machine;
   out.push(`quiz-session-service bench — ${r.startedAt} — ${m.nproc} cores (${m.cpuModel}), ${m.memTotalGiB} GiB, node ${m.node}, load ${m.loadAverage.join(' ')}`);
+  out.push(`every process (service and baseline): ${r.options.semiSpace > 0 ? `--max-semi-space-size=${r.options.semiSpace}` : "Node's default young generation"}`);
   if (r.http) {
     out.push('', `HTTP (${r.http.attempts} attempts with 20 answers, ${r.options.duration} s per run; rps = 2xx/s; latency ms)`);
     out.push(

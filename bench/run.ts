@@ -53,9 +53,14 @@ async function main(options: BenchOptions): Promise<BenchReport> {
     const version = await knex.raw<{ rows: Array<{ v: string }> }>(`select current_setting('server_version') as v`);
     const machine = machineInfo(`PostgreSQL ${version.rows[0].v}`);
 
-    const profArgs = (name: string) => (options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(runDir, 'profiles')}`, `--cpu-prof-name=${name}-${stamp}.cpuprofile`] : []);
+    // the same V8 flags for the service's processes and the baseline: the comparison is of the code
+    const gcArgs = options.semiSpace > 0 ? [`--max-semi-space-size=${options.semiSpace}`] : [];
+    const profArgs = (name: string) => [
+      ...gcArgs,
+      ...(options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(runDir, 'profiles')}`, `--cpu-prof-name=${name}-${stamp}.cpuprofile`] : []),
+    ];
     const [apiPort, persistPort, lifecyclePort, baselinePort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    const start = (name: string, role: string, port: number, env: Record<string, string | number>, nodeArgs: string[] = []) => {
+    const start = (name: string, role: string, port: number, env: Record<string, string | number>, nodeArgs: string[] = gcArgs) => {
       const proc = startProcess(name, MAIN_JS, [role], { ...serviceEnv, ...env }, port, path.join(runDir, `${name}.log`), nodeArgs);
       processes.push(proc);
       return proc;

@@ -10,6 +10,10 @@ bash scripts/services.sh
 npm run --silent build
 node dist/src/main.js migrate
 
+# a larger young generation: under load the API's in-flight requests otherwise survive scavenges
+# and are promoted, and garbage collection becomes its largest cost (docs/BENCHMARKS.md)
+export NODE_OPTIONS="--max-semi-space-size=64 ${NODE_OPTIONS:-}"
+
 pids=()
 stop() {
   trap - INT TERM
