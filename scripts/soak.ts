@@ -177,6 +177,8 @@ async function main(options: SoakOptions): Promise<number> {
       ...stores.env,
       REDIS_URL: redisServer.url,
       NODE_ENV: 'production',
+      // the young generation the Procfile, scripts/start.sh and the Dockerfile give every role
+      NODE_OPTIONS: '--max-semi-space-size=64',
       LOG_LEVEL: 'warn',
       PERSIST_DELAY_SECONDS: options.persistDelay,
     };
