@@ -77,7 +77,7 @@ const commandText = (command: string | string[] | undefined): string => (Array.i
 
 /** Every `node <script> <role>` a command runs. */
 function entryPointCalls(command: string): Array<{ script: string; role: string }> {
-  return [...command.matchAll(/\bnode\s+(\S*main\.js)\s+([A-Za-z0-9_-]+)/g)].map((m) => ({ script: m[1], role: m[2] }));
+  return [...command.matchAll(/\bnode\s+(?:--[\w-]+(?:=\S+)?\s+)*(\S*main\.js)\s+([A-Za-z0-9_-]+)/g)].map((m) => ({ script: m[1], role: m[2] }));
 }
 
 /** Every package script a command runs (`npm run <script>`, `npm start`, `npm test`); comment lines skipped. */
@@ -155,6 +155,15 @@ describe('Procfile', () => {
       }
       for (const script of scripts) expect(Object.keys(pkg.scripts)).toContain(script);
     }
+  });
+
+  test('every long-running role gets the young generation the benchmarks were measured with', () => {
+    for (const [name, command] of lines) {
+      if (name === 'release') continue;
+      expect({ name, flag: /--max-semi-space-size=64\b/.test(command) }).toEqual({ name, flag: true });
+    }
+    expect(read('Dockerfile')).toMatch(/^ENV NODE_OPTIONS=--max-semi-space-size=64$/m);
+    expect(read('scripts/start.sh')).toMatch(/NODE_OPTIONS="--max-semi-space-size=64/);
   });
 
   test('worker roles get distinct metrics ports, so they can run side by side', () => {
