@@ -10,6 +10,20 @@ import { sampleCpu } from '../processes';
 import { round } from '../stats';
 import { prefillAnswers, seededAttempt, startAttempts } from '../workload';
 
+/**
+ * Sets every attempt's version to what Redis holds. A run ends with requests in flight whose
+ * answers autocannon drops: a write among them applied, but the harness never saw its version,
+ * and the next run's first write of that attempt would be a 409 of the harness's own making.
+ */
+async function syncVersions(ctx: BenchContext, set: AttemptSet): Promise<void> {
+  const pipeline = ctx.stores.redis.pipeline();
+  for (const id of set.ids) pipeline.hget(sessionKey(id), 'v');
+  const replies = (await pipeline.exec()) ?? [];
+  replies.forEach(([err, v], i) => {
+    if (!err && v !== null) set.versions[i] = Number(v);
+  });
+}
+
 /** One profile at one connection count: the baseline run, the service run, and their ratio. */
 export interface HttpComparison {
   profile: Profile;
@@ -90,6 +104,7 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
     ctx.log(`warming up (${o.warmup} s per app and profile)`);
     for (const profile of ['get', 'write'] as Profile[]) {
       await runLoad(ctx.baselineUrl, 'baseline', profile, o.connections[0], o.warmup, set);
+      await syncVersions(ctx, set);
       await runLoad(ctx.apiUrl, 'service', profile, o.connections[0], o.warmup, set);
     }
   }
@@ -108,6 +123,7 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
   for (const connections of o.connections) {
     for (const profile of o.profiles) {
       const measure = async (target: 'baseline' | 'service') => {
+        if (target === 'service') await syncVersions(ctx, set);
         const cpu = sampleCpu(ctx.cpuTargets);
         const result = await runLoad(target === 'service' ? ctx.apiUrl : ctx.baselineUrl, target, profile, connections, o.duration, set);
         result.cpu = cpu();
