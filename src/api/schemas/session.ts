@@ -4,13 +4,16 @@ import { LIMITS } from '../../shared/limits';
 /** False for text with a lone UTF-16 surrogate, which has no UTF-8 form (PostgreSQL refuses it). */
 const wellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
 
-// ids are opaque text: printable, bounded, no control characters (PostgreSQL cannot store NUL)
+/** Non-empty text without control characters (PostgreSQL cannot store NUL): ids are opaque but printable. */
+const PRINTABLE = /^[^\u0000-\u001f\u007f]+$/;
+
+// ids are opaque text: printable, bounded, no control characters
 const text = (name: string) =>
   z
     .string()
     .min(1, `${name} must not be empty`)
     .max(LIMITS.idLength, `${name} must be at most ${LIMITS.idLength} characters`)
-    .regex(/^[^\u0000-\u001f\u007f]+$/, `${name} must not contain control characters`)
+    .regex(PRINTABLE, `${name} must not contain control characters`)
     .refine(wellFormed, `${name} must be valid Unicode (no lone surrogates)`);
 
 /** A UUID v4, any case. */
@@ -136,11 +139,9 @@ export const progressBody = progressBodyShape.transform((body, ctx) => {
 });
 
 const PROGRESS_FIELDS = new Set(['question_id', 'answer', 'answers', 'current_question', 'version']);
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
-
-/** True for text questionIdText takes: 1..idLength characters, no control characters, well-formed, not `__proto__`. */
+/** True for text questionIdText takes: 1..idLength characters, PRINTABLE, well-formed, not `__proto__`. */
 function plainQuestionId(s: string): boolean {
-  return s.length >= 1 && s.length <= LIMITS.idLength && !CONTROL_CHARACTER.test(s) && wellFormed(s) && s !== '__proto__';
+  return s.length <= LIMITS.idLength && PRINTABLE.test(s) && wellFormed(s) && s !== '__proto__';
 }
 
 const isIntIn = (v: unknown, min: number, max: number): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
