@@ -187,6 +187,9 @@ export function progressVerdict(parsedBody: unknown): Verdict<ProgressInput> {
     if (answerProblem(b.answer) !== null) wrong.push('answer');
     else answers.push([String(b.question_id), b.answer]);
   }
+  // the per-request limit counts every answer the request carries: the map's and the single one
+  // (distinct question ids, as a later one for the same id replaces the earlier)
+  if (new Set(answers.map(([questionId]) => questionId)).size > LIMITS.answersPerRequest) wrong.push('answers');
   // a write must change something: an empty answers map alone is not a write
   if (!has(b, 'question_id') && !has(b, 'current_question') && answers.length === 0) wrong.push('body');
   if (wrong.length > 0) return refuse(...wrong);
