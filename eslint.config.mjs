@@ -13,6 +13,14 @@ export default tseslint.config(
     },
   },
   {
+    // every property is replayable from FC_SEED / FC_PATH (test/support/property.ts)
+    files: ['test/**/*.ts'],
+    ignores: ['test/support/property.ts'],
+    rules: {
+      'no-restricted-properties': ['error', { object: 'fc', property: 'assert', message: 'use assertProperty / assertAsyncProperty (test/support/property.ts): they replay FC_SEED and FC_PATH' }],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.cjs'],
     languageOptions: { globals: { module: 'writable', require: 'readonly', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },

@@ -1,8 +1,10 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { round } from './stats';
+import { freePort } from '../test/support/ports';
+
+export { freePort };
 
 /** The compiled service entry point (`npm run build`). */
 export const MAIN_JS = path.resolve(__dirname, '../../../dist/src/main.js');
@@ -21,17 +23,6 @@ const SERVICE_SETTINGS = [
   'AUTH_ROLE_CLAIM', 'AUTH_SERVICE_ROLE', 'SERVICE_ROLE',
 ];
 
-/** A TCP port free on 127.0.0.1 right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A child process of the run: a service role or the baseline app. */
 export interface BenchProcess {

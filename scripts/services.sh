@@ -5,7 +5,12 @@
 #     local Redis (AOF everysec, noeviction) on 127.0.0.1:6379 and the Debian PostgreSQL cluster on
 #     127.0.0.1:5432, and creates the role `quiz` with the databases `quiz_sessions` and
 #     `quiz_sessions_test`.
+#   - with --tests: what the test suite needs. redis-server installed but not started (each jest
+#     run starts a Redis of its own: test/support/globalSetup.ts), PostgreSQL as above unless
+#     TEST_DATABASE_URL is given; REDIS_URL / DATABASE_URL, the service's settings, are ignored.
 set -euo pipefail
+FOR_TESTS=0
+[ "${1:-}" = --tests ] && FOR_TESTS=1
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DATA="$ROOT/.data"
@@ -86,6 +91,12 @@ ensure_postgres() {
   done
 }
 
-ensure_redis
-ensure_postgres
+if [ $FOR_TESTS = 1 ]; then
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  if [ -n "${TEST_DATABASE_URL:-}" ]; then DATABASE_URL=$TEST_DATABASE_URL; else unset DATABASE_URL; fi
+  ensure_postgres
+else
+  ensure_redis
+  ensure_postgres
+fi
 log "ready"

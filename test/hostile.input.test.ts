@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { brotliCompressSync, brotliDecompressSync, deflateSync, gzipSync, unzipSync } from 'node:zlib';
 import fc from 'fast-check';
+import { assertAsyncProperty } from './support/property';
 import { LIMITS } from '../src/shared/limits';
 import { sessionKey } from '../src/shared/store/sessionStore';
 import { heldState, readHeldState, type HeldState } from './support/attemptState';
@@ -321,7 +322,7 @@ async function checkContentEncodings(encodings: readonly Encoding[]): Promise<vo
       cut: fc.nat(),
     }),
   );
-  await fc.assert(
+  await assertAsyncProperty(
     fc.asyncProperty(encodingCase, async (c) => {
       const plain = Buffer.from(c.text);
       const encoded = encode(c.encoding, plain);
@@ -378,7 +379,7 @@ describe('wrong types, ranges, spellings and versions: every field of every body
         extras: extraEntries,
         requestId: requestIdHeader,
       });
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(progressCase, async (c) => {
           // near the 500-answer limit a new attempt, after some writes have met the limit
           if (Object.keys(attempt.answers).length > 450) attempt = await openAttempt();
@@ -447,7 +448,7 @@ describe('wrong types, ranges, spellings and versions: every field of every body
         return spec.kind === 'raw' ? spec.text : undefined;
       };
 
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(startCase, async (c) => {
           const entries: Array<[string, string]> = [...c.extras];
           const user = userText(c.user.spec, nextRun());
@@ -508,7 +509,7 @@ describe('wrong types, ranges, spellings and versions: every field of every body
         ifMatch: ifMatchSpec,
         requestId: requestIdHeader,
       });
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(closeCase, async (c) => {
           const before = await readHeld(attempt.id);
           let text: string | undefined;
@@ -559,7 +560,7 @@ describe('wrong types, ranges, spellings and versions: every field of every body
         header: versionOnly,
         form: fc.constantFrom('bare', 'quoted', 'weak') as fc.Arbitrary<'bare' | 'quoted' | 'weak'>,
       });
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(conflictCase, async (c) => {
           const before = await readHeld(attempt.id);
           const entries = spelled('version', 'expectedVersion', versionText(c.body, before.version), c.bodySpelling);
@@ -607,7 +608,7 @@ describe('bodies that are not a JSON object', () => {
       const truncated = fc.record({ prefix: family, endpoint }).chain(({ prefix, endpoint }) =>
         validBodyText(endpoint).chain((text) => fc.integer({ min: 1, max: text.length - 1 }).map((cut) => ({ prefix, endpoint, text: text.slice(0, cut) }))),
       );
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(truncated, async (c) => {
           const before = await readHeld(attempt.id);
           const rowsBefore = await ownRows();
@@ -649,7 +650,7 @@ describe('bodies that are not a JSON object', () => {
           return null;
         }
       };
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(
           fc.record({ prefix: family, endpoint, bytes: garbage }).filter(({ bytes }) => {
             const text = decoded(bytes);
@@ -690,7 +691,7 @@ describe('bodies that are not a JSON object', () => {
         fc.stringMatching(/^[a-z]{1,8}\/[a-z0-9.+-]{1,12}$/).filter((t) => t !== 'application/json' && !t.endsWith('+json')),
         fc.constant(undefined),
       );
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(
           fc.record({ prefix: family, endpoint }).chain((r) => fc.record({ prefix: fc.constant(r.prefix), endpoint: fc.constant(r.endpoint), text: validBodyText(r.endpoint), contentType })),
           async (c) => {
@@ -728,7 +729,7 @@ describe('bodies that are not a JSON object', () => {
         shape: fc.constantFrom('answer', 'padding', 'garbage'),
         chunked: fc.boolean(),
       });
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(oversized, async (c) => {
           const before = await readHeld(attempt.id);
           const rowsBefore = await ownRows();
@@ -784,7 +785,7 @@ describe('answers: huge, deep, many, prototype names, SQL, control characters', 
         depth: fc.oneof(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 9, max: 100_000 }), fc.constantFrom(8, 9, 100_000)),
         kind: fc.constantFrom('array', 'object', 'mixed') as fc.Arbitrary<'array' | 'object' | 'mixed'>,
       });
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(deepCase, async (c) => {
           const site = SITES[c.site];
           const text = site.body(nestedText(c.depth, c.kind), JSON.stringify(api.userId(`deep-${nextRun()}`)));
@@ -807,7 +808,7 @@ describe('answers: huge, deep, many, prototype names, SQL, control characters', 
         shape: fc.constantFrom('string', 'object', 'array'),
         via: fc.constantFrom('answers', 'question_id'),
       });
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(sized, async (c) => {
           // as many units as fit in about `bytes`, then ASCII padding to the exact size
           const wrap = (s: string) => (c.shape === 'object' ? { text: s } : c.shape === 'array' ? [s] : s);
@@ -839,7 +840,7 @@ describe('answers: huge, deep, many, prototype names, SQL, control characters', 
         site: fc.constantFrom('answers', 'inside an answer', 'top level of progress', 'top level of start', 'top level of complete'),
         key: fc.constantFrom('k', 'é', '😀', 'constructor', "'; drop table quiz_sessions; --"),
       });
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(manyKeys, async (c) => {
           const entries = Array.from({ length: c.keys }, (_, i) => `${JSON.stringify(c.key + i)}:${i % 7}`).join(',');
           const user = JSON.stringify(api.userId(`many-${nextRun()}`));
@@ -874,7 +875,7 @@ describe('answers: huge, deep, many, prototype names, SQL, control characters', 
         value: fc.constantFrom('{"polluted":"yes","isAdmin":true}', '{"toString":"x"}', 'null', '1', '[]', '{"__proto__":{"polluted":1}}', '"polluted"'),
         site: fc.constantFrom('top level', 'in answers', 'inside an answer', 'inside an unknown key', 'deep inside an answer array'),
       });
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(protoCase, async (c) => {
           const entry = `${c.key}${c.space}:${c.value}`;
           const user = JSON.stringify(api.userId(`proto-${nextRun()}`));
@@ -916,7 +917,7 @@ describe('answers: huge, deep, many, prototype names, SQL, control characters', 
         singleValue: fc.constantFrom(...ANSWER_VALUES),
         singleSpelling: spelling,
       });
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(keysCase, async (c) => {
           const s = await buildSession(api, {}, c.prefix);
           const entries: Array<[string, string]> = c.keys.map((k, i) => [k, c.values[i]]);
@@ -956,7 +957,7 @@ describe('answers: huge, deep, many, prototype names, SQL, control characters', 
         questions: fc.uniqueArray(sqlish.filter((s) => s.length <= LIMITS.idLength), { minLength: 1, maxLength: 4 }),
         answer: sqlish,
       });
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(sqlCase, async (c) => {
           const userId = api.userId(`${nextRun()}-${c.userSuffix}`);
           const started = await sendRaw(api.url, jsonRequest('POST', `${c.prefix}/start`, JSON.stringify({ user_id: userId, quiz_id: c.quiz })));
@@ -996,7 +997,7 @@ describe('answers: huge, deep, many, prototype names, SQL, control characters', 
         at: fc.constantFrom('start', 'middle', 'end', 'alone'),
         site: fc.constantFrom('user_id', 'quiz_id', 'question_id', 'answers key', 'answer string', 'answer object key', 'answer array item'),
       });
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(controlCase, async (c) => {
           const place = (s: string) => (c.at === 'alone' ? c.control : c.at === 'start' ? c.control + s : c.at === 'end' ? s + c.control : s.slice(0, 2) + c.control + s.slice(2));
           // the harness prefix stays in front, so an id accepted by mistake is still cleaned up
@@ -1080,7 +1081,7 @@ describe('attempt ids in the path', () => {
           return raw;
         }
       };
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(pathCase, async (c) => {
           let text: string;
           let id: string;
@@ -1307,7 +1308,7 @@ describe('regressions: bugs these properties found, fixed', () => {
         ['complete', 'expectedVersion', 'version'],
         ['abandon', 'expectedVersion', 'version'],
       ];
-      await fc.assert(
+      await assertAsyncProperty(
         fc.asyncProperty(fc.record({ prefix: family, pair: fc.constantFrom(...PAIRS), depth: fc.integer({ min: 1000, max: 30_000 }) }), async (c) => {
           const [endpoint, alias, name] = c.pair;
           const deep = nestedText(c.depth);

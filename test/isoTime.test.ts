@@ -1,11 +1,12 @@
 import fc from 'fast-check';
+import { assertProperty } from './support/property';
 import { isoTime } from '../src/shared/domain/isoTime';
 
 const YEAR_10000 = 253_402_300_800_000;
 
 describe('isoTime: the same text as Date.prototype.toISOString', () => {
   test('for any millisecond from 1970 to the end of 9999', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.integer({ min: 0, max: YEAR_10000 - 1 }), (ms) => {
         expect(isoTime(ms)).toBe(new Date(ms).toISOString());
       }),

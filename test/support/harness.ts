@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { clientText, type ClientText } from './clientText';
 import { assertMatchesOpenApi } from './openapiValidator';
 import { createApp } from '../../src/api/app';
 import { loadConfig, type Config } from '../../src/shared/config';
@@ -43,6 +44,8 @@ export interface TestResponse {
   headers: Headers;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any;
+  /** What the client sent (path, headers, body text and strings), for the leak check. */
+  sent?: ClientText;
 }
 
 /** Starts the API in-process against the test Redis and PostgreSQL (from the environment). */
@@ -69,8 +72,12 @@ export async function startTestApi(overrides: Partial<Config> = {}, hooks?: Sess
     async close() {
       await new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
-      await cleanupUsers(runtime, prefix);
-      await shutdown.run('test done');
+      try {
+        await cleanupUsers(runtime, prefix);
+      } finally {
+        // the connections close even when the clean-up fails, so jest can exit
+        await shutdown.run('test done');
+      }
     },
   };
 }
@@ -84,7 +91,8 @@ export async function cleanupUsers(runtime: Pick<Runtime, 'knex' | 'redis'>, pre
     const stream = runtime.redis.scanStream({ match: 'session:*', count: 1000 });
     for await (const keys of stream as AsyncIterable<string[]>) {
       for (const key of keys) {
-        const user = await runtime.redis.hget(key, 'user_id');
+        // a key of that name that is not an attempt's hash is not this harness's
+        const user = await runtime.redis.hget(key, 'user_id').catch(() => null);
         if (user?.startsWith(prefix)) ids.push(key.slice('session:'.length));
       }
     }
@@ -119,7 +127,7 @@ export async function request(
   }
   // every response the HTTP tests see must be one the OpenAPI document describes
   assertMatchesOpenApi(method, base + path, res.status, res.headers.get('content-type'), parsed);
-  return { status: res.status, headers: res.headers, body: parsed };
+  return { status: res.status, headers: res.headers, body: parsed, sent: clientText(path, headers, body) };
 }
 
 /** A start body for a fresh user and quiz of this harness; overrides change any field. */

@@ -7,8 +7,12 @@ import { createKnex } from '../../src/shared/db/knex';
 import { SessionRepository } from '../../src/shared/store/sessionRepository';
 import { killAllProcesses, runToCompletion } from './processes';
 
-const DEFAULT_DATABASE_URL = 'postgres://quiz:quiz@127.0.0.1:5432/quiz_sessions_test';
-const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** A store setting globalSetup made for this run (test/support/globalSetup.ts). */
+function runSetting(name: 'DATABASE_URL' | 'REDIS_URL'): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is unset: the tests run through jest's globalSetup (npm test), which points them at their own stores`);
+  return value;
+}
 
 /**
  * A test file's own PostgreSQL database and Redis DB. The workers' sweeps scan every row of
@@ -56,9 +60,9 @@ const OWNER_KEY = 'worker-tests:owner';
 const OWNER_TTL_MS = 60_000;
 
 /**
- * Claims a Redis DB for this file: DB 2 + JEST_WORKER_ID (jest runs one file at a time per
- * worker), or, when another jest run on the same server holds that one, an empty DB of 10..15.
- * The claim is a key with a TTL, refreshed while the file runs.
+ * Claims an empty Redis DB for this file: DB 2 + JEST_WORKER_ID (jest runs one file at a time per
+ * worker), or else the first empty one of 15..10. A DB holding anything but the claim is somebody
+ * else's and is never taken (nor flushed). The claim is a key with a TTL, refreshed while the file runs.
  */
 async function claimRedisDb(baseUrl: string, token: string): Promise<{ url: string; redis: Redis }> {
   const preferred = 2 + Number(process.env.JEST_WORKER_ID ?? 1);
@@ -69,15 +73,15 @@ async function claimRedisDb(baseUrl: string, token: string): Promise<{ url: stri
     const redis = new Redis(url, { maxRetriesPerRequest: 3 });
     try {
       const taken = (await redis.set(OWNER_KEY, token, 'PX', OWNER_TTL_MS, 'NX')) === 'OK';
-      // a fallback DB holding anything else is somebody else's
-      if (taken && (db === preferred || (await redis.dbsize()) === 1)) return { url, redis };
+      // a DB holding anything else is somebody else's
+      if (taken && (await redis.dbsize()) === 1) return { url, redis };
       if (taken) await redis.del(OWNER_KEY);
     } catch {
       // no such DB on this server: try the next
     }
     redis.disconnect();
   }
-  throw new Error('no free Redis DB for the worker tests (2 + JEST_WORKER_ID and 10..15 are all taken)');
+  throw new Error('no free Redis DB for the worker tests (2 + JEST_WORKER_ID and 10..15 are all taken or hold data)');
 }
 
 /**
@@ -86,10 +90,10 @@ async function claimRedisDb(baseUrl: string, token: string): Promise<{ url: stri
  * (see claimRedisDb), flushed now, between tests and on destroy.
  */
 export async function createIsolatedStores(): Promise<IsolatedStores> {
-  const adminUrl = process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
+  const adminUrl = runSetting('DATABASE_URL');
   const name = `quiz_w_${randomBytes(6).toString('hex')}`;
   const token = `${name}-${process.pid}`;
-  const { url: redisUrl, redis } = await claimRedisDb(process.env.REDIS_URL || DEFAULT_REDIS_URL, token);
+  const { url: redisUrl, redis } = await claimRedisDb(runSetting('REDIS_URL'), token);
   // flushes the DB and keeps the claim, in one step
   const flush = () => redis.multi().flushdb().set(OWNER_KEY, token, 'PX', OWNER_TTL_MS).exec();
   await flush();

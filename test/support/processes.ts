@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { configSchema } from '../../src/shared/config';
 import { sleep } from './harness';
+import { freePort } from './ports';
+
+export { freePort };
 
 /** A process role of `node dist/src/main.js <role>`. */
 export type ProcessRole = 'api' | 'persist-worker' | 'lifecycle-worker' | 'all' | 'migrate';
@@ -52,17 +54,6 @@ export interface ServiceProcess {
 const live = new Set<ServiceProcess>();
 let exitHookInstalled = false;
 
-/** A TCP port free on 127.0.0.1 right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * The child's environment: this process's environment without any service setting (so the

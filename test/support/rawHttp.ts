@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { clientText } from './clientText';
 import type { TestResponse } from './harness';
 import { assertMatchesOpenApi } from './openapiValidator';
 
@@ -29,14 +30,15 @@ function parsed(text: string): unknown {
  * describes — except for a GET carrying a body, which the document does not describe at all (its
  * 413 and 415 are not listed: see the skipped test at the end of hostile.input.test.ts).
  */
-function seen(method: string, url: string, status: number, headers: Headers, text: string, withBody: boolean): RawResponse {
+function seen(req: RawRequest, url: string, status: number, headers: Headers, text: string): RawResponse {
   const body = parsed(text);
-  if (!(withBody && (method === 'GET' || method === 'HEAD'))) assertMatchesOpenApi(method, url, status, headers.get('content-type'), body);
-  return { status, headers, body, text };
+  const withBody = req.body !== undefined;
+  if (!(withBody && (req.method === 'GET' || req.method === 'HEAD'))) assertMatchesOpenApi(req.method, url, status, headers.get('content-type'), body);
+  return { status, headers, body, text, sent: clientText(req.path, req.headers, req.body) };
 }
 
 /** Reads a node:http response to the end. */
-function collect(method: string, url: string, res: http.IncomingMessage, withBody: boolean): Promise<RawResponse> {
+function collect(req: RawRequest, url: string, res: http.IncomingMessage): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -45,7 +47,7 @@ function collect(method: string, url: string, res: http.IncomingMessage, withBod
       const headers = new Headers();
       for (let i = 0; i < res.rawHeaders.length; i += 2) headers.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
       try {
-        resolve(seen(method, url, res.statusCode ?? 0, headers, Buffer.concat(chunks).toString('utf8'), withBody));
+        resolve(seen(req, url, res.statusCode ?? 0, headers, Buffer.concat(chunks).toString('utf8')));
       } catch (err) {
         reject(err);
       }
@@ -65,7 +67,7 @@ function sendOnOwnConnection(base: string, req: RawRequest, chunked: boolean): P
   const url = base + req.path;
   return new Promise<RawResponse>((resolve, reject) => {
     const outgoing = http.request(url, { method: req.method, agent, headers: { ...framing, ...req.headers } }, (res) => {
-      collect(req.method, url, res, true).then(resolve, reject);
+      collect(req, url, res).then(resolve, reject);
     });
     outgoing.on('error', reject);
     const chunkSize = 16 * 1024;
@@ -81,7 +83,7 @@ function sendOnOwnConnection(base: string, req: RawRequest, chunked: boolean): P
 export async function sendRaw(base: string, req: RawRequest): Promise<RawResponse> {
   if (req.body !== undefined && (req.method === 'GET' || req.method === 'HEAD')) return sendOnOwnConnection(base, req, false);
   const res = await fetch(base + req.path, { method: req.method, headers: req.headers ?? {}, body: req.body });
-  return seen(req.method, base + req.path, res.status, res.headers, await res.text(), req.body !== undefined);
+  return seen(req, base + req.path, res.status, res.headers, await res.text());
 }
 
 /** A request body streamed in chunks with no content-length (transfer-encoding: chunked). */

@@ -1,8 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports';
 
 /** A private redis-server process for tests that stop, pause and restart Redis. */
 export interface RedisServer {
@@ -34,17 +35,6 @@ export function redisServerAvailable(): boolean {
   return probe.error === undefined && probe.status === 0;
 }
 
-/** A TCP port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** True when the server on `port` answers PING with PONG. */
 function answersPing(port: number): Promise<boolean> {
@@ -69,17 +59,35 @@ export interface RedisServerOptions {
    * Unset: no persistence at all (a restart starts empty).
    */
   appendfsync?: 'everysec' | 'always';
+  /** More redis-server arguments, e.g. ['--hash-max-listpack-value', '512']. */
+  args?: readonly string[];
 }
 
-/** Spawns redis-server on a free port with a temporary directory; no persistence unless `options` asks for AOF. */
+/**
+ * Spawns redis-server on a free port with a temporary directory; no persistence unless `options`
+ * asks for AOF. A port another process takes between the probe and the start is retried on a new one.
+ */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
-  const port = await freePort();
+  for (let attempt = 1; ; attempt++) {
+    const server = createRedisServer(await freePort(), options);
+    try {
+      await server.start();
+      return server;
+    } catch (err) {
+      await server.close();
+      if (attempt >= 5 || !/Address already in use/i.test(String(err))) throw err;
+    }
+  }
+}
+
+function createRedisServer(port: number, options: RedisServerOptions): RedisServer {
   const dir = mkdtempSync(join(tmpdir(), 'quiz-redis-'));
   let child: ChildProcess | null = null;
   let output = '';
   const persistence = options.appendfsync
     ? ['--appendonly', 'yes', '--appendfsync', options.appendfsync, '--maxmemory-policy', 'noeviction']
     : ['--appendonly', 'no'];
+  const extra = options.args ?? [];
   // never leave a server behind, even when the test process dies
   const killOnExit = () => child?.kill('SIGKILL');
   process.once('exit', killOnExit);
@@ -93,7 +101,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       output = '';
       const proc = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no', ...persistence],
+        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no', ...persistence, ...extra],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       proc.stdout?.on('data', (d) => (output += d));
@@ -148,6 +156,5 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  await server.start();
   return server;
 }
