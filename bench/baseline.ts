@@ -2,7 +2,7 @@
  * The bare baseline the service is measured against: a minimal Koa app (router and JSON body
  * parser, as the service uses) on the same Redis, one route per operation:
  *   GET   /base/:n           one HGETALL of a hash shaped like an attempt (same fields, 20 answers)
- *   PATCH /base/:n/progress  one EVALSHA of the service's own PROGRESS_SCRIPT against such a hash
+ *   PATCH /base/:n/progress  one EVALSHA of the service's own progress script against such a hash
  * No validation, no error contract, no metrics, no queue: what is left of the service's time
  * above these is what the service itself costs. Run as its own process:
  *   PORT=... REDIS_URL=... node dist/bench/bench/baseline.js
@@ -11,7 +11,7 @@ import Router from '@koa/router';
 import { Redis } from 'ioredis';
 import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
-import { PROGRESS_SCRIPT } from '../src/shared/store/scripts';
+import { SESSION_SCRIPTS } from '../src/shared/store/luaScripts';
 
 /** Redis key of baseline hash `n` (never a `session:` key, so the workers leave it alone). */
 export const baselineKey = (n: number | string): string => `bench:base:${n}`;
@@ -24,7 +24,7 @@ interface ProgressCommand {
 
 /** The baseline Koa app over `redis`. */
 export function createBaselineApp(redis: Redis): Koa {
-  redis.defineCommand('benchProgress', { numberOfKeys: 2, lua: PROGRESS_SCRIPT });
+  redis.defineCommand('benchProgress', SESSION_SCRIPTS.progress);
   const scripted = redis as Redis & ProgressCommand;
   const router = new Router();
   router.get('/health', (ctx) => {
@@ -32,7 +32,7 @@ export function createBaselineApp(redis: Redis): Koa {
   });
   router.get('/base/:n', async (ctx) => {
     const hash = await redis.hgetall(baselineKey(ctx.params.n));
-    if (hash.v === undefined) ctx.throw(404);
+    if (hash.version === undefined) ctx.throw(404);
     ctx.body = hash;
   });
   router.patch('/base/:n/progress', async (ctx) => {

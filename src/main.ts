@@ -5,16 +5,43 @@ import { queueHooks } from './shared/hooks';
 import { createLogger, type Logger } from './shared/logger';
 import { Metrics } from './shared/metrics';
 import { QUEUES } from './shared/queues/jobs';
-import { createQueue } from './shared/queues/queue';
+import { createQueue, type TypedQueue } from './shared/queues/queue';
 import { JobScheduler } from './shared/queues/scheduler';
 import { failFastRedisOptions, waitForReady } from './shared/redis';
+import { ROLES, type Role, type ServingRole } from './shared/roles';
 import { createRuntime } from './shared/runtime';
-import { Shutdown } from './shared/shutdown';
-import { createPersister, startLifecycleWorker, startPersistWorker } from './workers';
+import { Shutdown, ShutdownOrder } from './shared/shutdown';
+import { createPersister, startLifecycleWorker, startPersistWorker, type WorkerDeps } from './workers';
+import type { SnapshotPersister } from './workers/persister';
 
-/** The process roles; one entry point serves them all (Procfile: one line per role). */
-export const ROLES = ['api', 'persist-worker', 'lifecycle-worker', 'all', 'migrate'] as const;
-type Role = (typeof ROLES)[number];
+/** What a long-running role is made of: the parts it starts, in order, sharing one process. */
+interface Process {
+  config: Config;
+  log: Logger;
+  shutdown: Shutdown;
+  metrics: Metrics;
+  deps: WorkerDeps;
+  lifecycleQueue: TypedQueue;
+  /** The process's one batching persister, made on first use. */
+  persister(): SnapshotPersister;
+}
+
+type Part = (p: Process) => Promise<unknown>;
+
+const persistWorker: Part = async (p) => startPersistWorker(p.deps, p.persister());
+const lifecycleWorker: Part = (p) => startLifecycleWorker(p.deps, p.persister(), p.lifecycleQueue);
+const api: Part = (p) => startApiServer({ config: p.config, log: p.log, shutdown: p.shutdown, metrics: p.metrics, ...p.deps.runtime });
+// a worker serves its metrics on METRICS_PORT; the API (also in `all`) serves them itself
+const workerMetrics: Part = (p) => p.metrics.serve(p.config.METRICS_PORT, p.config.HOST, p.log, p.shutdown);
+const startedLine: (role: string) => Part = (role) => async (p) => p.log.info(`${role} started`);
+
+/** Every serving role and its parts (Procfile: one line per role; `all` for development). */
+const PARTS: Record<ServingRole, Part[]> = {
+  api: [api],
+  'persist-worker': [persistWorker, workerMetrics, startedLine('persist-worker')],
+  'lifecycle-worker': [lifecycleWorker, workerMetrics, startedLine('lifecycle-worker')],
+  all: [persistWorker, lifecycleWorker, api, startedLine('all')],
+};
 
 async function migrate(config: Config, log: Logger): Promise<void> {
   const knex = createKnex(config);
@@ -26,22 +53,22 @@ async function migrate(config: Config, log: Logger): Promise<void> {
   }
 }
 
-async function run(role: Exclude<Role, 'migrate'>, config: Config, log: Logger): Promise<void> {
+/** The resources every serving role shares: queues, metrics, the runtime, the signal handlers. */
+async function openProcess(role: ServingRole, config: Config, log: Logger): Promise<Process> {
   const shutdown = new Shutdown(log, config.SHUTDOWN_TIMEOUT_MS);
   shutdown.installSignalHandlers();
   const producer = failFastRedisOptions(config, `quiz-session-${role}-producer`);
   const queues = { [QUEUES.persist]: createQueue(QUEUES.persist, config, producer), [QUEUES.lifecycle]: createQueue(QUEUES.lifecycle, config, producer) };
   for (const q of Object.values(queues)) {
     q.on('error', (err) => log.debug(`queue ${q.name}: ${err.message}`));
-    shutdown.add(`queue ${q.name}`, () => q.close(), 20);
+    shutdown.add(`queue ${q.name}`, () => q.close(), ShutdownOrder.CloseQueues);
   }
   const scheduler = new JobScheduler(queues, config);
   const metrics = new Metrics(role);
   metrics.watchQueues(Object.values(queues));
   const runtime = createRuntime(config, log, shutdown, role, queueHooks(scheduler, metrics.sessionObservers(), log));
   if (!(await waitForReady(runtime.redis, 5000))) log.warn('redis is not reachable yet; reads fall back to PostgreSQL, writes answer 503');
-
-  const workerDeps = {
+  const deps: WorkerDeps = {
     config,
     log,
     shutdown,
@@ -52,18 +79,13 @@ async function run(role: Exclude<Role, 'migrate'>, config: Config, log: Logger):
       redirtied: (id: string, since: number) => scheduler.schedulePersist(id, since),
     },
   };
-  const persister = role === 'api' ? null : createPersister(workerDeps);
-  if (persister && (role === 'persist-worker' || role === 'all')) startPersistWorker(workerDeps, persister);
-  if (persister && (role === 'lifecycle-worker' || role === 'all')) await startLifecycleWorker(workerDeps, persister);
-  if (role === 'api' || role === 'all') await startApiServer({ config, log, shutdown, metrics, ...runtime });
-  // workers serve their metrics on METRICS_PORT; in `all` the API's /metrics has the one registry
-  else await metrics.serve(config.METRICS_PORT, config.HOST, log, shutdown);
-  if (role !== 'api') log.info(`${role} started`);
+  let persister: SnapshotPersister | undefined;
+  return { config, log, shutdown, metrics, deps, lifecycleQueue: queues[QUEUES.lifecycle], persister: () => (persister ??= createPersister(deps)) };
 }
 
 async function main(): Promise<void> {
   const role = (process.argv[2] ?? process.env.SERVICE_ROLE ?? 'api') as Role;
-  if (!ROLES.includes(role)) {
+  if (!(ROLES as readonly string[]).includes(role)) {
     process.stderr.write(`usage: node dist/src/main.js <${ROLES.join('|')}> (or SERVICE_ROLE)\n`);
     process.exit(2);
   }
@@ -79,8 +101,9 @@ async function main(): Promise<void> {
   }
   // the API's request lines keep the seeds' `[session-service]` prefix, also when run in `all`
   const log = createLogger(config.LOG_LEVEL, role === 'api' || role === 'all' ? '' : role);
-  if (role === 'migrate') await migrate(config, log);
-  else await run(role, config, log);
+  if (role === 'migrate') return migrate(config, log);
+  const p = await openProcess(role, config, log);
+  for (const part of PARTS[role]) await part(p);
 }
 
 main().catch((err) => {

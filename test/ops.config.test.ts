@@ -3,6 +3,7 @@ import { join, posix } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, loadConfig } from '../src/shared/config';
 import { Metrics } from '../src/shared/metrics';
+import { ROLES as PROCESS_ROLES } from '../src/shared/roles';
 
 /*
  * The deployment files agree with each other and with the code: docker-compose.yml, the Procfile,
@@ -48,12 +49,8 @@ const services = compose.services;
 const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
 const prometheus = yamlFile<{ scrape_configs: ScrapeConfig[] }>('deploy/prometheus/prometheus.yml');
 
-/** The process roles of src/main.ts, read from its source: importing it would start a process. */
-const ROLES: string[] = (() => {
-  const match = /export const ROLES = \[([^\]]*)\] as const/.exec(read('src/main.ts'));
-  if (!match) throw new Error('src/main.ts no longer declares `export const ROLES = [...] as const`');
-  return [...match[1].matchAll(/'([^']+)'/g)].map((m) => m[1]);
-})();
+/** The process roles src/main.ts serves (their list lives in src/shared/roles.ts). */
+const ROLES: string[] = [...PROCESS_ROLES];
 /** Roles an operator runs: `all` is for local development only. */
 const DEPLOYED_ROLES = ROLES.filter((role) => role !== 'all');
 /** Roles that run until stopped (migrate is one-shot). */

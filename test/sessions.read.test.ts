@@ -86,7 +86,7 @@ describe.each(ROUTE_FAMILIES)('cache miss on %s', (prefix) => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual(completed.body);
     expect(readsFrom).toEqual(['postgres']);
-    expect(await api.redis.hget(sessionKey(s.id), 'v')).toBe(String(completed.body.version));
+    expect(await api.redis.hget(sessionKey(s.id), 'version')).toBe(String(completed.body.version));
     expect(await api.redis.ttl(sessionKey(s.id))).toBeGreaterThan(0);
 
     readsFrom.length = 0;
@@ -110,7 +110,7 @@ describe.each(ROUTE_FAMILIES)('cache miss on %s', (prefix) => {
     const res = await client().progress(s.id, { question_id: 'q1', answer: 'C', version: 1 });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ version: 2, status: 'in_progress', answers: { q1: 'C' } });
-    expect(await api.redis.hget(sessionKey(s.id), 'v')).toBe('2');
+    expect(await api.redis.hget(sessionKey(s.id), 'version')).toBe('2');
   });
 });
 
@@ -123,7 +123,7 @@ describe('SessionStore.fill (the re-cache step)', () => {
     const older = { ...cached, version: 1, status: 'started' as const, answers: new Map<string, string>() };
 
     expect(await api.store.fill(older)).toBe(false);
-    expect(await api.redis.hget(sessionKey(s.id), 'v')).toBe('2');
+    expect(await api.redis.hget(sessionKey(s.id), 'version')).toBe('2');
     expect(await api.redis.hget(sessionKey(s.id), 'a:q1')).toBe('"newer"');
   });
 

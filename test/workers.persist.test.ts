@@ -44,7 +44,7 @@ async function completedValue(jobId: string): Promise<unknown> {
 /** The attempts become clean: the worker marks them right after its PostgreSQL write commits. */
 async function expectClean(ids: readonly string[]): Promise<void> {
   const clean = async () =>
-    (await Promise.all(ids.map((id) => stores().redis.hget(sessionKey(id), 'dirty')))).every((d) => d === '') &&
+    (await Promise.all(ids.map((id) => stores().redis.hget(sessionKey(id), 'dirty_since')))).every((d) => d === '') &&
     (await stores().redis.zcard(DIRTY_SET_KEY)) === 0;
   await waitFor('the attempts to be marked clean', clean, 3000);
 }
@@ -117,11 +117,11 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     expect(await rowOf(stores().knex, attempt.id)).toEqual(before);
     // Redis itself older than the row (it came back from an older state and students now work on
     // that copy): the copy is moved above the row's version and written, not silently refused
-    await stores().redis.hset(sessionKey(attempt.id), 'v', '4', 'a:q0', '"after-redis-restore"');
+    await stores().redis.hset(sessionKey(attempt.id), 'version', '4', 'a:q0', '"after-redis-restore"');
     await persistQueue.add('persist-snapshot', { sessionId: attempt.id, dirtySince: 2 }, { jobId: `stale-${attempt.id}` });
     expect(await completedValue(`stale-${attempt.id}`)).toBe('written');
     expect(await rowOf(stores().knex, attempt.id)).toMatchObject({ version: before.version + 1, answers: { q0: 'after-redis-restore' } });
-    expect(await stores().redis.hget(sessionKey(attempt.id), 'v')).toBe(String(before.version + 1));
+    expect(await stores().redis.hget(sessionKey(attempt.id), 'version')).toBe(String(before.version + 1));
   }, 30_000);
 
   test('a persist job whose Redis key is gone completes and does not block the queue', async () => {

@@ -17,7 +17,7 @@ import { prefillAnswers, seededAttempt, startAttempts } from '../workload';
  */
 async function syncVersions(ctx: BenchContext, set: AttemptSet): Promise<void> {
   const pipeline = ctx.stores.redis.pipeline();
-  for (const id of set.ids) pipeline.hget(sessionKey(id), 'v');
+  for (const id of set.ids) pipeline.hget(sessionKey(id), 'version');
   const replies = (await pipeline.exec()) ?? [];
   replies.forEach(([err, v], i) => {
     if (!err && v !== null) set.versions[i] = Number(v);

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config';
 import type { Logger } from '../shared/logger';
-import type { Shutdown } from '../shared/shutdown';
+import { ShutdownOrder, type Shutdown } from '../shared/shutdown';
 import type { SessionService } from '../shared/sessionService';
 import { createApp, type AppDeps } from './app';
 import { createAuthenticator } from './auth';
@@ -43,7 +43,7 @@ export async function startApiServer(
         server.close(() => resolve());
         server.closeIdleConnections();
       }),
-    0,
+    ShutdownOrder.StopIntake,
   );
   if (deps.metrics && deps.config.API_METRICS_PORT !== undefined) {
     await deps.metrics.serve(deps.config.API_METRICS_PORT, deps.config.HOST, deps.log, deps.shutdown);

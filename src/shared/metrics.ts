@@ -4,7 +4,7 @@ import type { Attempt } from './domain/attempt';
 import type { Logger } from './logger';
 import type { QueueName } from './queues/jobs';
 import type { TypedQueue } from './queues/queue';
-import type { Shutdown } from './shutdown';
+import { ShutdownOrder, type Shutdown } from './shutdown';
 
 /** The job states `queue_jobs` reports. */
 const JOB_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
@@ -139,7 +139,7 @@ export class Metrics {
       server.once('error', reject);
       server.listen(port, host, () => resolve());
     });
-    shutdown.add('metrics server', () => new Promise((resolve) => server.close(resolve)), 25);
+    shutdown.add('metrics server', () => new Promise((resolve) => server.close(resolve)), ShutdownOrder.CloseMetrics);
     const address = server.address();
     log.info(`metrics on ${typeof address === 'object' && address ? `${address.address}:${address.port}` : port}/metrics`);
     return server;

@@ -5,7 +5,7 @@ import { createKnex } from './db/knex';
 import { LIMITS } from './limits';
 import type { Logger } from './logger';
 import { createRequestRedis } from './redis';
-import type { Shutdown } from './shutdown';
+import { ShutdownOrder, type Shutdown } from './shutdown';
 import { noHooks, SessionService, type SessionHooks } from './sessionService';
 import { SessionRepository } from './store/sessionRepository';
 import { SessionStore } from './store/sessionStore';
@@ -24,8 +24,8 @@ export function createRuntime(config: Config, log: Logger, shutdown: Shutdown, r
   const redis = createRequestRedis(config, `quiz-session-${role}`);
   redis.on('error', (err: Error) => log.debug(`redis: ${err.message}`));
   const knex = createKnex(config);
-  shutdown.add('redis', () => redis.quit().catch(() => redis.disconnect()), 30);
-  shutdown.add('postgres', () => knex.destroy(), 30);
+  shutdown.add('redis', () => redis.quit().catch(() => redis.disconnect()), ShutdownOrder.CloseStores);
+  shutdown.add('postgres', () => knex.destroy(), ShutdownOrder.CloseStores);
   const store = new SessionStore(redis, config.SESSION_CACHE_TTL_SECONDS);
   const repo = new SessionRepository(knex);
   const service = new SessionService(

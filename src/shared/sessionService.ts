@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { isOpen, isPastDeadline, presentAt, type Attempt, type AttemptStatus } from './domain/attempt';
+import type { Attempt } from './domain/attempt';
+import { deadlineOf, isPastDeadline, presentAt } from './domain/deadline';
+import { INITIAL_STATUS, isOpen, type ClosedStatus } from './domain/status';
+import { FIRST_VERSION } from './domain/version';
 import {
   ForbiddenError,
   SessionCompletedError,
@@ -60,6 +63,18 @@ export interface ProgressInput {
 export type CloseReason = { by: 'deadline' } | { by: 'idle'; idleMs: number };
 
 /**
+ * What a worker's close did: closed it now, found it closed already, or left it open (the guard
+ * does not hold, or PostgreSQL has it closed and Redis no copy). `durable`: PostgreSQL has it.
+ */
+export type CloseResult =
+  | { outcome: 'closed'; attempt: Attempt; durable: boolean }
+  | { outcome: 'was-closed'; attempt: Attempt; durable: false }
+  | { outcome: 'unchanged' };
+
+/** How many times start tries to insert or resume before giving up (each try is a race lost). */
+const START_ROUNDS = 3;
+
+/**
  * The domain rules of an attempt, in one place for the API and the workers: start or resume,
  * version-checked progress, the deadline, and every transition to a closed status. Redis holds the
  * live state; PostgreSQL the durable copy.
@@ -76,74 +91,93 @@ export class SessionService {
 
   /**
    * Starts an attempt, or returns the user's open attempt for the quiz (resume from any device).
-   * A new attempt is durable in PostgreSQL before this returns.
+   * A new attempt is durable in PostgreSQL before this returns. The one-open-attempt rule is the
+   * database's (a partial unique index), so two devices starting at once get the same attempt.
    */
   async start(input: StartInput): Promise<{ attempt: Attempt; created: boolean }> {
-    for (let round = 0; round < 3; round++) {
-      const now = this.clock();
-      const limit = input.timeLimitSeconds ?? this.options.defaultTimeLimitSeconds;
-      const candidate: Attempt = {
-        id: randomUUID(),
-        userId: input.userId,
-        quizId: input.quizId,
-        status: 'started',
-        currentQuestion: 0,
-        answers: new Map(),
-        version: 1,
-        timeLimitSeconds: limit,
-        startedAt: now,
-        expiresAt: limit === 0 ? null : now + limit * 1000,
-        lastUpdated: now,
-        completedAt: null,
-        endedAt: null,
-      };
-      if (await this.repo.insertIfNoneOpen(candidate)) {
-        await this.store.fill(candidate);
-        await this.quietly('schedule expiry', this.hooks.started(candidate));
-        return { attempt: candidate, created: true };
-      }
-      const open = await this.repo.findOpen(input.userId, input.quizId);
-      if (!open) continue; // closed between the insert and the read: try again
-      const live = (await this.store.get(open.id))?.attempt ?? open;
-      if (live.version < open.version) await this.store.fill(open);
-      const current = live.version < open.version ? open : live;
-      if (isOpen(current.status) && !isPastDeadline(current, now)) {
-        // the first start may have failed after its insert (Redis away): make sure expiry is
-        // scheduled; the job id is deterministic, so this adds nothing when it already is
-        await this.quietly('schedule expiry', this.hooks.started(current));
-        return { attempt: current, created: false };
-      }
-      // closed in Redis but not yet in PostgreSQL (its write-behind is pending), or past its
-      // deadline: make that durable, then start afresh
-      if (!isOpen(current.status)) await this.writeDurably(current);
-      else await this.close(open.id, { by: 'deadline' });
+    // an open attempt that turns out closed (or is closed meanwhile) lets the next round insert
+    for (let round = 0; round < START_ROUNDS; round++) {
+      const created = await this.insertNew(input);
+      if (created) return { attempt: created, created: true };
+      const resumed = await this.resumeOpen(input);
+      if (resumed) return { attempt: resumed, created: false };
     }
     throw new ServiceUnavailableError('postgres');
   }
 
+  /** Inserts a new attempt unless the user has one open for the quiz; cached and its expiry scheduled. */
+  private async insertNew(input: StartInput): Promise<Attempt | null> {
+    const now = this.clock();
+    const timeLimitSeconds = input.timeLimitSeconds ?? this.options.defaultTimeLimitSeconds;
+    const attempt: Attempt = {
+      id: randomUUID(),
+      userId: input.userId,
+      quizId: input.quizId,
+      status: INITIAL_STATUS,
+      currentQuestion: 0,
+      answers: new Map(),
+      version: FIRST_VERSION,
+      timeLimitSeconds,
+      startedAt: now,
+      expiresAt: deadlineOf(now, timeLimitSeconds),
+      lastUpdated: now,
+      completedAt: null,
+      endedAt: null,
+    };
+    if (!(await this.repo.insertIfNoneOpen(attempt))) return null;
+    await this.store.fill(attempt);
+    await this.quietly('schedule expiry', this.hooks.started(attempt));
+    return attempt;
+  }
+
   /**
-   * The attempt as it is now: from Redis, or PostgreSQL on a miss or when Redis is down. With
-   * `owner`, another user's attempt is refused (403) before anything about it is shown.
+   * The user's open attempt for the quiz, at its latest (Redis, or PostgreSQL when newer), or null
+   * when there is none to resume. One that is closed in Redis but not yet in PostgreSQL (its
+   * write-behind is pending), or past its deadline, is closed durably first, so a new one can start.
+   */
+  private async resumeOpen(input: StartInput): Promise<Attempt | null> {
+    const open = await this.repo.findOpen(input.userId, input.quizId);
+    if (!open) return null; // closed between the insert and the read
+    const cached = (await this.store.get(open.id))?.attempt;
+    const stale = cached !== undefined && cached.version < open.version;
+    if (stale) await this.store.fill(open);
+    const current = cached && !stale ? cached : open;
+    if (!isOpen(current.status)) {
+      await this.writeDurably(current);
+      return null;
+    }
+    if (isPastDeadline(current, this.clock())) {
+      await this.closeDurably(open.id, { by: 'deadline' });
+      return null;
+    }
+    // the first start may have failed after its insert (Redis away): make sure expiry is
+    // scheduled; the job id is deterministic, so this adds nothing when it already is
+    await this.quietly('schedule expiry', this.hooks.started(current));
+    return current;
+  }
+
+  /**
+   * The attempt as it is now: from Redis, or from PostgreSQL on a miss or when Redis is down (and
+   * then cached again, when Redis is up). With `owner`, another user's attempt is refused (403)
+   * before anything about it is shown.
    */
   async get(id: string, owner?: string): Promise<Attempt> {
-    let attempt: Attempt | null = null;
-    try {
-      attempt = (await this.store.read(id))?.attempt ?? null;
-      if (attempt) this.hooks.readFrom('redis');
-    } catch (err) {
-      if (!(err instanceof ServiceUnavailableError)) throw err;
-      const fromDb = await this.repo.findById(id);
-      if (!fromDb) throw new SessionNotFoundError(id);
-      this.hooks.readFrom('postgres');
-      return this.readable(fromDb, owner);
+    const cached = await this.store.read(id).then(
+      (stored) => ({ attempt: stored?.attempt ?? null, redisUp: true }),
+      (err) => {
+        if (!(err instanceof ServiceUnavailableError)) throw err;
+        return { attempt: null, redisUp: false };
+      },
+    );
+    if (cached.attempt) {
+      this.hooks.readFrom('redis');
+      return this.readable(cached.attempt, owner);
     }
-    if (!attempt) {
-      attempt = await this.repo.findById(id);
-      if (!attempt) throw new SessionNotFoundError(id);
-      this.hooks.readFrom('postgres');
-      await this.store.fill(attempt).catch((err) => this.log?.warn(`cache fill failed for ${id}: ${String(err)}`));
-    }
-    return this.readable(attempt, owner);
+    const stored = await this.repo.findById(id);
+    if (!stored) throw new SessionNotFoundError(id);
+    this.hooks.readFrom('postgres');
+    if (cached.redisUp) await this.store.fill(stored).catch((err) => this.log?.warn(`cache fill failed for ${id}: ${String(err)}`));
+    return this.readable(stored, owner);
   }
 
   private readable(attempt: Attempt, owner: string | undefined): Attempt {
@@ -208,35 +242,35 @@ export class SessionService {
 
   /**
    * Closes an attempt for the workers: at its deadline or for idleness. Works on the Redis copy when
-   * there is one (so its latest answers close with it) and on PostgreSQL alone when there is not;
-   * either way the closed state is in PostgreSQL when this returns (written by `writeClosed`, which
-   * the workers point at their batching persister). Returns the attempt when this
-   * call closed it, null when there was nothing to do.
+   * there is one (so its latest answers close with it) and on PostgreSQL alone when there is not.
+   * The result says whether this call closed it and whether PostgreSQL already has the closed
+   * state; when not (`durable: false`), the caller writes it (the workers through their batching
+   * persister, closeDurably at once).
    */
-  async close(
-    id: string,
-    reason: CloseReason,
-    writeClosed: (attempt: Attempt) => Promise<unknown> = (attempt) => this.writeDurably(attempt),
-  ): Promise<Attempt | null> {
-    const target: AttemptStatus = reason.by === 'deadline' ? 'expired' : 'abandoned';
+  async close(id: string, reason: CloseReason): Promise<CloseResult> {
+    const target: ClosedStatus = reason.by === 'deadline' ? 'expired' : 'abandoned';
     const guard: CloseGuard = reason.by === 'deadline' ? { kind: 'deadline' } : { kind: 'idle', idleMs: reason.idleMs };
     const now = this.clock();
     const result = await this.store.close(id, now, target, guard);
-    if (!('stored' in result)) {
-      if (result.code === 'FORBIDDEN') return null; // no owner is passed: cannot happen
-      const closed = await this.repo.close(id, target, now, {
-        deadline: reason.by === 'deadline',
-        idleBefore: reason.by === 'idle' ? now - reason.idleMs : undefined,
-      });
-      if (closed) this.hooks.transitioned(closed);
-      return closed;
+    if (result.code === 'MISS') {
+      const closed = await this.repo.close(id, target, now, guard);
+      if (!closed) return { outcome: 'unchanged' };
+      this.hooks.transitioned(closed);
+      return { outcome: 'closed', attempt: closed, durable: true };
     }
     await this.afterWrite(result);
-    if (result.code === 'NOOP') return null;
     const attempt = result.stored.attempt;
-    // the closed state reaches PostgreSQL now (version-guarded, so a repeat writes nothing)
-    if (!isOpen(attempt.status)) await writeClosed(attempt);
-    return result.code === 'OK' || result.code === 'EXPIRED' ? attempt : null;
+    if (result.code === 'OK' || result.code === 'EXPIRED') return { outcome: 'closed', attempt, durable: false };
+    // closed before (perhaps only in Redis so far): the caller makes sure PostgreSQL has it
+    if (!isOpen(attempt.status)) return { outcome: 'was-closed', attempt, durable: false };
+    return { outcome: 'unchanged' };
+  }
+
+  /** close, with the closed state written to PostgreSQL before it returns. */
+  async closeDurably(id: string, reason: CloseReason): Promise<CloseResult> {
+    const result = await this.close(id, reason);
+    if (result.outcome !== 'unchanged' && !result.durable) await this.writeDurably(result.attempt);
+    return result;
   }
 
   /** Writes the attempt to PostgreSQL now and returns what PostgreSQL holds of it (see writeSnapshots). */

@@ -1,6 +1,25 @@
 import type { Logger } from './logger';
 
-type Closer = { name: string; close: () => Promise<unknown>; order: number };
+/**
+ * When a resource closes on shutdown, earliest first; resources of one step close together. Stop
+ * taking work, finish it, write what is unpersisted, then close what that needed.
+ */
+export enum ShutdownOrder {
+  /** The HTTP server and the queue workers stop taking requests and jobs (active ones finish). */
+  StopIntake = 0,
+  /** The persister writes every batch it holds. */
+  DrainPersister = 10,
+  /** The persist worker writes every attempt still dirty, within the shutdown budget. */
+  FlushDirty = 20,
+  /** The queue connections close. */
+  CloseQueues = 30,
+  /** The metrics server closes (scraped until the work is done). */
+  CloseMetrics = 40,
+  /** Redis and PostgreSQL close, last: everything before may need them. */
+  CloseStores = 50,
+}
+
+type Closer = { name: string; close: () => Promise<unknown>; order: ShutdownOrder };
 
 /**
  * One registry every resource registers its close with. On SIGTERM/SIGINT the closers run in order
@@ -12,8 +31,8 @@ export class Shutdown {
 
   constructor(private readonly log: Logger, private readonly timeoutMs: number) {}
 
-  /** Registers a resource; `order` 0 stops intake, 10 drains work, 20 closes queues, 30 closes stores. */
-  add(name: string, close: () => Promise<unknown>, order = 20): void {
+  /** Registers a resource to close at step `order`. */
+  add(name: string, close: () => Promise<unknown>, order: ShutdownOrder): void {
     this.closers.push({ name, close, order });
   }
 

@@ -1,15 +1,24 @@
 import type { Config } from '../shared/config';
 import type { Logger } from '../shared/logger';
 import { QUEUES, SWEEP_SCHEDULER_ID } from '../shared/queues/jobs';
-import { createQueue } from '../shared/queues/queue';
-import { workerRedisOptions } from '../shared/redis';
+import type { TypedQueue } from '../shared/queues/queue';
 import type { Runtime } from '../shared/runtime';
-import type { Shutdown } from '../shared/shutdown';
+import { ShutdownOrder, type Shutdown } from '../shared/shutdown';
+import { PERSIST_BATCH_MAX } from '../shared/domain/writeBehind';
 import { SnapshotPersister, type PersisterEvents } from './persister';
 import { startWorker, type JobObserver } from './startWorker';
 import { expireSessionTask } from './tasks/expireSessionTask';
 import { persistSnapshotTask } from './tasks/persistSnapshotTask';
 import { sweepTask } from './tasks/sweepTask';
+
+/** Expiry and sweep jobs one lifecycle worker runs at once. */
+const LIFECYCLE_CONCURRENCY = 50;
+/** The shutdown flush gets the shutdown budget less this, for what closes after it... */
+const CLOSE_AFTER_FLUSH_MS = 2_500;
+/** ...but at least this long. */
+const MIN_FLUSH_MS = 500;
+/** Longest wait between tries of the sweep scheduler's upsert while Redis is away. */
+const SCHEDULER_RETRY_MAX_MS = 2_000;
 
 /** What a worker role needs. */
 export interface WorkerDeps {
@@ -24,7 +33,7 @@ export interface WorkerDeps {
 /** The batching persister of one process, flushed on shutdown after its workers stop. */
 export function createPersister(deps: WorkerDeps): SnapshotPersister {
   const persister = new SnapshotPersister(deps.runtime.store, deps.runtime.repo, deps.log, deps.persisterEvents);
-  deps.shutdown.add('persister', () => persister.drain(), 5);
+  deps.shutdown.add('persister', () => persister.drain(), ShutdownOrder.DrainPersister);
   return persister;
 }
 
@@ -32,22 +41,23 @@ export function createPersister(deps: WorkerDeps): SnapshotPersister {
  * The write-behind worker. On SIGTERM it stops taking jobs, finishes the active ones, then flushes
  * every attempt still dirty (within the shutdown budget), so nothing waits on a delayed job.
  */
-export function startPersistWorker(deps: WorkerDeps, persister = createPersister(deps)) {
-  const worker = startWorker(QUEUES.persist, { 'persist-snapshot': persistSnapshotTask(persister) }, deps, { concurrency: 250 });
+export function startPersistWorker(deps: WorkerDeps, persister: SnapshotPersister) {
+  // as many jobs at once as one persist batch holds, so a full window fills one batch
+  const worker = startWorker(QUEUES.persist, { 'persist-snapshot': persistSnapshotTask(persister) }, deps, { concurrency: PERSIST_BATCH_MAX });
   deps.shutdown.add(
     'flush dirty attempts',
     async () => {
-      const deadline = Date.now() + Math.max(500, deps.config.SHUTDOWN_TIMEOUT_MS - 2500);
+      const deadline = Date.now() + Math.max(MIN_FLUSH_MS, deps.config.SHUTDOWN_TIMEOUT_MS - CLOSE_AFTER_FLUSH_MS);
       const n = await persister.flushDirty(Date.now(), deadline, deps.config.SWEEP_BATCH_SIZE);
       deps.log.info(`flushed ${n} unpersisted attempts`);
     },
-    6,
+    ShutdownOrder.FlushDirty,
   );
   return worker;
 }
 
-/** The lifecycle worker: expiry at the deadline and the repeatable sweep. */
-export async function startLifecycleWorker(deps: WorkerDeps, persister = createPersister(deps)) {
+/** The lifecycle worker: expiry at the deadline and the repeatable sweep (scheduled on `queue`). */
+export async function startLifecycleWorker(deps: WorkerDeps, persister: SnapshotPersister, queue: TypedQueue) {
   const { service, store, repo } = deps.runtime;
   const worker = startWorker(
     QUEUES.lifecycle,
@@ -56,15 +66,28 @@ export async function startLifecycleWorker(deps: WorkerDeps, persister = createP
       sweep: sweepTask(service, store, repo, persister, deps.config, deps.log),
     },
     deps,
-    { concurrency: 50 },
+    { concurrency: LIFECYCLE_CONCURRENCY },
   );
-  // one scheduler for the whole deployment: upsert is idempotent, so every lifecycle worker may call it
-  const queue = createQueue(QUEUES.lifecycle, deps.config, workerRedisOptions(deps.config, 'quiz-session-sweep-scheduler'));
-  deps.shutdown.add('sweep scheduler queue', () => queue.close(), 20);
-  await queue.upsertJobScheduler(
-    SWEEP_SCHEDULER_ID,
-    { every: deps.config.SWEEP_INTERVAL_SECONDS * 1000 },
-    { name: 'sweep', data: { scheduledBy: 'scheduler' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 }, attempts: 1 } },
-  );
+  await upsertSweepScheduler(queue, deps);
   return worker;
+}
+
+/**
+ * One sweep scheduler for the whole deployment: upsert is idempotent, so every lifecycle worker
+ * may call it. The queue's connection fails fast, so a Redis that is not up yet is retried here.
+ */
+async function upsertSweepScheduler(queue: TypedQueue, deps: WorkerDeps): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await queue.upsertJobScheduler(
+        SWEEP_SCHEDULER_ID,
+        { every: deps.config.SWEEP_INTERVAL_SECONDS * 1000 },
+        { name: 'sweep', data: { scheduledBy: 'scheduler' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 }, attempts: 1 } },
+      );
+      return;
+    } catch (err) {
+      if (attempt === 1) deps.log.warn(`scheduling the sweep failed (${(err as Error).message}); retrying until Redis answers`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(SCHEDULER_RETRY_MAX_MS, 100 * 2 ** attempt)));
+    }
+  }
 }

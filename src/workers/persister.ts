@@ -3,10 +3,25 @@ import { ServiceUnavailableError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { SessionRepository } from '../shared/store/sessionRepository';
 import { writeSnapshots, type HeldSnapshot } from '../shared/store/snapshotWriter';
-import type { SessionStore } from '../shared/store/sessionStore';
+import type { StoredAttempt } from '../shared/store/sessionCodec';
+import type { MarkResult, SessionStore } from '../shared/store/sessionStore';
+import { PERSIST_BATCH_MAX, PERSIST_LINGER_MS } from '../shared/domain/writeBehind';
 
 /** What happened to one attempt in a flush. */
 export type PersistOutcome = 'written' | 'current' | 'gone' | 'redirtied';
+
+/** One attempt of a batch, as the batch learns about it. */
+interface BatchRecord {
+  id: string;
+  /** Its Redis copy; null when the key is gone. */
+  stored: StoredAttempt | null;
+  /** What PostgreSQL holds after the upsert, when it holds this attempt. */
+  held?: HeldSnapshot;
+  /** Why PostgreSQL refused it. */
+  refused?: Error;
+  /** The mark after the upsert. */
+  mark?: MarkResult;
+}
 
 interface Waiter {
   resolve: (o: PersistOutcome) => void;
@@ -37,7 +52,7 @@ export class SnapshotPersister {
     private readonly repo: SessionRepository,
     private readonly log: Logger,
     private readonly events: PersisterEvents = {},
-    private readonly options: { maxBatch: number; lingerMs: number } = { maxBatch: 250, lingerMs: 5 },
+    private readonly options: { maxBatch: number; lingerMs: number } = { maxBatch: PERSIST_BATCH_MAX, lingerMs: PERSIST_LINGER_MS },
     private readonly clock: () => number = Date.now,
   ) {}
 
@@ -81,40 +96,35 @@ export class SnapshotPersister {
    * attempt PostgreSQL refused (that attempt stays dirty; the others are written).
    */
   async write(ids: readonly string[]): Promise<Map<string, PersistOutcome | Error>> {
-    const outcomes = new Map<string, PersistOutcome | Error>();
-    const stored = await this.store.getMany(ids);
-    const present = stored.filter((s): s is NonNullable<typeof s> => s !== null);
-    const { held, refused } = await this.upsert(present.map((s) => s.attempt));
-    const now = this.clock();
-    // mark what PostgreSQL holds (at the version it holds); a key that disappeared (evicted,
-    // deleted) has nothing left to write: marking it (version 0) drops it from the dirty set
-    const markable = ids.flatMap((id, i) => {
-      if (stored[i] === null) return [{ id, version: 0 }];
-      const h = held.get(id);
-      return h ? [{ id, version: h.attempt.version }] : [];
-    });
-    const marks = new Map((await this.store.markPersistedMany(markable, now)).map((mark, i) => [markable[i].id, mark]));
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i];
-      const s = stored[i];
-      const refusal = refused.get(id);
-      if (refusal) {
-        outcomes.set(id, refusal);
-        continue;
-      }
-      if (!s) {
-        outcomes.set(id, 'gone');
-        continue;
-      }
-      const h = held.get(id);
-      if (h?.wrote && s.dirtySince !== null) this.events.persisted?.(now - s.dirtySince);
-      if (!h || marks.get(id) === 'DIRTY') {
-        // a newer write landed meanwhile: it needs another window
-        outcomes.set(id, 'redirtied');
-        await this.events.redirtied?.(id, now).catch((err) => this.log.warn(`rescheduling persist of ${id} failed: ${String(err)}`));
-      } else outcomes.set(id, h.wrote ? 'written' : 'current');
+    const records: BatchRecord[] = (await this.store.getMany(ids)).map((stored, i) => ({ id: ids[i], stored }));
+    const { held, refused } = await this.upsert(records.flatMap((r) => (r.stored ? [r.stored.attempt] : [])));
+    for (const r of records) {
+      r.held = held.get(r.id);
+      r.refused = refused.get(r.id);
     }
+    const now = this.clock();
+    // marked: what PostgreSQL now holds, and the keys that vanished (evicted, deleted), which have
+    // nothing left to write and leave the dirty set
+    const marked = records.filter((r) => r.held !== undefined || r.stored === null);
+    const marks = await this.store.markPersistedMany(
+      marked.map((r) => ({ id: r.id, version: r.held?.attempt.version ?? null })),
+      now,
+    );
+    marked.forEach((r, i) => (r.mark = marks[i]));
+    const outcomes = new Map<string, PersistOutcome | Error>();
+    for (const r of records) outcomes.set(r.id, await this.outcomeOf(r, now));
     return outcomes;
+  }
+
+  /** What happened to one attempt of a batch; reports its lag and reschedules it when re-dirtied. */
+  private async outcomeOf(r: BatchRecord, now: number): Promise<PersistOutcome | Error> {
+    if (r.refused) return r.refused;
+    if (!r.stored) return 'gone';
+    if (r.held?.wrote && r.stored.dirtySince !== null) this.events.persisted?.(now - r.stored.dirtySince);
+    if (r.held && r.mark !== 'DIRTY') return r.held.wrote ? 'written' : 'current';
+    // a newer write landed meanwhile: it needs another window
+    await this.events.redirtied?.(r.id, now).catch((err) => this.log.warn(`rescheduling persist of ${r.id} failed: ${String(err)}`));
+    return 'redirtied';
   }
 
   /**

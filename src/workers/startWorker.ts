@@ -4,7 +4,7 @@ import type { Logger } from '../shared/logger';
 import { QUEUE_OF, type JobName, type JobPayloads, type QueueName } from '../shared/queues/jobs';
 import { cappedExponentialBackoff } from '../shared/queues/queue';
 import { workerRedisOptions } from '../shared/redis';
-import type { Shutdown } from '../shared/shutdown';
+import { ShutdownOrder, type Shutdown } from '../shared/shutdown';
 
 /** A handler per job name the queue carries. */
 export type Handlers<N extends JobName> = { [J in N]: (job: Job<JobPayloads[J]>, token?: string) => Promise<unknown> };
@@ -64,6 +64,6 @@ export function startWorker<N extends JobName>(
     if (err?.name !== 'DelayedError') deps.log.warn(`job ${job?.name} ${job?.id} failed (attempt ${job?.attemptsMade}): ${err.message}`);
   });
   worker.on('error', (err) => deps.log.warn(`worker ${queue}: ${err.message}`));
-  deps.shutdown.add(`worker ${queue}`, () => worker.close(), 0);
+  deps.shutdown.add(`worker ${queue}`, () => worker.close(), ShutdownOrder.StopIntake);
   return worker;
 }

@@ -32,7 +32,7 @@ export const SQL_STRINGS = [
 ] as const;
 
 /** Strings that look like Redis commands, Lua or this service's hash fields, sent as data. */
-export const REDIS_STRINGS = ['FLUSHALL', 'KEYS *', 'session:*', 'sessions:dirty', 'a:', 'a:v', 'v', 'status', 'dirty', 'user_id', "redis.call('FLUSHALL')", ']] .. redis.call("DEL", KEYS[1]) .. [[', '*1\r\n$8\r\nFLUSHALL\r\n'] as const;
+export const REDIS_STRINGS = ['FLUSHALL', 'KEYS *', 'session:*', 'sessions:dirty', 'a:', 'a:v', 'v', 'version', 'status', 'dirty', 'dirty_since', 'user_id', "redis.call('FLUSHALL')", ']] .. redis.call("DEL", KEYS[1]) .. [[', '*1\r\n$8\r\nFLUSHALL\r\n'] as const;
 
 /** Names that live on Object.prototype (or are special to JavaScript objects), as question ids. */
 export const OBJECT_KEYS = [
@@ -81,7 +81,7 @@ export const validIdText = (maxLength = 60): fc.Arbitrary<string> =>
     .oneof(
       fc.string({ unit: 'grapheme', minLength: 1, maxLength: Math.min(maxLength, 30) }),
       fc.string({ unit: fc.constantFrom(...TRICKY_UNITS), minLength: 1, maxLength: Math.min(maxLength, 20) }),
-      fc.constantFrom(...SQL_STRINGS, ...OBJECT_KEYS, 'FLUSHALL', 'KEYS *', 'session:*', 'a:', 'a:v', 'v', 'status', 'dirty'),
+      fc.constantFrom(...SQL_STRINGS, ...OBJECT_KEYS, 'FLUSHALL', 'KEYS *', 'session:*', 'a:', 'a:v', 'v', 'version', 'status', 'dirty', 'dirty_since'),
     )
     .filter((s) => notProto(s) && !LONE_SURROGATE.test(s) && s.length <= maxLength && !/[\u0000-\u001f\u007f]/.test(s));
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ATTEMPT_STATUSES } from '../../shared/domain/attempt';
+import { ATTEMPT_STATUSES } from '../../shared/domain/status';
 
 const timestamp = z.iso.datetime();
 
@@ -8,7 +8,7 @@ export const attemptResponse = z.object({
   id: z.uuid({ version: 'v4' }),
   user_id: z.string(),
   quiz_id: z.union([z.string(), z.number().int()]),
-  status: z.enum(ATTEMPT_STATUSES as [string, ...string[]]),
+  status: z.enum(ATTEMPT_STATUSES),
   current_question: z.number().int().min(0),
   version: z.number().int().min(1),
   time_limit_seconds: z.number().int().min(0).meta({ description: '0 means untimed' }),

@@ -1,14 +1,6 @@
+import { presentAt, timeRemaining } from './deadline';
 import { isoTime } from './isoTime';
-
-/** Where an attempt is in its life. */
-export type AttemptStatus = 'started' | 'in_progress' | 'completed' | 'expired' | 'abandoned';
-
-/** Statuses in which an attempt still takes progress. */
-export const OPEN_STATUSES: readonly AttemptStatus[] = ['started', 'in_progress'];
-/** Statuses an attempt never leaves. */
-export const CLOSED_STATUSES: readonly AttemptStatus[] = ['completed', 'expired', 'abandoned'];
-/** Every status. */
-export const ATTEMPT_STATUSES: readonly AttemptStatus[] = [...OPEN_STATUSES, ...CLOSED_STATUSES];
+import type { AttemptStatus } from './status';
 
 /**
  * One quiz attempt, as the service holds it. Times are epoch milliseconds; answers map a question
@@ -29,34 +21,6 @@ export interface Attempt {
   completedAt: number | null;
   /** When the attempt closed (completed, expired at its deadline, or abandoned). */
   endedAt: number | null;
-}
-
-/** True while the attempt takes progress (ignoring its deadline). */
-export function isOpen(status: AttemptStatus): boolean {
-  return status === 'started' || status === 'in_progress';
-}
-
-/** True when an open attempt's deadline has passed at `now`: the deadline, not a job, is the rule. */
-export function isPastDeadline(a: Pick<Attempt, 'status' | 'expiresAt'>, now: number): boolean {
-  return isOpen(a.status) && a.expiresAt !== null && now >= a.expiresAt;
-}
-
-/** The status a client sees at `now`: an open attempt past its deadline is expired. */
-export function effectiveStatus(a: Attempt, now: number): AttemptStatus {
-  return isPastDeadline(a, now) ? 'expired' : a.status;
-}
-
-/** Whole seconds left at `now` (frozen when the attempt closed); null when untimed. */
-export function timeRemaining(a: Attempt, now: number): number | null {
-  if (a.expiresAt === null) return null;
-  const at = isOpen(a.status) ? now : (a.endedAt ?? now);
-  return Math.max(0, Math.ceil((a.expiresAt - at) / 1000));
-}
-
-/** The attempt as a client sees it at `now`, with the status and end time the deadline implies. */
-export function presentAt(a: Attempt, now: number): Attempt {
-  if (!isPastDeadline(a, now)) return a;
-  return { ...a, status: 'expired', endedAt: a.expiresAt };
 }
 
 /**

@@ -1,51 +1,78 @@
-import { RenderedAnswers, type Attempt, type AttemptStatus } from '../domain/attempt';
+import { RenderedAnswers, type Attempt } from '../domain/attempt';
+import { luaLiteral } from '../domain/fragments';
+import type { AttemptStatus } from '../domain/status';
+
+/*
+ * The one field table of `session:{id}`: every meta field's name and how it maps to the Attempt.
+ * The encoder, both decoders and the Lua scripts (META_FIELDS, read by name) all come from it.
+ * Meta fields are always all present ('' for null), so the number of answers is HLEN minus their
+ * count; answers are fields of their own, ANSWER_FIELD_PREFIX + question id -> the answer's JSON text.
+ */
 
 /** Prefix of the hash fields that hold answers; meta fields never start with it. */
 export const ANSWER_FIELD_PREFIX = 'a:';
 
-/**
- * The meta fields of `session:{id}`, always all present ('' for null), so the number of answers
- * is HLEN minus their count. `dirty` is when the first change not yet in PostgreSQL was made.
- */
-export const META_FIELDS = [
-  'id',
-  'user_id',
-  'quiz_id',
-  'status',
-  'cq',
-  'v',
-  'limit',
-  'started_at',
-  'expires_at',
-  'updated_at',
-  'completed_at',
-  'ended_at',
-  'dirty',
-] as const;
-
-const optional = (n: number | null): string => (n === null ? '' : String(n));
-const parseOptional = (s: string | undefined): number | null => (s === undefined || s === '' ? null : Number(s));
-
-/** The hash fields and values (flat) of an attempt; `dirty` is '' (in PostgreSQL) unless given. */
-export function encodeAttempt(a: Attempt, dirtySince: number | null = null): string[] {
-  const out = [
-    'id', a.id,
-    'user_id', a.userId,
-    'quiz_id', JSON.stringify(a.quizId),
-    'status', a.status,
-    'cq', String(a.currentQuestion),
-    'v', String(a.version),
-    'limit', String(a.timeLimitSeconds),
-    'started_at', String(a.startedAt),
-    'expires_at', optional(a.expiresAt),
-    'updated_at', String(a.lastUpdated),
-    'completed_at', optional(a.completedAt),
-    'ended_at', optional(a.endedAt),
-    'dirty', optional(dirtySince),
-  ];
-  for (const [questionId, answer] of a.answers) out.push(ANSWER_FIELD_PREFIX + questionId, answer);
-  return out;
+/** How one field's value is written as hash text and read back. */
+interface Codec<T> {
+  encode(value: T): string;
+  decode(text: string): T;
 }
+
+const text: Codec<string> = { encode: (v) => v, decode: (s) => s };
+const integer: Codec<number> = { encode: (v) => String(v), decode: (s) => Number(s) };
+const optionalMs: Codec<number | null> = {
+  encode: (v) => (v === null ? '' : String(v)),
+  decode: (s) => (s === '' || s === undefined ? null : Number(s)),
+};
+// JSON text, so an integer quiz id comes back as a number
+const json: Codec<string | number> = { encode: (v) => JSON.stringify(v), decode: (s) => JSON.parse(s) as string | number };
+const status: Codec<AttemptStatus> = { encode: (v) => v, decode: (s) => s as AttemptStatus };
+
+/** What `session:{id}` holds besides the answers: the attempt's fields, and when it became dirty. */
+export interface SessionMeta extends Omit<Attempt, 'answers'> {
+  /** Epoch ms of the first change not yet in PostgreSQL; null when PostgreSQL is current. */
+  dirtySince: number | null;
+}
+
+type FieldTable = { [F: string]: { [K in keyof SessionMeta]: { property: K; codec: Codec<SessionMeta[K]> } }[keyof SessionMeta] };
+
+/** Hash field name -> the property it holds and its codec; in the order render() returns them. */
+export const SESSION_FIELDS = {
+  id: { property: 'id', codec: text },
+  user_id: { property: 'userId', codec: text },
+  quiz_id: { property: 'quizId', codec: json },
+  status: { property: 'status', codec: status },
+  current_question: { property: 'currentQuestion', codec: integer },
+  version: { property: 'version', codec: integer },
+  time_limit_seconds: { property: 'timeLimitSeconds', codec: integer },
+  started_at: { property: 'startedAt', codec: integer },
+  expires_at: { property: 'expiresAt', codec: optionalMs },
+  last_updated: { property: 'lastUpdated', codec: integer },
+  completed_at: { property: 'completedAt', codec: optionalMs },
+  ended_at: { property: 'endedAt', codec: optionalMs },
+  dirty_since: { property: 'dirtySince', codec: optionalMs },
+} as const satisfies FieldTable;
+
+/** A meta field's name. */
+export type SessionField = keyof typeof SESSION_FIELDS;
+/** The meta fields, in table order. */
+export const META_FIELDS = Object.keys(SESSION_FIELDS) as SessionField[];
+const ENTRIES = Object.entries(SESSION_FIELDS) as Array<[SessionField, { property: keyof SessionMeta; codec: Codec<unknown> }]>;
+
+/** The field table for the scripts: META_FIELDS, read_fields(), is_answer_field(). */
+export const FIELDS_LUA = `
+local META_FIELDS = {${META_FIELDS.map(luaLiteral).join(', ')}}
+local ANSWER_FIELD_PREFIX_LENGTH = ${ANSWER_FIELD_PREFIX.length}
+local function is_answer_field(f)
+  return ${[...ANSWER_FIELD_PREFIX].map((c, i) => `string.byte(f, ${i + 1}) == ${c.charCodeAt(0)}`).join(' and ')}
+end
+local function read_fields(key, names)
+  local values = redis.call('HMGET', key, unpack(names))
+  local out = {}
+  for i = 1, #names do out[names[i]] = values[i] end
+  return out
+end
+`;
 
 /** An attempt decoded from its hash, with when it became dirty (null when PostgreSQL has it). */
 export interface StoredAttempt {
@@ -53,59 +80,42 @@ export interface StoredAttempt {
   dirtySince: number | null;
 }
 
-/** Position of each meta field in a script's render() reply. */
-const AT = Object.fromEntries(META_FIELDS.map((field, i) => [field, i])) as Record<(typeof META_FIELDS)[number], number>;
+/** The hash fields and values (flat) of an attempt; `dirty_since` is '' (in PostgreSQL) unless given. */
+export function encodeAttempt(a: Attempt, dirtySince: number | null = null): string[] {
+  const meta: SessionMeta = { ...a, dirtySince };
+  const out: string[] = [];
+  for (const [field, { property, codec }] of ENTRIES) out.push(field, codec.encode(meta[property]));
+  for (const [questionId, answer] of a.answers) out.push(ANSWER_FIELD_PREFIX + questionId, answer);
+  return out;
+}
+
+/** The attempt from its meta fields (looked up by `valueOf`) and its answers. */
+function decode(valueOf: (field: SessionField, index: number) => string, answers: Map<string, string>): StoredAttempt {
+  const attempt: Record<string, unknown> = {};
+  let dirtySince: number | null = null;
+  for (let i = 0; i < ENTRIES.length; i++) {
+    const [field, { property, codec }] = ENTRIES[i];
+    const value = codec.decode(valueOf(field, i));
+    if (property === 'dirtySince') dirtySince = value as number | null;
+    else attempt[property] = value;
+  }
+  attempt.answers = answers;
+  return { attempt: attempt as unknown as Attempt, dirtySince };
+}
 
 /** Decodes a script's render(): the meta fields in META_FIELDS order, then the answers' JSON text. */
 export function decodeRendered(r: readonly string[]): StoredAttempt {
-  return {
-    attempt: {
-      id: r[AT.id],
-      userId: r[AT.user_id],
-      quizId: JSON.parse(r[AT.quiz_id]) as string | number,
-      status: r[AT.status] as AttemptStatus,
-      currentQuestion: Number(r[AT.cq]),
-      answers: new RenderedAnswers(r[META_FIELDS.length]),
-      version: Number(r[AT.v]),
-      timeLimitSeconds: Number(r[AT.limit]),
-      startedAt: Number(r[AT.started_at]),
-      expiresAt: parseOptional(r[AT.expires_at]),
-      lastUpdated: Number(r[AT.updated_at]),
-      completedAt: parseOptional(r[AT.completed_at]),
-      endedAt: parseOptional(r[AT.ended_at]),
-    },
-    dirtySince: parseOptional(r[AT.dirty]),
-  };
+  return decode((_field, i) => r[i], new RenderedAnswers(r[META_FIELDS.length]));
 }
 
 /** Decodes HGETALL output given as an object (as ioredis returns it). */
 export function decodeHash(hash: Record<string, string>): StoredAttempt {
-  const meta: Record<string, string> = Object.create(null);
   const answers = new Map<string, string>();
   for (const field of Object.keys(hash)) {
     if (field.startsWith(ANSWER_FIELD_PREFIX)) answers.set(field.slice(ANSWER_FIELD_PREFIX.length), hash[field]);
-    else meta[field] = hash[field];
   }
-  return decodeMeta(meta, answers);
+  return decode((field) => hash[field], answers);
 }
 
-function decodeMeta(m: Record<string, string>, answers: Map<string, string>): StoredAttempt {
-  return {
-    attempt: {
-      id: m.id,
-      userId: m.user_id,
-      quizId: JSON.parse(m.quiz_id) as string | number,
-      status: m.status as AttemptStatus,
-      currentQuestion: Number(m.cq),
-      answers,
-      version: Number(m.v),
-      timeLimitSeconds: Number(m.limit),
-      startedAt: Number(m.started_at),
-      expiresAt: parseOptional(m.expires_at),
-      lastUpdated: Number(m.updated_at),
-      completedAt: parseOptional(m.completed_at),
-      endedAt: parseOptional(m.ended_at),
-    },
-    dirtySince: parseOptional(m.dirty),
-  };
-}
+/** True when the HGETALL output is an attempt's hash (an empty object is a missing key). */
+export const isSessionHash = (hash: Record<string, string>): boolean => hash.version !== undefined;

@@ -1,9 +1,22 @@
 import type { Knex } from 'knex';
-import { answersJson, type Attempt, type AttemptStatus } from '../domain/attempt';
+import { answersJson, type Attempt } from '../domain/attempt';
+import { pastDeadlineSql } from '../domain/deadline';
+import type { SqlCondition } from '../domain/fragments';
+import { idleSql } from '../domain/idle';
+import { OPEN_SQL, type AttemptStatus, type ClosedStatus } from '../domain/status';
+import { newerSnapshotSql } from '../domain/version';
 import { ServiceUnavailableError } from '../errors';
+import type { CloseGuard } from './sessionStore';
 
-const TABLE = 'quiz_sessions';
-const OPEN = `status in ('started', 'in_progress')`;
+/** The durable copy's table (the seeds' name). */
+export const TABLE = 'quiz_sessions';
+
+/** The rows a close guard allows at `now`: any open attempt, or only one past its deadline, or idle. */
+function guardSql(guard: CloseGuard, now: number): SqlCondition {
+  if (guard.kind === 'deadline') return pastDeadlineSql(now);
+  if (guard.kind === 'idle') return idleSql(now, guard.idleMs);
+  return { sql: OPEN_SQL, bindings: [] };
+}
 
 interface Row {
   id: string;
@@ -89,7 +102,7 @@ export class SessionRepository {
   async insertIfNoneOpen(a: Attempt): Promise<boolean> {
     const rows = await this.knex(TABLE)
       .insert(toRow(this.knex, a))
-      .onConflict(this.knex.raw(`(user_id, quiz_id) where ${OPEN}`))
+      .onConflict(this.knex.raw(`(user_id, quiz_id) where ${OPEN_SQL}`))
       .ignore()
       .returning('id')
       .catch(pgUnavailable);
@@ -100,7 +113,7 @@ export class SessionRepository {
   async findOpen(userId: string, quizId: string | number): Promise<Attempt | null> {
     const row = await this.knex<Row>(TABLE)
       .where({ user_id: userId, quiz_id: String(quizId) })
-      .whereRaw(OPEN)
+      .whereRaw(OPEN_SQL)
       .first()
       .catch(pgUnavailable);
     return row ? fromRow(row) : null;
@@ -132,7 +145,7 @@ export class SessionRepository {
         persisted_at: this.knex.raw('excluded.persisted_at'),
         persist_count: this.knex.raw(`${TABLE}.persist_count + 1`),
       })
-      .where(`${TABLE}.version`, '<', this.knex.raw('excluded.version'))
+      .whereRaw(newerSnapshotSql(TABLE))
       .returning('id')
       .catch(pgUnavailable);
     return rows.map((r: { id: string }) => r.id);
@@ -141,18 +154,17 @@ export class SessionRepository {
   /**
    * Closes an open attempt in PostgreSQL alone (used when Redis holds no copy of it), under the
    * same guard the Redis close applies. Returns the closed attempt, or null when the guard or the
-   * status did not allow it.
+   * status did not allow it. An expired attempt ends at its deadline, as the Redis close has it.
    */
-  async close(id: string, target: AttemptStatus, now: number, guard: { deadline?: boolean; idleBefore?: number }): Promise<Attempt | null> {
-    const q = this.knex<Row>(TABLE).where({ id }).whereRaw(OPEN);
-    if (guard.deadline) q.where('expires_at', '<=', new Date(now));
-    if (guard.idleBefore !== undefined) q.where('last_updated', '<=', new Date(guard.idleBefore));
-    const endedAt = target === 'expired' ? this.knex.raw('expires_at') : new Date(now);
-    const rows = await q
+  async close(id: string, target: ClosedStatus, now: number, guard: CloseGuard): Promise<Attempt | null> {
+    const allowed = guardSql(guard, now);
+    const rows = await this.knex<Row>(TABLE)
+      .where({ id })
+      .whereRaw(allowed.sql, allowed.bindings)
       .update({
         status: target,
         version: this.knex.raw('version + 1'),
-        ended_at: endedAt,
+        ended_at: target === 'expired' ? this.knex.raw('expires_at') : new Date(now),
         completed_at: target === 'completed' ? new Date(now) : null,
         last_updated: new Date(now),
         persisted_at: this.knex.fn.now(),
@@ -163,25 +175,21 @@ export class SessionRepository {
     return rows.length === 1 ? fromRow(rows[0] as Row) : null;
   }
 
-  /** Ids of open attempts whose deadline is at or before `now`, oldest first. */
+  /** Ids of open attempts past their deadline at `now`, oldest deadline first. */
   async findOverdue(now: number, limit: number): Promise<string[]> {
-    const rows = await this.knex<Row>(TABLE)
-      .select('id')
-      .whereRaw(OPEN)
-      .where('expires_at', '<=', new Date(now))
-      .orderBy('expires_at')
-      .limit(limit)
-      .catch(pgUnavailable);
-    return rows.map((r) => r.id);
+    return this.findIds(pastDeadlineSql(now), 'expires_at', limit);
   }
 
-  /** Ids of open attempts whose last recorded activity is at or before `before`, oldest first. */
-  async findIdle(before: number, limit: number): Promise<string[]> {
+  /** Ids of open attempts idle for `idleMs` at `now`, least recently active first. */
+  async findIdle(now: number, idleMs: number, limit: number): Promise<string[]> {
+    return this.findIds(idleSql(now, idleMs), 'last_updated', limit);
+  }
+
+  private async findIds(condition: SqlCondition, orderBy: 'expires_at' | 'last_updated', limit: number): Promise<string[]> {
     const rows = await this.knex<Row>(TABLE)
       .select('id')
-      .whereRaw(OPEN)
-      .where('last_updated', '<=', new Date(before))
-      .orderBy('last_updated')
+      .whereRaw(condition.sql, condition.bindings)
+      .orderBy(orderBy)
       .limit(limit)
       .catch(pgUnavailable);
     return rows.map((r) => r.id);
@@ -192,10 +200,5 @@ export class SessionRepository {
     if (ids.length === 0) return new Map();
     const rows = await this.knex<Row>(TABLE).select('id', 'version', 'last_updated').whereIn('id', ids).catch(pgUnavailable);
     return new Map(rows.map((r) => [r.id, { version: r.version, lastUpdated: r.last_updated.getTime() }]));
-  }
-
-  /** True when PostgreSQL answers. */
-  async ping(): Promise<void> {
-    await this.knex.raw('select 1').catch(pgUnavailable);
   }
 }

@@ -1,9 +1,10 @@
 import type { Redis } from 'ioredis';
 import { ReplyError } from 'ioredis';
-import type { Attempt, AttemptStatus } from '../domain/attempt';
+import type { Attempt } from '../domain/attempt';
+import type { ClosedStatus } from '../domain/status';
 import { ServiceUnavailableError } from '../errors';
-import { ANSWER_FIELD_PREFIX, decodeHash, decodeRendered, encodeAttempt, type StoredAttempt } from './sessionCodec';
-import { CLOSE_SCRIPT, FILL_SCRIPT, MARK_PERSISTED_SCRIPT, PROGRESS_SCRIPT, READ_SCRIPT, REBASE_SCRIPT } from './scripts';
+import { SESSION_SCRIPTS } from './luaScripts';
+import { ANSWER_FIELD_PREFIX, decodeHash, decodeRendered, encodeAttempt, isSessionHash, type StoredAttempt } from './sessionCodec';
 
 /** Redis key of an attempt's live state. */
 export const sessionKey = (id: string): string => `session:${id}`;
@@ -15,11 +16,18 @@ export type WriteCode = 'OK' | 'MISS' | 'FORBIDDEN' | 'CONFLICT' | 'COMPLETED' |
 
 /** The outcome of a write: its code, the attempt after it, and whether it made the attempt dirty. */
 export type WriteResult =
-  | { code: 'MISS' | 'FORBIDDEN' }
+  | { code: 'MISS' }
+  | { code: 'FORBIDDEN' }
   | { code: Exclude<WriteCode, 'MISS' | 'FORBIDDEN'>; becameDirty: boolean; stored: StoredAttempt };
 
+/** A write result when the caller acts for nobody in particular (a worker): never FORBIDDEN. */
+export type UnownedResult = Exclude<WriteResult, { code: 'FORBIDDEN' }>;
+
 /** A write result that found the attempt in Redis, and it was the caller's. */
-export type FoundResult = Exclude<WriteResult, { code: 'MISS' | 'FORBIDDEN' }>;
+export type FoundResult = Exclude<WriteResult, { code: 'MISS' } | { code: 'FORBIDDEN' }>;
+
+/** What marking a persisted attempt found (markPersistedMany). */
+export type MarkResult = 'CLEAN' | 'DIRTY' | 'GONE';
 
 /** The guard a close applies: none (the student asks), the deadline, or idleness. */
 export type CloseGuard = { kind: 'none' } | { kind: 'deadline' } | { kind: 'idle'; idleMs: number };
@@ -32,7 +40,7 @@ interface SessionCommands {
   sessionProgress(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
   sessionClose(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
   sessionFill(key: string, ...args: string[]): Promise<number>;
-  sessionMarkPersisted(key: string, dirtyKey: string, ...args: string[]): Promise<'CLEAN' | 'DIRTY' | 'GONE'>;
+  sessionMarkPersisted(key: string, dirtyKey: string, ...args: string[]): Promise<MarkResult>;
 }
 
 /** Replies that mean Redis cannot take the command now (as opposed to a bug in a script). */
@@ -65,7 +73,7 @@ export class SessionStore {
   /** The cached attempt with its answers as separate entries, or null on a miss. */
   async get(id: string): Promise<StoredAttempt | null> {
     const hash = await this.redis.hgetall(sessionKey(id)).catch(unavailable);
-    return hash.v === undefined ? null : decodeHash(hash);
+    return isSessionHash(hash) ? decodeHash(hash) : null;
   }
 
   /** Caches an attempt unless the cached copy is as new or newer; true when written. */
@@ -96,8 +104,13 @@ export class SessionStore {
     return toResult(reply);
   }
 
-  /** Moves an open attempt to a closed status, under the given guard; `owner` restricts it to that user's attempt. */
-  async close(id: string, now: number, target: AttemptStatus, guard: CloseGuard, expectedVersion?: number, owner = ''): Promise<WriteResult> {
+  /**
+   * Moves an open attempt to a closed status, under the given guard. With `owner`, only that user's
+   * attempt (else FORBIDDEN); without, any attempt, so FORBIDDEN cannot come back.
+   */
+  close(id: string, now: number, target: ClosedStatus, guard: CloseGuard): Promise<UnownedResult>;
+  close(id: string, now: number, target: ClosedStatus, guard: CloseGuard, expectedVersion: number | undefined, owner: string | undefined): Promise<WriteResult>;
+  async close(id: string, now: number, target: ClosedStatus, guard: CloseGuard, expectedVersion?: number, owner = ''): Promise<WriteResult> {
     const reply = await this.redis
       .sessionClose(
         sessionKey(id),
@@ -123,17 +136,21 @@ export class SessionStore {
     return replies.map(([err, hash]) => {
       if (err) unavailable(err);
       const h = hash as Record<string, string>;
-      return h.v === undefined ? null : decodeHash(h);
+      return isSessionHash(h) ? decodeHash(h) : null;
     });
   }
 
-  /** markPersisted for many attempts in one round trip. */
-  async markPersistedMany(entries: ReadonlyArray<{ id: string; version: number }>, now: number): Promise<Array<'CLEAN' | 'DIRTY' | 'GONE'>> {
+  /**
+   * Records, for many attempts in one round trip, which version PostgreSQL now holds (null: none was
+   * written, because the key was gone): CLEAN when that is the current one, DIRTY when a newer write
+   * landed since (a new window opens now), GONE when the key is gone (out of the dirty set).
+   */
+  async markPersistedMany(entries: ReadonlyArray<{ id: string; version: number | null }>, now: number): Promise<MarkResult[]> {
     if (entries.length === 0) return [];
     const pipeline = this.redis.pipeline() as unknown as { sessionMarkPersisted: (...a: string[]) => void; exec: () => Promise<Array<[Error | null, unknown]> | null> };
-    for (const e of entries) pipeline.sessionMarkPersisted(sessionKey(e.id), DIRTY_SET_KEY, String(e.version), String(now), e.id);
+    for (const e of entries) pipeline.sessionMarkPersisted(sessionKey(e.id), DIRTY_SET_KEY, versionArg(e.version ?? undefined), String(now), e.id);
     const replies = (await pipeline.exec().catch(unavailable)) ?? [];
-    return replies.map(([err, r]) => (err ? unavailable(err) : (r as 'CLEAN' | 'DIRTY' | 'GONE')));
+    return replies.map(([err, r]) => (err ? unavailable(err) : (r as MarkResult)));
   }
 
   /** Ids of attempts dirty since at or before `before` (ms), oldest first, at most `limit`. */
@@ -176,33 +193,31 @@ export class SessionStore {
     const reply = await this.redis.sessionRebase(sessionKey(id), DIRTY_SET_KEY, String(from), String(to), String(now)).catch(unavailable);
     return reply[0] === 'OK' ? decodeRendered(reply[2] ?? []) : null;
   }
-
-  /** Records that `version` of the attempt is in PostgreSQL; DIRTY when a newer write landed since. */
-  async markPersisted(id: string, version: number, now: number): Promise<'CLEAN' | 'DIRTY' | 'GONE'> {
-    return this.redis
-      .sessionMarkPersisted(sessionKey(id), DIRTY_SET_KEY, String(version), String(now), id)
-      .catch(unavailable);
-  }
 }
 
 const versionArg = (v: number | undefined): string => (v === undefined ? '' : String(v));
 
 function toResult(reply: ScriptReply): WriteResult {
   const code = reply[0] as WriteCode;
-  if (code === 'MISS' || code === 'FORBIDDEN') return { code };
+  if (code === 'MISS' || code === 'FORBIDDEN') return { code } as WriteResult;
   return { code, becameDirty: reply[1] === 1, stored: decodeRendered(reply[2] ?? []) };
 }
 
 const defined = new WeakSet<Redis>();
 
+/** The command each session script is registered as. */
+const COMMANDS: { [N in keyof typeof SESSION_SCRIPTS]: keyof SessionCommands } = {
+  read: 'sessionRead',
+  progress: 'sessionProgress',
+  close: 'sessionClose',
+  fill: 'sessionFill',
+  markPersisted: 'sessionMarkPersisted',
+  rebase: 'sessionRebase',
+};
+
 /** Registers the session scripts on a connection (EVALSHA, with EVAL on NOSCRIPT). */
 export function defineSessionCommands(redis: Redis): void {
   if (defined.has(redis)) return;
   defined.add(redis);
-  redis.defineCommand('sessionRead', { numberOfKeys: 1, lua: READ_SCRIPT });
-  redis.defineCommand('sessionRebase', { numberOfKeys: 2, lua: REBASE_SCRIPT });
-  redis.defineCommand('sessionProgress', { numberOfKeys: 2, lua: PROGRESS_SCRIPT });
-  redis.defineCommand('sessionClose', { numberOfKeys: 2, lua: CLOSE_SCRIPT });
-  redis.defineCommand('sessionFill', { numberOfKeys: 1, lua: FILL_SCRIPT });
-  redis.defineCommand('sessionMarkPersisted', { numberOfKeys: 2, lua: MARK_PERSISTED_SCRIPT });
+  for (const [name, command] of Object.entries(COMMANDS)) redis.defineCommand(command, SESSION_SCRIPTS[name as keyof typeof COMMANDS]);
 }

@@ -2,6 +2,7 @@ import { DelayedError, type Job } from 'bullmq';
 import type { JobPayloads } from '../../shared/queues/jobs';
 import type { SessionService } from '../../shared/sessionService';
 import type { SnapshotPersister } from '../persister';
+import { closeAndPersist } from './sweepTask';
 
 /** Payload of `expire-session`. */
 export type ExpireSessionPayload = JobPayloads['expire-session'];
@@ -17,7 +18,6 @@ export function expireSessionTask(service: SessionService, persister: SnapshotPe
       await job.moveToDelayed(expiresAt, token);
       throw new DelayedError();
     }
-    const closed = await service.close(sessionId, { by: 'deadline' }, (attempt) => persister.persist(attempt.id));
-    return closed ? 'expired' : 'unchanged';
+    return (await closeAndPersist(service, persister, sessionId, { by: 'deadline' })) ? 'expired' : 'unchanged';
   };
 }

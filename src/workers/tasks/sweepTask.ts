@@ -1,9 +1,25 @@
 import type { Config } from '../../shared/config';
 import type { Logger } from '../../shared/logger';
-import type { SessionService } from '../../shared/sessionService';
+import { stragglersBefore } from '../../shared/domain/writeBehind';
+import type { CloseReason, SessionService } from '../../shared/sessionService';
 import type { SessionRepository } from '../../shared/store/sessionRepository';
 import type { SessionStore } from '../../shared/store/sessionStore';
 import type { SnapshotPersister } from '../persister';
+
+/** How many dirty attempts' TTLs one Redis round trip refreshes. */
+const TTL_REFRESH_PAGE = 1000;
+/** How long one sweep may spend persisting stragglers (the next sweep goes on where it stopped). */
+const STRAGGLER_FLUSH_BUDGET_MS = 10_000;
+
+/**
+ * Closes an attempt for a worker and makes sure PostgreSQL gets the closed state (through the
+ * batching persister, version-guarded, so a repeat writes nothing). True when this call closed it.
+ */
+export async function closeAndPersist(service: SessionService, persister: SnapshotPersister, id: string, reason: CloseReason): Promise<boolean> {
+  const result = await service.close(id, reason);
+  if (result.outcome !== 'unchanged' && !result.durable) await persister.persist(id);
+  return result.outcome === 'closed';
+}
 
 /** What one sweep did. */
 export interface SweepReport {
@@ -27,7 +43,9 @@ export function sweepTask(
   config: Pick<Config, 'ABANDON_AFTER_SECONDS' | 'PERSIST_DELAY_SECONDS' | 'SWEEP_BATCH_SIZE'>,
   log: Logger,
 ) {
-  const writeClosed = (attempt: { id: string }) => persister.persist(attempt.id);
+  /** Closes each attempt; returns how many this sweep closed. */
+  const closeAll = async (ids: readonly string[], reason: CloseReason): Promise<number> =>
+    (await Promise.all(ids.map((id) => closeAndPersist(service, persister, id, reason)))).filter(Boolean).length;
   // each step runs even when another fails (PostgreSQL down must not stop the TTL refresh)
   const step = async <T>(name: string, run: () => Promise<T>, fallback: T): Promise<T> => {
     try {
@@ -41,23 +59,17 @@ export function sweepTask(
     const now = service.clock();
     const batch = config.SWEEP_BATCH_SIZE;
     // dirty past the window plus a grace period: its persist job was lost or is failing
-    const stragglersBefore = now - (config.PERSIST_DELAY_SECONDS + 5) * 1000;
+    const stragglers = stragglersBefore(now, config.PERSIST_DELAY_SECONDS);
 
     // first, and needing only Redis: keep every straggler's key alive until PostgreSQL has it
-    await step('refresh ttl', () => store.touchDirty(stragglersBefore, 1000), 0);
+    await step('refresh ttl', () => store.touchDirty(stragglers, TTL_REFRESH_PAGE), 0);
 
-    const expired = await step('expire', async () => {
-      const overdue = await repo.findOverdue(now, batch);
-      return (await Promise.all(overdue.map((id) => service.close(id, { by: 'deadline' }, writeClosed)))).filter(Boolean).length;
-    }, 0);
+    const expired = await step('expire', async () => closeAll(await repo.findOverdue(now, batch), { by: 'deadline' }), 0);
 
     const idleMs = config.ABANDON_AFTER_SECONDS * 1000;
-    const abandoned = await step('abandon', async () => {
-      const idle = await repo.findIdle(now - idleMs, batch);
-      return (await Promise.all(idle.map((id) => service.close(id, { by: 'idle', idleMs }, writeClosed)))).filter(Boolean).length;
-    }, 0);
+    const abandoned = await step('abandon', async () => closeAll(await repo.findIdle(now, idleMs, batch), { by: 'idle', idleMs }), 0);
 
-    const persisted = await step('persist stragglers', () => persister.flushDirty(stragglersBefore, now + 10_000, batch), 0);
+    const persisted = await step('persist stragglers', () => persister.flushDirty(stragglers, now + STRAGGLER_FLUSH_BUDGET_MS, batch), 0);
 
     const report = { expired, abandoned, persisted };
     if (report.expired || report.abandoned || report.persisted) {

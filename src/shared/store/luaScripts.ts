@@ -1,0 +1,81 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { DEADLINE_LUA } from '../domain/deadline';
+import { IDLE_LUA } from '../domain/idle';
+import { STATUS_LUA } from '../domain/status';
+import { VERSION_LUA } from '../domain/version';
+import { FIELDS_LUA } from './sessionCodec';
+
+/*
+ * The Redis scripts of session:{id}, one file each under lua/ (as BullMQ lays out its commands):
+ * `<name>-<number of keys>.lua`, opening with its KEYS, ARGV and replies. A line
+ * `--- @include "<name>"` pulls in a shared piece once: lua/includes/<name>.lua, or one of the
+ * pieces built here from the rules' one home:
+ *   "rules"   is_open, past_deadline, is_idle, version_matches, next_version (src/shared/domain/)
+ *   "fields"  META_FIELDS, read_fields, is_answer_field (the field table in sessionCodec.ts)
+ */
+
+/** Shared pieces generated from TypeScript, so Lua restates no rule and no field list. */
+const GENERATED_INCLUDES: Readonly<Record<string, string>> = {
+  rules: STATUS_LUA + DEADLINE_LUA + IDLE_LUA + VERSION_LUA,
+  fields: FIELDS_LUA,
+};
+
+/** A script ready for ioredis' defineCommand. */
+export interface LuaScript {
+  numberOfKeys: number;
+  lua: string;
+}
+
+/**
+ * The lua/ folder: beside this module when built (the build copies it into dist), else in the
+ * source tree (the bench compiles this module elsewhere and runs from a checkout).
+ */
+function luaDir(): string {
+  const beside = path.join(__dirname, 'lua');
+  if (existsSync(beside)) return beside;
+  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const source = path.join(dir, 'src', 'shared', 'store', 'lua');
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(source)) return source;
+  }
+  throw new Error(`the Lua scripts are missing: no lua/ beside ${__dirname} nor in a source tree above it`);
+}
+
+const INCLUDE = /^--- @include "([A-Za-z0-9_-]+)"$/gm;
+
+/** `source` with its includes resolved, each piece once (includes may include others). */
+function resolveIncludes(dir: string, source: string, seen: Set<string>): string {
+  return source.replace(INCLUDE, (_line, name: string) => {
+    if (seen.has(name)) return `-- (${name} included above)`;
+    seen.add(name);
+    const piece = GENERATED_INCLUDES[name] ?? readFileSync(path.join(dir, 'includes', `${name}.lua`), 'utf8');
+    return `-- include ${name}\n${resolveIncludes(dir, piece, seen)}`;
+  });
+}
+
+/** Loads lua/<name>-<keys>.lua. */
+function loadScript(dir: string, files: readonly string[], name: string): LuaScript {
+  const file = files.find((f) => new RegExp(`^${name}-\\d+\\.lua$`).test(f));
+  if (!file) throw new Error(`no Lua script ${name}-<keys>.lua in ${dir}`);
+  const numberOfKeys = Number(/-(\d+)\.lua$/.exec(file)![1]);
+  return { numberOfKeys, lua: resolveIncludes(dir, readFileSync(path.join(dir, file), 'utf8'), new Set()) };
+}
+
+function loadAll() {
+  const dir = luaDir();
+  const files = readdirSync(dir);
+  const load = (name: string) => loadScript(dir, files, name);
+  return {
+    read: load('read'),
+    progress: load('progress'),
+    close: load('close'),
+    fill: load('fill'),
+    markPersisted: load('markPersisted'),
+    rebase: load('rebase'),
+  };
+}
+
+/** Every session script, read once when this module loads. */
+export const SESSION_SCRIPTS = loadAll();
+/** A session script's name. */
+export type SessionScriptName = keyof typeof SESSION_SCRIPTS;
