@@ -12,7 +12,7 @@ const ALIASES: Record<string, string> = {
 };
 
 /** The body with camelCase aliases renamed; a field given both ways with different values is refused. */
-function normalize(body: unknown): unknown {
+export function withSeedNames(body: unknown): unknown {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return body;
   const source = body as Record<string, unknown>;
   let out: Record<string, unknown> | null = null;
@@ -34,7 +34,7 @@ function normalize(body: unknown): unknown {
 
 /** Parses input with a schema; a failure is a 400 whose message names the field. */
 export function parse<S extends z.ZodType>(schema: S, input: unknown, where: 'body' | 'path' = 'body'): z.output<S> {
-  const result = schema.safeParse(where === 'body' ? normalize(input) : input);
+  const result = schema.safeParse(where === 'body' ? withSeedNames(input) : input);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const field = issue.path.map(String).join('.') || where;

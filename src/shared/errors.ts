@@ -1,26 +1,32 @@
 import type { Attempt } from './domain/attempt';
 
-/** The stable error codes of the HTTP contract. */
-export type ErrorCode =
-  | 'VALIDATION_ERROR'
-  | 'UNAUTHORIZED'
-  | 'FORBIDDEN'
-  | 'SESSION_NOT_FOUND'
-  | 'ROUTE_NOT_FOUND'
-  | 'METHOD_NOT_ALLOWED'
-  | 'SESSION_CONFLICT'
-  | 'SESSION_COMPLETED'
-  | 'SESSION_EXPIRED'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'UNSUPPORTED_MEDIA_TYPE'
-  | 'INTERNAL_SERVER_ERROR'
-  | 'SERVICE_UNAVAILABLE';
+/** The stable error codes of the HTTP contract: the one list (the OpenAPI document's enum is this). */
+export const ERROR_CODES = [
+  'VALIDATION_ERROR',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'SESSION_NOT_FOUND',
+  'ROUTE_NOT_FOUND',
+  'METHOD_NOT_ALLOWED',
+  'SESSION_CONFLICT',
+  'SESSION_COMPLETED',
+  'SESSION_EXPIRED',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'INTERNAL_SERVER_ERROR',
+  'SERVICE_UNAVAILABLE',
+] as const;
+
+/** A stable error code of the HTTP contract. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** Base of every error the service renders on purpose: a status, a code and a client-safe message. */
 export class AppError extends Error {
   readonly retryable: boolean = false;
   /** Seconds a client should wait before retrying, when retryable. */
   readonly retryAfterSeconds?: number;
+  /** More fields of the body, beside the contract's (e.g. /ready's `checks`). */
+  readonly extra?: Readonly<Record<string, unknown>>;
   constructor(
     readonly status: number,
     readonly code: ErrorCode,
@@ -126,5 +132,17 @@ export class ServiceUnavailableError extends AppError {
   override readonly retryAfterSeconds = 1;
   constructor(readonly dependency: 'redis' | 'postgres') {
     super(503, 'SERVICE_UNAVAILABLE', `Service temporarily unavailable (${dependency}); retry shortly`);
+  }
+}
+
+/** 503 from /ready: a dependency does not answer; the body also says which (`checks`). */
+export class NotReadyError extends AppError {
+  override readonly retryable = true;
+  override readonly retryAfterSeconds = 1;
+  override readonly extra: Readonly<Record<string, unknown>>;
+  constructor(checks: Record<string, 'up' | 'down'>) {
+    const down = Object.keys(checks).filter((name) => checks[name] === 'down');
+    super(503, 'SERVICE_UNAVAILABLE', `not ready: ${down.join(', ')} ${down.length === 1 ? 'is' : 'are'} down`);
+    this.extra = { status: 'unavailable', checks };
   }
 }

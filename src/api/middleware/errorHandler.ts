@@ -45,6 +45,7 @@ export function renderError(ctx: Context, thrown: unknown, log: Logger, clock: (
     }
   }
   const body: Record<string, unknown> = {
+    ...err.extra,
     error: STATUS_CODES[err.status] ?? 'Error',
     errorCode: err.code,
     message: err.message,

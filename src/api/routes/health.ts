@@ -1,7 +1,11 @@
 import type Router from '@koa/router';
+import { NotReadyError } from '../../shared/errors';
 
 /** A dependency check for /ready: resolves when the dependency answers. */
 export type ReadinessCheck = () => Promise<unknown>;
+
+/** How long /ready waits for a dependency before calling it down. */
+const READY_CHECK_TIMEOUT_MS = 1500;
 
 const within = (ms: number, p: Promise<unknown>) =>
   Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
@@ -14,26 +18,10 @@ export function registerHealthRoutes(router: Router, checks: Record<string, Read
 
   router.get('/ready', async (ctx) => {
     const names = Object.keys(checks);
-    const outcomes = await Promise.allSettled(names.map((name) => within(1500, checks[name]())));
+    const outcomes = await Promise.allSettled(names.map((name) => within(READY_CHECK_TIMEOUT_MS, checks[name]())));
     const status: Record<string, 'up' | 'down'> = {};
     names.forEach((name, i) => (status[name] = outcomes[i].status === 'fulfilled' ? 'up' : 'down'));
-    const down = names.filter((name) => status[name] === 'down');
-    if (down.length === 0) {
-      ctx.body = { status: 'ready', checks: status };
-      return;
-    }
-    ctx.status = 503;
-    ctx.set('retry-after', '1');
-    ctx.body = {
-      status: 'unavailable',
-      checks: status,
-      error: 'Service Unavailable',
-      errorCode: 'SERVICE_UNAVAILABLE',
-      message: `not ready: ${down.join(', ')} ${down.length === 1 ? 'is' : 'are'} down`,
-      statusCode: 503,
-      requestId: ctx.state.requestId,
-      retryable: true,
-      retryAfterSeconds: 1,
-    };
+    if (names.some((name) => status[name] === 'down')) throw new NotReadyError(status);
+    ctx.body = { status: 'ready', checks: status };
   });
 }

@@ -3,7 +3,7 @@ import type { Context, Middleware } from 'koa';
 import { attemptJson, type Attempt } from '../../shared/domain/attempt';
 import { ForbiddenError, ValidationError } from '../../shared/errors';
 import type { SessionService } from '../../shared/sessionService';
-import { closeBody, fastProgressBody, progressBody, SESSION_ID_MESSAGE, startBody, UUID_V4 } from '../schemas/session';
+import { closeBody, parseProgressBody, SESSION_ID_MESSAGE, startBody, UUID_V4 } from '../schemas/session';
 import { parse } from '../validate';
 import { ownerOf, requireAuth, type Authenticator, type Principal } from '../auth';
 
@@ -81,7 +81,7 @@ export function registerSessionRoutes(router: Router, service: SessionService, a
 
     const progress = async (ctx: Context & { params: Record<string, string> }) => {
       const id = sessionIdOf(ctx);
-      const body = fastProgressBody(ctx.request.body) ?? parse(progressBody, ctx.request.body);
+      const body = parseProgressBody(ctx.request.body);
       const attempt = await service.progress(id, {
         expectedVersion: expectedVersion(ctx, body.version),
         currentQuestion: body.currentQuestion,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ATTEMPT_STATUSES } from '../../shared/domain/status';
+import { ERROR_CODES } from '../../shared/errors';
 
 const timestamp = z.iso.datetime();
 
@@ -23,21 +24,7 @@ export const attemptResponse = z.object({
 /** The error contract (seed 2), with the attempt under `session` for 409 and 410. */
 export const errorResponse = z.object({
   error: z.string(),
-  errorCode: z.enum([
-    'VALIDATION_ERROR',
-    'UNAUTHORIZED',
-    'FORBIDDEN',
-    'SESSION_NOT_FOUND',
-    'ROUTE_NOT_FOUND',
-    'METHOD_NOT_ALLOWED',
-    'SESSION_CONFLICT',
-    'SESSION_COMPLETED',
-    'SESSION_EXPIRED',
-    'PAYLOAD_TOO_LARGE',
-    'UNSUPPORTED_MEDIA_TYPE',
-    'INTERNAL_SERVER_ERROR',
-    'SERVICE_UNAVAILABLE',
-  ]),
+  errorCode: z.enum(ERROR_CODES),
   message: z.string(),
   statusCode: z.number().int(),
   requestId: z.string(),

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { ValidationError } from '../../shared/errors';
 import { LIMITS } from '../../shared/limits';
+import { withSeedNames } from '../validate';
 
 /** False for text with a lone UTF-16 surrogate, which has no UTF-8 form (PostgreSQL refuses it). */
 const wellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
@@ -22,7 +24,7 @@ export const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-
 /** The message of an invalid path id. */
 export const SESSION_ID_MESSAGE = 'id must be a UUID v4';
 
-/** An attempt id in a path: a UUID v4 (the schema the OpenAPI document shows; see parseSessionId). */
+/** An attempt id in a path: a UUID v4 (the schema the OpenAPI document shows; the route checks UUID_V4). */
 export const sessionIdParam = z.string().regex(UUID_V4, SESSION_ID_MESSAGE).transform((s) => s.toLowerCase());
 
 /** A version a client expects the attempt to be at. */
@@ -90,7 +92,7 @@ const answersMap = z
     description: `Question id -> answer (any JSON, at most ${LIMITS.answerBytes} bytes, ${LIMITS.answerDepth} levels deep); merged per question`,
   });
 
-/** PATCH/PUT .../progress, before its answers are encoded. */
+/** PATCH/PUT .../progress as documented (the OpenAPI document); parseProgressBody checks it. */
 export const progressBodyShape = z.object({
   question_id: questionId.optional(),
   answer: answerValue.optional(),
@@ -99,104 +101,96 @@ export const progressBodyShape = z.object({
   version: versionSchema.optional(),
 });
 
-/** PATCH/PUT .../progress: answers encoded to a question id -> JSON text map, every limit checked. */
-export const progressBody = progressBodyShape.transform((body, ctx) => {
-  const answers = new Map<string, string>();
-  const add = (path: (string | number)[], questionId: string, value: unknown) => {
-    const encoded = encodeAnswer(value);
-    if ('error' in encoded) {
-      ctx.addIssue({ code: 'custom', path, message: `answer ${encoded.error}` });
-      return;
-    }
-    answers.set(questionId, encoded.text);
-  };
-  const hasAnswer = Object.prototype.hasOwnProperty.call(body, 'answer');
-  if (body.question_id !== undefined && !hasAnswer) ctx.addIssue({ code: 'custom', path: ['answer'], message: 'answer is required with question_id' });
-  if (hasAnswer && body.question_id === undefined) ctx.addIssue({ code: 'custom', path: ['question_id'], message: 'question_id is required with answer' });
-  if (body.answers !== undefined) {
-    const keys = Object.keys(body.answers);
-    if (keys.length > LIMITS.answersPerRequest) {
-      ctx.addIssue({ code: 'custom', path: ['answers'], message: `answers may hold at most ${LIMITS.answersPerRequest} entries per request` });
-      return z.NEVER;
-    }
-    for (const key of keys) {
-      const parsed = questionIdText.safeParse(key);
-      if (!parsed.success) {
-        ctx.addIssue({ code: 'custom', path: ['answers', key], message: parsed.error.issues[0].message });
-        continue;
-      }
-      add(['answers', key], key, body.answers[key]);
-    }
-  }
-  if (body.question_id !== undefined && hasAnswer) add(['answer'], body.question_id, body.answer);
-  if (answers.size > LIMITS.answersPerRequest) {
-    ctx.addIssue({ code: 'custom', path: ['answers'], message: `a request may carry at most ${LIMITS.answersPerRequest} answers` });
-  }
-  if (answers.size === 0 && body.current_question === undefined && body.question_id === undefined) {
-    ctx.addIssue({ code: 'custom', path: [], message: 'progress needs question_id and answer, answers, or current_question' });
-  }
-  return { answers, currentQuestion: body.current_question, version: body.version };
-});
+/** A progress write as the route hands it to the service: answers encoded, every limit checked. */
+export interface ProgressBody {
+  /** Question id -> the answer's JSON text, in the order the body gave them (the single answer last). */
+  answers: Map<string, string>;
+  currentQuestion: number | undefined;
+  version: number | undefined;
+}
 
-const PROGRESS_FIELDS = new Set(['question_id', 'answer', 'answers', 'current_question', 'version']);
+/** At most `max` characters (code points, as zod and PostgreSQL's varchar count), counted only when it matters. */
+function atMostCharacters(s: string, max: number): boolean {
+  if (s.length <= max) return true;
+  return s.length <= 2 * max && [...s].length <= max;
+}
+
 /** True for text questionIdText takes: 1..idLength characters, PRINTABLE, well-formed, not `__proto__`. */
 function plainQuestionId(s: string): boolean {
-  return s.length <= LIMITS.idLength && PRINTABLE.test(s) && wellFormed(s) && s !== '__proto__';
+  return atMostCharacters(s, LIMITS.idLength) && PRINTABLE.test(s) && wellFormed(s) && s !== '__proto__';
 }
 
 const isIntIn = (v: unknown, min: number, max: number): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const hasOwn = (o: object, key: string): boolean => Object.prototype.hasOwnProperty.call(o, key);
+
+/** A refusal naming the field: `<field>: <why>`. */
+function refuse(field: string, why: string): never {
+  throw new ValidationError(`${field}: ${why}`, field);
+}
+
+/** Why question id text is refused, as questionIdText words it. */
+function questionIdProblem(s: string): string {
+  const parsed = questionIdText.safeParse(s);
+  return parsed.success ? 'is not a valid question id' : parsed.error.issues[0].message;
+}
+
+/** The answer's JSON text, or a refusal naming `field`. */
+function encodedAnswer(field: string, value: unknown): string {
+  const encoded = encodeAnswer(value);
+  if ('error' in encoded) refuse(field, `answer ${encoded.error}`);
+  return encoded.text;
+}
 
 /**
- * progressBody's result for a body every check of it passes, computed without zod; null for
- * anything else (another field, an alias, a value out of range, an answer refused), which then
- * goes through progressBody itself for the 400 that names the field. Nearly every progress write
- * is the common shape, and zod's parse was most of what a write costs above the baseline's.
- * test/progressFastPath.test.ts checks that both agree on arbitrary input.
+ * PATCH/PUT .../progress: the one progress validator, on every progress write (hand-written: zod's
+ * parse was most of what a write cost above the baseline's). Checks, in this order, naming the
+ * first field it finds wrong: each field's type and range (question_id, answers, current_question,
+ * version); then question_id and answer together; each entry of answers; the single answer; the
+ * per-request answer count; and that the write changes something. Fields it does not know are
+ * ignored, camelCase aliases taken (validate.ts).
  */
-export function fastProgressBody(input: unknown): ProgressBody | null {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) return null;
-  const body = input as Record<string, unknown>;
-  for (const key in body) if (!PROGRESS_FIELDS.has(key) || !Object.prototype.hasOwnProperty.call(body, key)) return null;
-  const { question_id: questionIdInput, current_question: currentQuestion, version } = body;
-  if (currentQuestion !== undefined && !isIntIn(currentQuestion, 0, LIMITS.currentQuestion)) return null;
-  if (version !== undefined && !isIntIn(version, 1, LIMITS.version)) return null;
-  const hasAnswer = Object.prototype.hasOwnProperty.call(body, 'answer');
+export function parseProgressBody(input: unknown): ProgressBody {
+  const body = withSeedNames(input);
+  if (!isMap(body)) refuse('body', 'must be a JSON object');
+  const { question_id: questionIdInput, answers: answersInput, current_question: currentQuestion, version } = body;
+
   let questionId: string | undefined;
   if (questionIdInput !== undefined) {
     if (typeof questionIdInput === 'string') {
-      if (!plainQuestionId(questionIdInput)) return null;
+      if (!plainQuestionId(questionIdInput)) refuse('question_id', questionIdProblem(questionIdInput));
       questionId = questionIdInput;
     } else if (isIntIn(questionIdInput, 0, Number.MAX_SAFE_INTEGER)) questionId = String(questionIdInput);
-    else return null;
+    else refuse('question_id', 'must be text or a non-negative integer');
   }
-  if ((questionId !== undefined) !== hasAnswer) return null;
+  if (answersInput !== undefined && !isMap(answersInput)) refuse('answers', 'must be an object mapping question ids to answers');
+  if (currentQuestion !== undefined && !isIntIn(currentQuestion, 0, LIMITS.currentQuestion)) {
+    refuse('current_question', `must be an integer from 0 to ${LIMITS.currentQuestion}`);
+  }
+  if (version !== undefined && !isIntIn(version, 1, LIMITS.version)) refuse('version', `must be an integer from 1 to ${LIMITS.version}`);
+
+  const hasAnswer = hasOwn(body, 'answer');
+  if (questionId !== undefined && !hasAnswer) refuse('answer', 'is required with question_id');
+  if (hasAnswer && questionId === undefined) refuse('question_id', 'is required with answer');
   const answers = new Map<string, string>();
-  if (body.answers !== undefined) {
-    const map = body.answers;
-    if (map === null || typeof map !== 'object' || Array.isArray(map)) return null;
-    const keys = Object.keys(map);
-    if (keys.length > LIMITS.answersPerRequest) return null;
+  if (answersInput !== undefined) {
+    const keys = Object.keys(answersInput);
+    if (keys.length > LIMITS.answersPerRequest) refuse('answers', `may hold at most ${LIMITS.answersPerRequest} entries per request`);
     for (const key of keys) {
-      if (!plainQuestionId(key)) return null;
-      const encoded = encodeAnswer((map as Record<string, unknown>)[key]);
-      if ('error' in encoded) return null;
-      answers.set(key, encoded.text);
+      if (!plainQuestionId(key)) refuse(`answers.${key}`, questionIdProblem(key));
+      answers.set(key, encodedAnswer(`answers.${key}`, answersInput[key]));
     }
   }
-  if (questionId !== undefined) {
-    const encoded = encodeAnswer(body.answer);
-    if ('error' in encoded) return null;
-    answers.set(questionId, encoded.text);
+  if (questionId !== undefined) answers.set(questionId, encodedAnswer('answer', body.answer));
+  if (answers.size > LIMITS.answersPerRequest) refuse('answers', `a request may carry at most ${LIMITS.answersPerRequest} answers`);
+  if (answers.size === 0 && currentQuestion === undefined && questionId === undefined) {
+    refuse('body', 'progress needs question_id and answer, answers, or current_question');
   }
-  if (answers.size > LIMITS.answersPerRequest) return null;
-  if (answers.size === 0 && currentQuestion === undefined && questionId === undefined) return null;
-  return { answers, currentQuestion: currentQuestion as number | undefined, version: version as number | undefined };
+  return { answers, currentQuestion, version };
 }
 
 /** POST .../complete and .../abandon */
 export const closeBody = z.object({ version: versionSchema.optional() });
 
-/** Parsed request types, inferred from the schemas above. */
+/** The start request, as parsed. */
 export type StartBody = z.infer<typeof startBody>;
-export type ProgressBody = z.infer<typeof progressBody>;
-export type CloseBody = z.infer<typeof closeBody>;

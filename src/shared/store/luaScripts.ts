@@ -15,9 +15,12 @@ import { FIELDS_LUA } from './sessionCodec';
  *   "fields"  META_FIELDS, read_fields, is_answer_field (the field table in sessionCodec.ts)
  */
 
+/** The rules as Lua functions, in dependency order (test/rules.agree.test.ts runs them on their own). */
+export const RULES_LUA = STATUS_LUA + DEADLINE_LUA + IDLE_LUA + VERSION_LUA;
+
 /** Shared pieces generated from TypeScript, so Lua restates no rule and no field list. */
 const GENERATED_INCLUDES: Readonly<Record<string, string>> = {
-  rules: STATUS_LUA + DEADLINE_LUA + IDLE_LUA + VERSION_LUA,
+  rules: RULES_LUA,
   fields: FIELDS_LUA,
 };
 
