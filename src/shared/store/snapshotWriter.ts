@@ -2,21 +2,21 @@ import type { Attempt } from '../domain/attempt';
 import type { SessionRepository } from './sessionRepository';
 import type { SessionStore } from './sessionStore';
 
-/**
- * Writes attempt snapshots to PostgreSQL and returns, per attempt written or already there, the
- * version PostgreSQL now holds. The upsert is version-guarded, so a replayed or reordered snapshot
- * changes nothing. One case needs more: Redis came back from an older state (a host crash with
- * AOF everysec loses up to a second) and handed out again versions PostgreSQL already holds with
- * other content. Then the row looks newer while the Redis copy is the one students now work on:
- * the Redis copy is moved above the row's version and written, so nothing acknowledged after the
- * restart is refused.
- */
 /** What PostgreSQL holds of one attempt after writeSnapshots: that snapshot, and whether this call wrote it. */
 export interface HeldSnapshot {
   attempt: Attempt;
   wrote: boolean;
 }
 
+/**
+ * Writes attempt snapshots to PostgreSQL and returns, per attempt written or already there, the
+ * version PostgreSQL now holds. The upsert is version-guarded (version.ts), so a replayed or
+ * reordered snapshot changes nothing. One case needs more: Redis came back from an older state (a
+ * host crash with AOF everysec loses up to a second) and handed out again versions PostgreSQL
+ * already holds with other content. Then the row looks newer while the Redis copy is the one
+ * students now work on: the Redis copy is moved above the row's version and written, so nothing
+ * acknowledged after the restart is refused.
+ */
 export async function writeSnapshots(
   store: SessionStore,
   repo: SessionRepository,
