@@ -17,12 +17,21 @@ export default tseslint.config(
     files: ['test/**/*.ts'],
     ignores: ['test/support/property.ts'],
     rules: {
-      'no-restricted-properties': ['error', { object: 'fc', property: 'assert', message: 'use assertProperty / assertAsyncProperty (test/support/property.ts): they replay FC_SEED and FC_PATH' }],
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'fc',
+          property: 'assert',
+          message: 'use assertProperty / assertAsyncProperty (test/support/property.ts): they replay FC_SEED and FC_PATH',
+        },
+      ],
     },
   },
   {
     files: ['**/*.js', '**/*.cjs'],
-    languageOptions: { globals: { module: 'writable', require: 'readonly', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
+    languageOptions: {
+      globals: { module: 'writable', require: 'readonly', process: 'readonly', __dirname: 'readonly', console: 'readonly' },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

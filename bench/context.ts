@@ -70,6 +70,8 @@ export async function countKeys(ctx: BenchContext, pattern: string): Promise<num
 
 /** MEMORY USAGE of these keys, averaged over those that exist (NaN when none does). */
 export async function meanMemoryUsage(ctx: BenchContext, keys: string[]): Promise<number> {
-  const usages = (await Promise.all(keys.map((k) => ctx.stores.redis.memory('USAGE', k)))).filter((u): u is number => typeof u === 'number');
+  const usages = (await Promise.all(keys.map((k) => ctx.stores.redis.memory('USAGE', k)))).filter(
+    (u): u is number => typeof u === 'number',
+  );
   return usages.length ? Math.round(usages.reduce((a, b) => a + b, 0) / usages.length) : NaN;
 }

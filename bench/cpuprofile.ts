@@ -89,7 +89,13 @@ export function summarize(profile: CpuProfile): ProfileSummary {
     [...m.entries()]
       .sort((a, b) => b[1] - a[1])
       .map(([name, us]) => ({ name, ms: Math.round(us / 100) / 10, percent: Math.round((us / busy) * 1000) / 10 }));
-  return { totalMs: Math.round(total / 1000), idleMs: Math.round(idle / 1000), busyMs: Math.round(busy / 1000), functions: rank(fn), locations: rank(loc) };
+  return {
+    totalMs: Math.round(total / 1000),
+    idleMs: Math.round(idle / 1000),
+    busyMs: Math.round(busy / 1000),
+    functions: rank(fn),
+    locations: rank(loc),
+  };
 }
 
 /** The summary as text: the top functions and the top locations by self time. */

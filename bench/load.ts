@@ -66,7 +66,13 @@ function connectionRequests(target: Target, profile: Profile, k: number, connect
     const isWrite = profile === 'write' || seq % 5 === 4;
     current = profile === 'write' ? owned[seq % owned.length] : owned[Math.floor(seq / 5) % owned.length];
     if (!isWrite) return { ...req, method: 'GET', path: readPath(current), body: undefined, headers: {} };
-    return { ...req, method: 'PATCH', path: writePath(current), body: writeBody(current, seq), headers: { 'content-type': 'application/json' } };
+    return {
+      ...req,
+      method: 'PATCH',
+      path: writePath(current),
+      body: writeBody(current, seq),
+      headers: { 'content-type': 'application/json' },
+    };
   };
   const onResponse = (_status: number, _body: string, _context: object, headers: IncomingHttpHeaders | undefined) => {
     if (target !== 'service' || !headers) return;

@@ -162,7 +162,8 @@ export function parseOptions(argv: string[]): BenchOptions {
         resultsDir: 'bench/results',
       };
   const o = { ...defaults, cpuProf: values['cpu-prof'] === true, keep: values.keep === true };
-  if (values['semi-space'] !== undefined) o.semiSpace = Number(values['semi-space']) === 0 ? 0 : positiveInt('semi-space', values['semi-space']);
+  if (values['semi-space'] !== undefined)
+    o.semiSpace = Number(values['semi-space']) === 0 ? 0 : positiveInt('semi-space', values['semi-space']);
   if (values.attempts !== undefined) o.attempts = positiveInt('attempts', values.attempts);
   if (values.duration !== undefined) o.duration = positiveNumber('duration', values.duration);
   if (values.warmup !== undefined) o.warmup = Number(values.warmup) === 0 ? 0 : positiveNumber('warmup', values.warmup);
@@ -191,7 +192,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     if (unknown.length > 0) throw new Error(`--profiles: unknown ${unknown.join(', ')} (known: ${PROFILES.join(', ')})`);
     o.profiles = profiles as Profile[];
   }
-  if (o.attempts < Math.max(...o.connections)) throw new Error('--attempts must be at least the largest connection count (each connection owns attempts)');
+  if (o.attempts < Math.max(...o.connections))
+    throw new Error('--attempts must be at least the largest connection count (each connection owns attempts)');
   o.scaleBaseAttempts = Math.min(o.scaleBaseAttempts, o.scaleAttempts);
   return o;
 }

@@ -16,13 +16,33 @@ export const BASELINE_JS = path.join(__dirname, 'baseline.js');
  * so the caller's shell cannot change a run (an AUTH_JWT_SECRET there would turn auth on).
  */
 const SERVICE_SETTINGS = [
-  'NODE_ENV', 'PORT', 'HOST', 'DATABASE_URL', 'DATABASE_POOL_MAX', 'REDIS_URL', 'REDIS_COMMAND_TIMEOUT_MS',
-  'DATABASE_STATEMENT_TIMEOUT_MS', 'SESSION_CACHE_TTL_SECONDS', 'DEFAULT_TIME_LIMIT_SECONDS', 'PERSIST_DELAY_SECONDS',
-  'ABANDON_AFTER_SECONDS', 'SWEEP_INTERVAL_SECONDS', 'SWEEP_BATCH_SIZE', 'METRICS_PORT', 'LOG_LEVEL', 'QUEUE_PREFIX',
-  'SHUTDOWN_TIMEOUT_MS', 'API_METRICS_PORT', 'AUTH_JWT_SECRET', 'AUTH_JWKS_URL', 'AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE',
-  'AUTH_ROLE_CLAIM', 'AUTH_SERVICE_ROLE', 'SERVICE_ROLE',
+  'NODE_ENV',
+  'PORT',
+  'HOST',
+  'DATABASE_URL',
+  'DATABASE_POOL_MAX',
+  'REDIS_URL',
+  'REDIS_COMMAND_TIMEOUT_MS',
+  'DATABASE_STATEMENT_TIMEOUT_MS',
+  'SESSION_CACHE_TTL_SECONDS',
+  'DEFAULT_TIME_LIMIT_SECONDS',
+  'PERSIST_DELAY_SECONDS',
+  'ABANDON_AFTER_SECONDS',
+  'SWEEP_INTERVAL_SECONDS',
+  'SWEEP_BATCH_SIZE',
+  'METRICS_PORT',
+  'LOG_LEVEL',
+  'QUEUE_PREFIX',
+  'SHUTDOWN_TIMEOUT_MS',
+  'API_METRICS_PORT',
+  'AUTH_JWT_SECRET',
+  'AUTH_JWKS_URL',
+  'AUTH_JWT_ISSUER',
+  'AUTH_JWT_AUDIENCE',
+  'AUTH_ROLE_CLAIM',
+  'AUTH_SERVICE_ROLE',
+  'SERVICE_ROLE',
 ];
-
 
 /** A child process of the run: a service role or the baseline app. */
 export interface BenchProcess {
@@ -96,7 +116,9 @@ export async function waitForHttp(proc: BenchProcess, url: string, timeoutMs = 2
     await new Promise((r) => setTimeout(r, 100));
   }
   const tail = existsSync(proc.logFile) ? readFileSync(proc.logFile, 'utf8').split('\n').slice(-20).join('\n') : '';
-  throw new Error(`${proc.name} (pid ${proc.pid}) did not answer ${url} within ${timeoutMs} ms${proc.running ? '' : ' (it exited)'}; its log:\n${tail}`);
+  throw new Error(
+    `${proc.name} (pid ${proc.pid}) did not answer ${url} within ${timeoutMs} ms${proc.running ? '' : ' (it exited)'}; its log:\n${tail}`,
+  );
 }
 
 /** Runs `node script args` to completion (the migrate role); throws with its output on failure. */
@@ -109,7 +131,9 @@ export async function runToCompletion(script: string, args: string[], env: Recor
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(script)} ${args.join(' ')} exited ${code}:\n${output}`))));
+    child.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${path.basename(script)} ${args.join(' ')} exited ${code}:\n${output}`)),
+    );
   });
 }
 

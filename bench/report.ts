@@ -36,8 +36,20 @@ export function checkTargets(r: Pick<BenchReport, 'options' | 'http' | 'writeBeh
   const out: TargetCheck[] = [];
   const firstC = r.options.connections[0];
   for (const run of r.http?.runs ?? []) {
-    if (run.profile === 'get') out.push({ name: `GET throughput vs baseline, ${run.connections} conn`, target: '>= 0.85', value: run.ratio, met: run.ratio >= 0.85 });
-    if (run.profile === 'write') out.push({ name: `write throughput vs Lua baseline, ${run.connections} conn`, target: '>= 0.75', value: run.ratio, met: run.ratio >= 0.75 });
+    if (run.profile === 'get')
+      out.push({
+        name: `GET throughput vs baseline, ${run.connections} conn`,
+        target: '>= 0.85',
+        value: run.ratio,
+        met: run.ratio >= 0.85,
+      });
+    if (run.profile === 'write')
+      out.push({
+        name: `write throughput vs Lua baseline, ${run.connections} conn`,
+        target: '>= 0.75',
+        value: run.ratio,
+        met: run.ratio >= 0.75,
+      });
     if (run.connections === firstC) {
       const p99 = run.service.latency.p99;
       out.push({ name: `${run.profile} p99 (ms), ${firstC} conn`, target: '< 25', value: p99, met: p99 < 25 });
@@ -47,11 +59,27 @@ export function checkTargets(r: Pick<BenchReport, 'options' | 'http' | 'writeBeh
   if (wb) {
     out.push({ name: 'PostgreSQL rows per accepted write', target: '<= 0.1', value: wb.rowsPerWrite, met: wb.rowsPerWrite <= 0.1 });
     const limit = wb.persistDelaySeconds + 5;
-    out.push({ name: 'persist lag p99 (s)', target: `<= ${limit}`, value: wb.persistLagP99Seconds.value, met: wb.persistLagP99Seconds.value <= limit });
-    out.push({ name: 'expiry lateness p99 (ms)', target: '<= 1000', value: wb.expiry.latenessP99Ms, met: wb.expiry.expired === wb.expiry.attempts && wb.expiry.latenessP99Ms <= 1000 });
+    out.push({
+      name: 'persist lag p99 (s)',
+      target: `<= ${limit}`,
+      value: wb.persistLagP99Seconds.value,
+      met: wb.persistLagP99Seconds.value <= limit,
+    });
+    out.push({
+      name: 'expiry lateness p99 (ms)',
+      target: '<= 1000',
+      value: wb.expiry.latenessP99Ms,
+      met: wb.expiry.expired === wb.expiry.attempts && wb.expiry.latenessP99Ms <= 1000,
+    });
   }
   const sc = r.scale;
-  if (sc) out.push({ name: 'Redis bytes per open attempt, 20 answers (hash)', target: '<= 2048', value: sc.bytesPerAttempt, met: sc.bytesPerAttempt <= 2048 });
+  if (sc)
+    out.push({
+      name: 'Redis bytes per open attempt, 20 answers (hash)',
+      target: '<= 2048',
+      value: sc.bytesPerAttempt,
+      met: sc.bytesPerAttempt <= 2048,
+    });
   if (r.http) {
     const b = r.http.memory.cleanBytesPerAttempt;
     out.push({ name: 'Redis bytes per attempt via API, 20 answers (hash + expiry job)', target: '<= 2048', value: b, met: b <= 2048 });
@@ -73,7 +101,8 @@ export function checkTargets(r: Pick<BenchReport, 'options' | 'http' | 'writeBeh
   return out;
 }
 
-const fmt = (n: number | undefined | null, digits = 2): string => (n === undefined || n === null || Number.isNaN(n) ? 'n/a' : Number(n.toFixed(digits)).toString());
+const fmt = (n: number | undefined | null, digits = 2): string =>
+  n === undefined || n === null || Number.isNaN(n) ? 'n/a' : Number(n.toFixed(digits)).toString();
 const pad = (cells: string[], widths: number[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
 
 function table(header: string[], rows: string[][]): string {
@@ -85,13 +114,31 @@ function table(header: string[], rows: string[][]): string {
 export function renderReport(r: BenchReport): string {
   const out: string[] = [];
   const m = r.machine;
-  out.push(`quiz-session-service bench — ${r.startedAt} — ${m.nproc} cores (${m.cpuModel}), ${m.memTotalGiB} GiB, node ${m.node}, load ${m.loadAverage.join(' ')}`);
-  out.push(`every process (service and baseline): ${r.options.semiSpace > 0 ? `--max-semi-space-size=${r.options.semiSpace}` : "Node's default young generation"}`);
+  out.push(
+    `quiz-session-service bench — ${r.startedAt} — ${m.nproc} cores (${m.cpuModel}), ${m.memTotalGiB} GiB, node ${m.node}, load ${m.loadAverage.join(' ')}`,
+  );
+  out.push(
+    `every process (service and baseline): ${r.options.semiSpace > 0 ? `--max-semi-space-size=${r.options.semiSpace}` : "Node's default young generation"}`,
+  );
   if (r.http) {
     out.push('', `HTTP (${r.http.attempts} attempts with 20 answers, ${r.options.duration} s per run; rps = 2xx/s; latency ms)`);
     out.push(
       table(
-        ['profile', 'conn', 'base rps', 'base p50', 'base p99', 'svc rps', 'svc p50', 'svc p99', 'ratio', 'svc non-2xx', 'base cpu µs/req', 'svc cpu µs/req', 'cpu ratio'],
+        [
+          'profile',
+          'conn',
+          'base rps',
+          'base p50',
+          'base p99',
+          'svc rps',
+          'svc p50',
+          'svc p99',
+          'ratio',
+          'svc non-2xx',
+          'base cpu µs/req',
+          'svc cpu µs/req',
+          'cpu ratio',
+        ],
         r.http.runs.map((run) => [
           run.profile,
           String(run.connections),
@@ -119,7 +166,10 @@ export function renderReport(r: BenchReport): string {
   }
   const wb = r.writeBehind;
   if (wb) {
-    out.push('', `Write-behind (${wb.attempts} students, one write per ${wb.intervalSeconds} s for ${wb.seconds} s, PERSIST_DELAY_SECONDS=${wb.persistDelaySeconds})`);
+    out.push(
+      '',
+      `Write-behind (${wb.attempts} students, one write per ${wb.intervalSeconds} s for ${wb.seconds} s, PERSIST_DELAY_SECONDS=${wb.persistDelaySeconds})`,
+    );
     out.push(
       table(
         ['figure', 'value'],
@@ -133,10 +183,16 @@ export function renderReport(r: BenchReport): string {
           ['persist lag p99 (s, bucket bound)', `${fmt(wb.persistLagP99Seconds.value)} (<= ${wb.persistLagP99Seconds.bucketBound})`],
           ['persist lag observations', String(wb.persistLagObservations)],
           ['queue lag p99 persist (s)', `${fmt(wb.queueLagP99Seconds.persist.value, 3)} (<= ${wb.queueLagP99Seconds.persist.bucketBound})`],
-          ['queue lag p99 lifecycle (s)', `${fmt(wb.queueLagP99Seconds.lifecycle.value, 3)} (<= ${wb.queueLagP99Seconds.lifecycle.bucketBound})`],
+          [
+            'queue lag p99 lifecycle (s)',
+            `${fmt(wb.queueLagP99Seconds.lifecycle.value, 3)} (<= ${wb.queueLagP99Seconds.lifecycle.bucketBound})`,
+          ],
           ['drained after the phase (s)', `${fmt(wb.drainSeconds, 1)} (${wb.dirtyLeft} left)`],
           ['expired / timed attempts', `${wb.expiry.expired} / ${wb.expiry.attempts}`],
-          ['expiry lateness p50 / p99 / max (ms)', `${fmt(wb.expiry.latenessP50Ms, 0)} / ${fmt(wb.expiry.latenessP99Ms, 0)} / ${fmt(wb.expiry.latenessMaxMs, 0)}`],
+          [
+            'expiry lateness p50 / p99 / max (ms)',
+            `${fmt(wb.expiry.latenessP50Ms, 0)} / ${fmt(wb.expiry.latenessP99Ms, 0)} / ${fmt(wb.expiry.latenessMaxMs, 0)}`,
+          ],
         ],
       ),
     );
@@ -165,6 +221,11 @@ export function renderReport(r: BenchReport): string {
     );
   }
   out.push('', 'Targets');
-  out.push(table(['target', 'wanted', 'measured', 'met'], r.targets.map((t) => [t.name, t.target, fmt(t.value, 3), t.met ? 'yes' : 'NO'])));
+  out.push(
+    table(
+      ['target', 'wanted', 'measured', 'met'],
+      r.targets.map((t) => [t.name, t.target, fmt(t.value, 3), t.met ? 'yes' : 'NO']),
+    ),
+  );
   return out.join('\n');
 }

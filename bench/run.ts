@@ -57,7 +57,9 @@ async function main(options: BenchOptions): Promise<BenchReport> {
     const gcArgs = options.semiSpace > 0 ? [`--max-semi-space-size=${options.semiSpace}`] : [];
     const profArgs = (name: string) => [
       ...gcArgs,
-      ...(options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(runDir, 'profiles')}`, `--cpu-prof-name=${name}-${stamp}.cpuprofile`] : []),
+      ...(options.cpuProf
+        ? ['--cpu-prof', `--cpu-prof-dir=${path.join(runDir, 'profiles')}`, `--cpu-prof-name=${name}-${stamp}.cpuprofile`]
+        : []),
     ];
     const [apiPort, persistPort, lifecyclePort, baselinePort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     const start = (name: string, role: string, port: number, env: Record<string, string | number>, nodeArgs: string[] = gcArgs) => {
@@ -68,7 +70,15 @@ async function main(options: BenchOptions): Promise<BenchReport> {
     const persist = start('persist-worker', 'persist-worker', persistPort, { METRICS_PORT: persistPort });
     const lifecycle = start('lifecycle-worker', 'lifecycle-worker', lifecyclePort, { METRICS_PORT: lifecyclePort });
     const api = start('api', 'api', apiPort, { PORT: apiPort, METRICS_PORT: await freePort() }, profArgs('api'));
-    const baseline = startProcess('baseline', BASELINE_JS, [], { PORT: baselinePort, REDIS_URL: stores.redisUrl }, baselinePort, path.join(runDir, 'baseline.log'), profArgs('baseline'));
+    const baseline = startProcess(
+      'baseline',
+      BASELINE_JS,
+      [],
+      { PORT: baselinePort, REDIS_URL: stores.redisUrl },
+      baselinePort,
+      path.join(runDir, 'baseline.log'),
+      profArgs('baseline'),
+    );
     processes.push(baseline);
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const baselineUrl = `http://127.0.0.1:${baselinePort}`;
@@ -87,7 +97,13 @@ async function main(options: BenchOptions): Promise<BenchReport> {
       baselineUrl,
       workerMetricsUrls: [`http://127.0.0.1:${persistPort}/metrics`, `http://127.0.0.1:${lifecyclePort}/metrics`],
       processes,
-      cpuTargets: { api: api.pid, baseline: baseline.pid, 'persist-worker': persist.pid, 'lifecycle-worker': lifecycle.pid, redis: await redisPid({ stores }) },
+      cpuTargets: {
+        api: api.pid,
+        baseline: baseline.pid,
+        'persist-worker': persist.pid,
+        'lifecycle-worker': lifecycle.pid,
+        redis: await redisPid({ stores }),
+      },
       log,
     };
     const has = (phase: BenchOptions['phases'][number]) => options.phases.includes(phase);
@@ -98,7 +114,10 @@ async function main(options: BenchOptions): Promise<BenchReport> {
       done.scale = has('scale') ? await scalePhase(ctx) : null;
     } catch (err) {
       // keep what the phases before the failure measured
-      writeFileSync(path.join(runDir, 'partial.json'), `${JSON.stringify({ options, machine, ...done, error: String(err).slice(0, 2000) }, null, 2)}\n`);
+      writeFileSync(
+        path.join(runDir, 'partial.json'),
+        `${JSON.stringify({ options, machine, ...done, error: String(err).slice(0, 2000) }, null, 2)}\n`,
+      );
       throw err;
     }
     const { http = null, writeBehind = null, scale = null } = done;

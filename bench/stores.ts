@@ -74,7 +74,9 @@ export async function createBenchStores(db: number, database: string, log: (m: s
       clearInterval(keepClaim);
       if (!keep) {
         await redis.flushdb().catch(() => undefined);
-        await adminQuery(adminUrl, [`drop database if exists "${database}" with (force)`]).catch((err) => log(`dropping ${database} failed: ${String(err)}`));
+        await adminQuery(adminUrl, [`drop database if exists "${database}" with (force)`]).catch((err) =>
+          log(`dropping ${database} failed: ${String(err)}`),
+        );
       } else await redis.del(OWNER_KEY).catch(() => undefined);
       redis.disconnect();
     },

@@ -60,7 +60,8 @@ export async function startAttempts(
     }),
   );
   const failed = responses.filter((r) => r.status !== 201);
-  if (failed.length > 0) throw new Error(`${failed.length} of ${count} starts failed (first: ${failed[0].status} ${JSON.stringify(failed[0].body)})`);
+  if (failed.length > 0)
+    throw new Error(`${failed.length} of ${count} starts failed (first: ${failed[0].status} ${JSON.stringify(failed[0].body)})`);
   return { ids: responses.map((r) => String(r.body!.id)), versions: responses.map((r) => r.version ?? 1) };
 }
 
@@ -70,6 +71,9 @@ export async function prefillAnswers(client: JsonClient, ids: string[], versions
     client.send('PATCH', `/api/sessions/${ids[i]}/progress`, { version: versions[i], answers: allAnswers(), current_question: 1 }),
   );
   const failed = responses.filter((r) => r.status !== 200);
-  if (failed.length > 0) throw new Error(`${failed.length} of ${ids.length} prefill writes failed (first: ${failed[0].status} ${JSON.stringify(failed[0].body)})`);
+  if (failed.length > 0)
+    throw new Error(
+      `${failed.length} of ${ids.length} prefill writes failed (first: ${failed[0].status} ${JSON.stringify(failed[0].body)})`,
+    );
   responses.forEach((r, i) => (versions[i] = r.version ?? versions[i] + 1));
 }

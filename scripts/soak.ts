@@ -27,7 +27,12 @@ interface SoakOptions {
 
 function parseOptions(argv: string[]): SoakOptions {
   const options: SoakOptions = { minutes: 10, connections: 100, persistDelay: 30, thinkMs: 0 };
-  const names: Record<string, keyof SoakOptions> = { '--minutes': 'minutes', '--connections': 'connections', '--persist-delay': 'persistDelay', '--think-ms': 'thinkMs' };
+  const names: Record<string, keyof SoakOptions> = {
+    '--minutes': 'minutes',
+    '--connections': 'connections',
+    '--persist-delay': 'persistDelay',
+    '--think-ms': 'thinkMs',
+  };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
     const key = names[flag];
@@ -38,7 +43,8 @@ function parseOptions(argv: string[]): SoakOptions {
     }
     options[key] = value;
   }
-  if (options.connections < 2 || options.connections % 2) throw new Error('--connections must be an even number ≥ 2 (connections work in pairs)');
+  if (options.connections < 2 || options.connections % 2)
+    throw new Error('--connections must be an even number ≥ 2 (connections work in pairs)');
   return options;
 }
 
@@ -103,7 +109,15 @@ const closedByPartner = (res: LoadResponse) =>
  * answers with the version they last saw, read now and then, and close it (complete 70 %, abandon
  * 20 %, leave it open 10 %); then the next quiz.
  */
-async function connection(http: LoadHttpClient, url: string, rec: Recorder, user: string, side: number, until: () => boolean, thinkMs: number): Promise<void> {
+async function connection(
+  http: LoadHttpClient,
+  url: string,
+  rec: Recorder,
+  user: string,
+  side: number,
+  until: () => boolean,
+  thinkMs: number,
+): Promise<void> {
   const call = async (method: string, path: string, body: unknown, what: string, expected: (r: LoadResponse) => string | null) => {
     const res = await http.call(url, method, path, body);
     const outcome = expected(res);
@@ -124,7 +138,9 @@ async function connection(http: LoadHttpClient, url: string, rec: Recorder, user
     let closed = false;
     for (let n = 0; n < writes && until() && !closed; n++) {
       if (n % 5 === 4) {
-        const read = await call('GET', `/api/sessions/${id}`, undefined, 'read', (r) => (r.status === 200 ? '200' : closedByPartner(r) ? 'closed by partner' : null));
+        const read = await call('GET', `/api/sessions/${id}`, undefined, 'read', (r) =>
+          r.status === 200 ? '200' : closedByPartner(r) ? 'closed by partner' : null,
+        );
         if (read.res.status === 200) version = read.res.body.version;
         else if (read.ok) closed = true;
         continue;
@@ -139,7 +155,9 @@ async function connection(http: LoadHttpClient, url: string, rec: Recorder, user
     }
     if (closed || plan === 9) continue; // left open: the next start of this quiz resumes it
     const action = plan < 7 ? 'complete' : 'abandon';
-    await call('POST', `/api/sessions/${id}/${action}`, {}, action, (r) => (r.status === 200 ? '200' : closedByPartner(r) ? 'closed by partner' : null));
+    await call('POST', `/api/sessions/${id}/${action}`, {}, action, (r) =>
+      r.status === 200 ? '200' : closedByPartner(r) ? 'closed by partner' : null,
+    );
   }
 }
 
@@ -198,23 +216,36 @@ async function main(options: SoakOptions): Promise<number> {
       const processes: MemorySample['processes'] = {};
       for (const [role, url] of Object.entries(metricsUrls)) {
         const text = await (await fetch(url)).text();
-        processes[role] = { heapUsedMb: mb(metricValue(text, 'nodejs_heap_size_used_bytes')), rssMb: mb(metricValue(text, 'process_resident_memory_bytes')) };
+        processes[role] = {
+          heapUsedMb: mb(metricValue(text, 'nodejs_heap_size_used_bytes')),
+          rssMb: mb(metricValue(text, 'process_resident_memory_bytes')),
+        };
       }
       const info = await redis.info('memory');
       const used = Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? Number.NaN);
-      return { atSeconds: Math.round((Date.now() - startedAt) / 1000), processes, redisUsedMb: mb(used), redisUsedBytes: used, redisKeys: await redis.dbsize() };
+      return {
+        atSeconds: Math.round((Date.now() - startedAt) / 1000),
+        processes,
+        redisUsedMb: mb(used),
+        redisUsedBytes: used,
+        redisKeys: await redis.dbsize(),
+      };
     };
     // Redis before any attempt: what an empty deployment (queues, scheduler) takes
     const idle = await sample();
 
-    log(`${options.connections} connections for ${options.minutes} min against ${api.url} (pids api ${api.pid}); PostgreSQL ${stores.databaseUrl.replace(/\/\/[^@]*@/, '//')}, Redis ${redisServer.url}`);
+    log(
+      `${options.connections} connections for ${options.minutes} min against ${api.url} (pids api ${api.pid}); PostgreSQL ${stores.databaseUrl.replace(/\/\/[^@]*@/, '//')}, Redis ${redisServer.url}`,
+    );
     const durationMs = options.minutes * 60_000;
     const endsAt = startedAt + durationMs;
     const rec = new Recorder(startedAt);
     const http = new LoadHttpClient({ maxSockets: options.connections, timeoutMs: 10_000 });
     const run = `soak-${randomUUID().slice(0, 8)}`;
     const until = () => Date.now() < endsAt;
-    const loops = Array.from({ length: options.connections }, (_, n) => connection(http, api.url!, rec, `${run}-u${Math.floor(n / 2)}`, n % 2, until, options.thinkMs));
+    const loops = Array.from({ length: options.connections }, (_, n) =>
+      connection(http, api.url!, rec, `${run}-u${Math.floor(n / 2)}`, n % 2, until, options.thinkMs),
+    );
 
     // memory every 5 s (one reading of a heap is mostly where the GC happens to be: the windows'
     // floors and peaks are what show a leak); a progress line every minute
@@ -230,7 +261,9 @@ async function main(options: SoakOptions): Promise<number> {
           nextLog += 60_000;
           const second = Math.floor((Date.now() - startedAt) / 1000);
           const p99 = rec.percentile(0.99, second - 60, second);
-          log(`${s.atSeconds}s: ${rec.requests} requests, ${rec.errorCount()} errors, p99 ${p99.value} ms (last minute), api heap ${s.processes.api.heapUsedMb} MB rss ${s.processes.api.rssMb} MB, redis ${s.redisUsedMb} MB ${s.redisKeys} keys`);
+          log(
+            `${s.atSeconds}s: ${rec.requests} requests, ${rec.errorCount()} errors, p99 ${p99.value} ms (last minute), api heap ${s.processes.api.heapUsedMb} MB rss ${s.processes.api.rssMb} MB, redis ${s.redisUsedMb} MB ${s.redisKeys} keys`,
+          );
         }
       }
     })();
@@ -281,7 +314,14 @@ async function main(options: SoakOptions): Promise<number> {
       errors: rec.errorCount(),
       errorSamples: rec.errors,
       outcomes: Object.fromEntries([...rec.outcomes].sort()),
-      latencyMs: { p50: p50.value, p99: overall.value, p99FirstWindow: first.value, p99LastWindow: last.value, windowSeconds: windowS, p99DriftMs: last.value - first.value },
+      latencyMs: {
+        p50: p50.value,
+        p99: overall.value,
+        p99FirstWindow: first.value,
+        p99LastWindow: last.value,
+        windowSeconds: windowS,
+        p99DriftMs: last.value - first.value,
+      },
       memory: { windowSeconds: windowS, firstWindow: memFirst, lastWindow: memLast, redisStart: start, redisEnd: endSample },
       afterLoad: { dirtyLeft: dirty, settledSeconds: settledS, rowsInPostgres: rows },
     };

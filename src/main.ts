@@ -58,7 +58,10 @@ async function openProcess(role: ServingRole, config: Config, log: Logger): Prom
   const shutdown = new Shutdown(log, config.SHUTDOWN_TIMEOUT_MS);
   shutdown.installSignalHandlers();
   const producer = failFastRedisOptions(config, `quiz-session-${role}-producer`);
-  const queues = { [QUEUES.persist]: createQueue(QUEUES.persist, config, producer), [QUEUES.lifecycle]: createQueue(QUEUES.lifecycle, config, producer) };
+  const queues = {
+    [QUEUES.persist]: createQueue(QUEUES.persist, config, producer),
+    [QUEUES.lifecycle]: createQueue(QUEUES.lifecycle, config, producer),
+  };
   for (const q of Object.values(queues)) {
     q.on('error', (err) => log.debug(`queue ${q.name}: ${err.message}`));
     shutdown.add(`queue ${q.name}`, () => q.close(), ShutdownOrder.CloseQueues);
@@ -80,7 +83,15 @@ async function openProcess(role: ServingRole, config: Config, log: Logger): Prom
     },
   };
   let persister: SnapshotPersister | undefined;
-  return { config, log, shutdown, metrics, deps, lifecycleQueue: queues[QUEUES.lifecycle], persister: () => (persister ??= createPersister(deps)) };
+  return {
+    config,
+    log,
+    shutdown,
+    metrics,
+    deps,
+    lifecycleQueue: queues[QUEUES.lifecycle],
+    persister: () => (persister ??= createPersister(deps)),
+  };
 }
 
 async function main(): Promise<void> {

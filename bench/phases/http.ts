@@ -115,9 +115,18 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
   const memClean = await usedMemory(ctx);
   const perAttempt = (bytes: number) => round((bytes - memBefore) / o.attempts, 0);
   const sample = set.ids.filter((_, i) => i % Math.max(1, Math.floor(set.ids.length / 50)) === 0).slice(0, 50);
-  const hashBytes = await meanMemoryUsage(ctx, sample.map((id) => sessionKey(id)));
-  const expiryJobHashBytes = await meanMemoryUsage(ctx, sample.map((id) => `bull:${QUEUES.lifecycle}:${jobIds.expire(id)}`));
-  const queueEventEntries = (await Promise.all(Object.values(QUEUES).map((q) => ctx.stores.redis.xlen(`bull:${q}:events`)))).reduce((a, b) => a + b, 0);
+  const hashBytes = await meanMemoryUsage(
+    ctx,
+    sample.map((id) => sessionKey(id)),
+  );
+  const expiryJobHashBytes = await meanMemoryUsage(
+    ctx,
+    sample.map((id) => `bull:${QUEUES.lifecycle}:${jobIds.expire(id)}`),
+  );
+  const queueEventEntries = (await Promise.all(Object.values(QUEUES).map((q) => ctx.stores.redis.xlen(`bull:${q}:events`)))).reduce(
+    (a, b) => a + b,
+    0,
+  );
 
   const runs: HttpComparison[] = [];
   for (const connections of o.connections) {
@@ -134,7 +143,14 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
       const ratio = round(service.rps / baseline.rps, 3);
       const perRequest = (r: RunResult, proc: string) => round(((r.cpu?.[proc] ?? NaN) * 1e6) / r.rps, 0);
       const cpuMicros = { baseline: perRequest(baseline, 'baseline'), service: perRequest(service, 'api') };
-      runs.push({ profile, connections, baseline, service, ratio, cpuMicrosPerRequest: { ...cpuMicros, ratio: round(cpuMicros.baseline / cpuMicros.service, 3) } });
+      runs.push({
+        profile,
+        connections,
+        baseline,
+        service,
+        ratio,
+        cpuMicrosPerRequest: { ...cpuMicros, ratio: round(cpuMicros.baseline / cpuMicros.service, 3) },
+      });
       ctx.log(
         `${profile.padEnd(5)} c=${String(connections).padEnd(4)} baseline ${baseline.rps}/s p99 ${baseline.latency.p99} ms | ` +
           `service ${service.rps}/s p99 ${service.latency.p99} ms | ratio ${ratio}`,

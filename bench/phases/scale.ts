@@ -79,12 +79,16 @@ export async function scalePhase(ctx: BenchContext): Promise<ScaleResult> {
   await seed(o.scaleBaseAttempts);
   await sleep(200);
   const memBase = await usedMemory(ctx);
-  ctx.log(`scale: seeded ${ids.length} attempts (${round((memBase - memBefore) / ids.length, 0)} B each); GET at ${o.connections[0]} connections`);
+  ctx.log(
+    `scale: seeded ${ids.length} attempts (${round((memBase - memBefore) / ids.length, 0)} B each); GET at ${o.connections[0]} connections`,
+  );
   const small = await getRun();
   await seed(o.scaleAttempts - o.scaleBaseAttempts);
   await sleep(200);
   const memAll = await usedMemory(ctx);
-  ctx.log(`scale: seeded ${ids.length} attempts in ${seedSeconds.toFixed(1)} s (${round((memAll - memBefore) / ids.length, 0)} B each); GET again`);
+  ctx.log(
+    `scale: seeded ${ids.length} attempts in ${seedSeconds.toFixed(1)} s (${round((memAll - memBefore) / ids.length, 0)} B each); GET again`,
+  );
   const large = await getRun();
 
   const sample = ids.filter((_, i) => i % Math.max(1, Math.floor(ids.length / 50)) === 0).slice(0, 50);
@@ -93,7 +97,10 @@ export async function scalePhase(ctx: BenchContext): Promise<ScaleResult> {
     seeded: ids.length,
     seedSeconds: round(seedSeconds, 1),
     bytesPerAttempt: round((memAll - memBefore) / ids.length, 0),
-    hashMemoryUsageBytes: await meanMemoryUsage(ctx, sample.map((id) => sessionKey(id))),
+    hashMemoryUsageBytes: await meanMemoryUsage(
+      ctx,
+      sample.map((id) => sessionKey(id)),
+    ),
     small,
     large,
     p99Ratio,

@@ -1,7 +1,16 @@
 import { JsonClient } from '../client';
 import { sleep, waitForDrain, type BenchContext } from '../context';
 import { sampleCpu } from '../processes';
-import { addBuckets, diffBuckets, histogramBuckets, histogramQuantile, observations, quantileBound, scrape, type Buckets } from '../promHistogram';
+import {
+  addBuckets,
+  diffBuckets,
+  histogramBuckets,
+  histogramQuantile,
+  observations,
+  quantileBound,
+  scrape,
+  type Buckets,
+} from '../promHistogram';
 import { LatencyRecorder, percentile, round } from '../stats';
 import { answerFor, QUESTIONS, startAttempts } from '../workload';
 
@@ -83,7 +92,12 @@ export async function writeBehindPhase(ctx: BenchContext): Promise<WriteBehindRe
       await sleep(Math.max(0, due - Date.now()));
       const q = seq % QUESTIONS;
       const res = await client
-        .send('PATCH', `/api/sessions/${ids[i]}/progress`, { version: versions[i], question_id: `q${q + 1}`, answer: answerFor(q, seq), current_question: q + 1 })
+        .send('PATCH', `/api/sessions/${ids[i]}/progress`, {
+          version: versions[i],
+          question_id: `q${q + 1}`,
+          answer: answerFor(q, seq),
+          current_question: q + 1,
+        })
         .catch(() => null);
       if (!res) rejected.network = (rejected.network ?? 0) + 1;
       else if (res.status === 200) {
@@ -118,7 +132,11 @@ export async function writeBehindPhase(ctx: BenchContext): Promise<WriteBehindRe
       addBuckets(...before.map((t) => histogramBuckets(t, 'queue_lag_seconds', { queue }))),
     );
 
-  const row = await ctx.knex('quiz_sessions').where('user_id', 'like', 'bench-wb-%').sum({ rows: ctx.knex.raw('persist_count - 1') }).first();
+  const row = await ctx
+    .knex('quiz_sessions')
+    .where('user_id', 'like', 'bench-wb-%')
+    .sum({ rows: ctx.knex.raw('persist_count - 1') })
+    .first();
   const rowsWritten = Number(row?.rows ?? 0);
   const summary = latencies.summary();
   client.close();
@@ -133,7 +151,12 @@ export async function writeBehindPhase(ctx: BenchContext): Promise<WriteBehindRe
     writeLatencyP99Ms: round(summary.p99, 2),
     writeLatencyTimeline: [...timeline.entries()].map(([w, ms = []]) => {
       const sorted = [...ms].sort((a, b) => a - b);
-      return { fromSecond: w * 5, writes: sorted.length, p99Ms: round(percentile(sorted, 0.99), 1), maxMs: round(sorted[sorted.length - 1] ?? NaN, 1) };
+      return {
+        fromSecond: w * 5,
+        writes: sorted.length,
+        p99Ms: round(percentile(sorted, 0.99), 1),
+        maxMs: round(sorted[sorted.length - 1] ?? NaN, 1),
+      };
     }),
     rowsWritten,
     rowsPerWrite: round(rowsWritten / accepted, 4),

@@ -64,7 +64,10 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
     summary: 'Save progress: answers (merged per question) and/or the current question; version-checked when a version is given',
     parameters: [idParam, ifMatch, requestId],
     requestBody: { required: true, content: json(ref('ProgressRequest')) },
-    responses: { '200': attemptOk('The attempt after the write (version + 1)'), ...errors(400, 401, 403, 404, 409, 410, 413, 415, 500, 503) },
+    responses: {
+      '200': attemptOk('The attempt after the write (version + 1)'),
+      ...errors(400, 401, 403, 404, 409, 410, 413, 415, 500, 503),
+    },
   });
   const close = (what: 'complete' | 'abandon', summary: string) => ({
     tags: [tag],
@@ -73,7 +76,10 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
     summary,
     parameters: [idParam, ifMatch, requestId],
     requestBody: { required: false, content: json(ref('CloseRequest')) },
-    responses: { '200': attemptOk('The closed attempt (repeating returns the same)'), ...errors(400, 401, 403, 404, 409, 410, 413, 415, 500, 503) },
+    responses: {
+      '200': attemptOk('The closed attempt (repeating returns the same)'),
+      ...errors(400, 401, 403, 404, 409, 410, 413, 415, 500, 503),
+    },
   });
   return {
     [`${prefix}/start`]: {
@@ -129,7 +135,12 @@ export function openApiDocument(): Record<string, unknown> {
       ...sessionPaths(SESSION_PREFIXES[0], 'Sessions'),
       ...sessionPaths(SESSION_PREFIXES[1], 'SessionsV1'),
       '/health': {
-        get: { tags: ['Operations'], operationId: 'health', summary: 'Liveness', responses: { '200': { description: 'The process runs', content: json(ref('Health')) } } },
+        get: {
+          tags: ['Operations'],
+          operationId: 'health',
+          summary: 'Liveness',
+          responses: { '200': { description: 'The process runs', content: json(ref('Health')) } },
+        },
       },
       '/ready': {
         get: {
@@ -149,7 +160,10 @@ export function openApiDocument(): Record<string, unknown> {
           summary: 'Prometheus metrics (text format)',
           responses: {
             '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } },
-            '404': { description: 'ROUTE_NOT_FOUND: with API_METRICS_PORT set, metrics are served on that port instead', content: json(ref('Error')) },
+            '404': {
+              description: 'ROUTE_NOT_FOUND: with API_METRICS_PORT set, metrics are served on that port instead',
+              content: json(ref('Error')),
+            },
           },
         },
       },

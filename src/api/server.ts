@@ -14,7 +14,9 @@ export async function startApiServer(
 ): Promise<Server> {
   const authenticate = createAuthenticator(deps.config);
   if (!authenticate) {
-    deps.log.warn('authentication is off (no AUTH_JWT_SECRET or AUTH_JWKS_URL): anyone who knows an attempt id can read and change it; run behind a gateway that authenticates');
+    deps.log.warn(
+      'authentication is off (no AUTH_JWT_SECRET or AUTH_JWKS_URL): anyone who knows an attempt id can read and change it; run behind a gateway that authenticates',
+    );
   }
   const app = createApp({
     service: deps.service,

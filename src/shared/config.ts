@@ -22,7 +22,10 @@ export const configSchema = z.object({
   SWEEP_BATCH_SIZE: int(1, 10_000).default(500),
   METRICS_PORT: int(0, 65535).default(9464),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('bull'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .default('bull'),
   SHUTDOWN_TIMEOUT_MS: int(100, 120_000).default(9000),
   /** When set, the API serves /metrics on this port instead of PORT (keep it off the public network). */
   API_METRICS_PORT: int(1, 65535).optional(),

@@ -42,7 +42,10 @@ export class AppError extends Error {
 
 /** 400: the request is malformed; the message names the field. */
 export class ValidationError extends AppError {
-  constructor(message: string, readonly field?: string) {
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
     super(400, 'VALIDATION_ERROR', message);
   }
 }

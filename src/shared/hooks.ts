@@ -3,7 +3,11 @@ import type { JobScheduler } from './queues/scheduler';
 import type { SessionHooks } from './sessionService';
 
 /** Session hooks that put jobs on the queues, plus optional metric observers. */
-export function queueHooks(scheduler: JobScheduler, observe: Partial<Pick<SessionHooks, 'transitioned' | 'readFrom' | 'conflicted'>> = {}, log?: Logger): SessionHooks {
+export function queueHooks(
+  scheduler: JobScheduler,
+  observe: Partial<Pick<SessionHooks, 'transitioned' | 'readFrom' | 'conflicted'>> = {},
+  log?: Logger,
+): SessionHooks {
   return {
     becameDirty: (id, dirtySince) => scheduler.schedulePersist(id, dirtySince),
     started: (attempt) => scheduler.scheduleExpiry(attempt),

@@ -29,7 +29,10 @@ export class Shutdown {
   private readonly closers: Closer[] = [];
   private running: Promise<void> | null = null;
 
-  constructor(private readonly log: Logger, private readonly timeoutMs: number) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly timeoutMs: number,
+  ) {}
 
   /** Registers a resource to close at step `order`. */
   add(name: string, close: () => Promise<unknown>, order: ShutdownOrder): void {

@@ -43,7 +43,9 @@ export function createPersister(deps: WorkerDeps): SnapshotPersister {
  */
 export function startPersistWorker(deps: WorkerDeps, persister: SnapshotPersister) {
   // as many jobs at once as one persist batch holds, so a full window fills one batch
-  const worker = startWorker(QUEUES.persist, { 'persist-snapshot': persistSnapshotTask(persister) }, deps, { concurrency: PERSIST_BATCH_MAX });
+  const worker = startWorker(QUEUES.persist, { 'persist-snapshot': persistSnapshotTask(persister) }, deps, {
+    concurrency: PERSIST_BATCH_MAX,
+  });
   deps.shutdown.add(
     'flush dirty attempts',
     async () => {
@@ -82,7 +84,11 @@ async function upsertSweepScheduler(queue: TypedQueue, deps: WorkerDeps): Promis
       await queue.upsertJobScheduler(
         SWEEP_SCHEDULER_ID,
         { every: deps.config.SWEEP_INTERVAL_SECONDS * 1000 },
-        { name: 'sweep', data: { scheduledBy: 'scheduler' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 }, attempts: 1 } },
+        {
+          name: 'sweep',
+          data: { scheduledBy: 'scheduler' },
+          opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 }, attempts: 1 },
+        },
       );
       return;
     } catch (err) {

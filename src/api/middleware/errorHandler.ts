@@ -1,12 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Context } from 'koa';
 import { attemptJson } from '../../shared/domain/attempt';
-import {
-  AppError,
-  PayloadTooLargeError,
-  UnsupportedMediaTypeError,
-  ValidationError,
-} from '../../shared/errors';
+import { AppError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import { LIMITS } from '../../shared/limits';
 

@@ -82,11 +82,15 @@ export function registerSessionRoutes(router: Router, service: SessionService, a
     const progress = async (ctx: Context & { params: Record<string, string> }) => {
       const id = sessionIdOf(ctx);
       const body = parseProgressBody(ctx.request.body);
-      const attempt = await service.progress(id, {
-        expectedVersion: expectedVersion(ctx, body.version),
-        currentQuestion: body.currentQuestion,
-        answers: body.answers,
-      }, ownerOf(ctx));
+      const attempt = await service.progress(
+        id,
+        {
+          expectedVersion: expectedVersion(ctx, body.version),
+          currentQuestion: body.currentQuestion,
+          answers: body.answers,
+        },
+        ownerOf(ctx),
+      );
       send(ctx, 200, attempt, now());
     };
     router.patch(`${prefix}/:id/progress`, ...auth, progress);

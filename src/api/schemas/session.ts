@@ -25,7 +25,10 @@ export const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-
 export const SESSION_ID_MESSAGE = 'id must be a UUID v4';
 
 /** An attempt id in a path: a UUID v4 (the schema the OpenAPI document shows; the route checks UUID_V4). */
-export const sessionIdParam = z.string().regex(UUID_V4, SESSION_ID_MESSAGE).transform((s) => s.toLowerCase());
+export const sessionIdParam = z
+  .string()
+  .regex(UUID_V4, SESSION_ID_MESSAGE)
+  .transform((s) => s.toLowerCase());
 
 /** A version a client expects the attempt to be at. */
 export const versionSchema = z.number().int().min(1).max(LIMITS.version);
@@ -34,7 +37,10 @@ export const versionSchema = z.number().int().min(1).max(LIMITS.version);
 export const startBody = z.object({
   user_id: text('user_id')
     .optional()
-    .meta({ description: 'Required unless the request carries a student token, whose subject is then the user (a different user_id is refused with 403)' }),
+    .meta({
+      description:
+        'Required unless the request carries a student token, whose subject is then the user (a different user_id is refused with 403)',
+    }),
   quiz_id: z.union([text('quiz_id'), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]),
   time_limit_seconds: z.number().int().min(0).max(LIMITS.timeLimitSeconds).optional(),
 });
@@ -46,7 +52,9 @@ const questionIdText = text('question_id').refine((s) => s !== '__proto__', 'que
 const questionId = z.union([questionIdText, z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]).transform(String);
 
 /** Any JSON value; its size, depth and content are checked (iteratively) when it is encoded. */
-const answerValue = z.unknown().meta({ description: `Any JSON value, at most ${LIMITS.answerBytes} bytes and ${LIMITS.answerDepth} levels deep` });
+const answerValue = z
+  .unknown()
+  .meta({ description: `Any JSON value, at most ${LIMITS.answerBytes} bytes and ${LIMITS.answerDepth} levels deep` });
 
 /**
  * The JSON text of an answer, or why it is refused: too large, too deep, or holding a NUL

@@ -31,7 +31,6 @@ export function isoTime(ms: number): string {
   const seconds = Math.floor(rest / 1000);
   const millis = rest - seconds * 1000;
   return (
-    year + '-' + pad2(month) + '-' + pad2(day) + 'T' +
-    pad2(hours) + ':' + pad2(minutes) + ':' + pad2(seconds) + '.' + pad3(millis) + 'Z'
+    year + '-' + pad2(month) + '-' + pad2(day) + 'T' + pad2(hours) + ':' + pad2(minutes) + ':' + pad2(seconds) + '.' + pad3(millis) + 'Z'
   );
 }

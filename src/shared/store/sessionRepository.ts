@@ -84,8 +84,11 @@ function toRow(knex: Knex, a: Attempt): Record<string, unknown> {
 function isUnavailable(err: unknown): boolean {
   const e = err as { name?: string; code?: string; message?: string };
   if (e?.name === 'KnexTimeoutError') return true;
-  if (typeof e?.code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|57P0[123]|08\w{3}|53300)$/.test(e.code)) return true;
-  return typeof e?.message === 'string' && /Connection terminated|timeout exceeded when trying to connect|Query read timeout/.test(e.message);
+  if (typeof e?.code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|57P0[123]|08\w{3}|53300)$/.test(e.code))
+    return true;
+  return (
+    typeof e?.message === 'string' && /Connection terminated|timeout exceeded when trying to connect|Query read timeout/.test(e.message)
+  );
 }
 
 /** Turns an unreachable PostgreSQL into a 503; anything else stays as it is. */

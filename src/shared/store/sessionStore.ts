@@ -56,7 +56,10 @@ function unavailable(err: unknown): never {
 export class SessionStore {
   private readonly redis: Redis & SessionCommands;
 
-  constructor(redis: Redis, private readonly ttlSeconds: number) {
+  constructor(
+    redis: Redis,
+    private readonly ttlSeconds: number,
+  ) {
     this.redis = redis as Redis & SessionCommands;
     defineSessionCommands(redis);
   }
@@ -89,7 +92,13 @@ export class SessionStore {
   async progress(
     id: string,
     now: number,
-    change: { expectedVersion?: number; currentQuestion?: number; answers: ReadonlyMap<string, string>; maxAnswers: number; owner?: string },
+    change: {
+      expectedVersion?: number;
+      currentQuestion?: number;
+      answers: ReadonlyMap<string, string>;
+      maxAnswers: number;
+      owner?: string;
+    },
   ): Promise<WriteResult> {
     const args = [
       String(now),
@@ -109,8 +118,22 @@ export class SessionStore {
    * attempt (else FORBIDDEN); without, any attempt, so FORBIDDEN cannot come back.
    */
   close(id: string, now: number, target: ClosedStatus, guard: CloseGuard): Promise<UnownedResult>;
-  close(id: string, now: number, target: ClosedStatus, guard: CloseGuard, expectedVersion: number | undefined, owner: string | undefined): Promise<WriteResult>;
-  async close(id: string, now: number, target: ClosedStatus, guard: CloseGuard, expectedVersion?: number, owner = ''): Promise<WriteResult> {
+  close(
+    id: string,
+    now: number,
+    target: ClosedStatus,
+    guard: CloseGuard,
+    expectedVersion: number | undefined,
+    owner: string | undefined,
+  ): Promise<WriteResult>;
+  async close(
+    id: string,
+    now: number,
+    target: ClosedStatus,
+    guard: CloseGuard,
+    expectedVersion?: number,
+    owner = '',
+  ): Promise<WriteResult> {
     const reply = await this.redis
       .sessionClose(
         sessionKey(id),
@@ -147,8 +170,12 @@ export class SessionStore {
    */
   async markPersistedMany(entries: ReadonlyArray<{ id: string; version: number | null }>, now: number): Promise<MarkResult[]> {
     if (entries.length === 0) return [];
-    const pipeline = this.redis.pipeline() as unknown as { sessionMarkPersisted: (...a: string[]) => void; exec: () => Promise<Array<[Error | null, unknown]> | null> };
-    for (const e of entries) pipeline.sessionMarkPersisted(sessionKey(e.id), DIRTY_SET_KEY, versionArg(e.version ?? undefined), String(now), e.id);
+    const pipeline = this.redis.pipeline() as unknown as {
+      sessionMarkPersisted: (...a: string[]) => void;
+      exec: () => Promise<Array<[Error | null, unknown]> | null>;
+    };
+    for (const e of entries)
+      pipeline.sessionMarkPersisted(sessionKey(e.id), DIRTY_SET_KEY, versionArg(e.version ?? undefined), String(now), e.id);
     const replies = (await pipeline.exec().catch(unavailable)) ?? [];
     return replies.map(([err, r]) => (err ? unavailable(err) : (r as MarkResult)));
   }
