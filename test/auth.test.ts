@@ -2,60 +2,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type KeyLike } from 'jose';
-import { createApp } from '../src/api/app';
-import { createAuthenticator } from '../src/api/auth';
-import { loadConfig, type Config } from '../src/shared/config';
-import { createLogger } from '../src/shared/logger';
-import { Metrics } from '../src/shared/metrics';
-import { createRuntime, type Runtime } from '../src/shared/runtime';
-import { Shutdown } from '../src/shared/shutdown';
-import { cleanupUsers, request } from './support/harness';
-
-const SECRET = 'test-secret-that-is-long-enough-for-hs256!';
-const ISSUER = 'https://login.example.test';
-const AUDIENCE = 'quiz-sessions';
-
-/** An API with authentication configured, over the real stores. */
-async function startAuthApi(overrides: Partial<Config>) {
-  const config = loadConfig(process.env, { LOG_LEVEL: 'silent', PORT: 0, AUTH_JWT_ISSUER: ISSUER, AUTH_JWT_AUDIENCE: AUDIENCE, ...overrides });
-  const log = createLogger('silent');
-  const shutdown = new Shutdown(log, 5000);
-  const runtime: Runtime = createRuntime(config, log, shutdown, 'auth-test');
-  await new Promise<void>((resolve) => (runtime.redis.status === 'ready' ? resolve() : runtime.redis.once('ready', () => resolve())));
-  const app = createApp({
-    service: runtime.service,
-    log,
-    authenticate: createAuthenticator(config),
-    metrics: new Metrics('auth-test'),
-    readiness: { redis: () => runtime.redis.ping(), postgres: () => runtime.knex.raw('select 1') },
-  });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  const prefix = `auth-${randomUUID().slice(0, 8)}`;
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    user: (name: string) => `${prefix}-${name}`,
-    async close() {
-      await new Promise((resolve) => server.close(resolve));
-      server.closeAllConnections();
-      await cleanupUsers(runtime, prefix);
-      await shutdown.run('done');
-    },
-  };
-}
-
-type Claims = Record<string, unknown> & { sub?: string };
-
-/** An HS256 token with the test issuer and audience; `exp` in seconds from now. */
-function hsToken(claims: Claims, { secret = SECRET, expiresIn = 300 } = {}) {
-  const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt();
-  if (claims.sub) jwt.setSubject(claims.sub);
-  jwt.setExpirationTime(Math.floor(Date.now() / 1000) + expiresIn);
-  return jwt.sign(new TextEncoder().encode(secret));
-}
-
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+import { loadConfig } from '../src/shared/config';
+import { AUDIENCE, bearer, hsToken, ISSUER, SECRET, startAuthApi } from './support/authApi';
+import { request } from './support/harness';
 
 describe('with an HS256 secret configured', () => {
   let api: Awaited<ReturnType<typeof startAuthApi>>;

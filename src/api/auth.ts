@@ -3,10 +3,19 @@ import type { Context, Next } from 'koa';
 import type { Config } from '../shared/config';
 import { UnauthorizedError } from '../shared/errors';
 
-/** Who a request acts for: a user (only their own attempts), or a service (any attempt). */
+/**
+ * What a caller may do, by role: a service anything; a proctor read any attempt (of its quizzes)
+ * and run the live controls, but never answer, complete or abandon; anyone else is a student, who
+ * acts on their own attempts only.
+ */
+export type Role = 'service' | 'proctor' | 'student';
+
+/** Who a request acts for. */
 export interface Principal {
   subject: string;
-  isService: boolean;
+  role: Role;
+  /** A proctor's quizzes (the `quiz_ids` claim); undefined: every quiz. */
+  quizIds?: readonly string[];
 }
 
 /** Verifies a bearer token and returns its principal; throws UnauthorizedError otherwise. */
@@ -14,8 +23,18 @@ export type Authenticator = (token: string) => Promise<Principal>;
 
 type AuthConfig = Pick<
   Config,
-  'AUTH_JWT_SECRET' | 'AUTH_JWKS_URL' | 'AUTH_JWT_ISSUER' | 'AUTH_JWT_AUDIENCE' | 'AUTH_ROLE_CLAIM' | 'AUTH_SERVICE_ROLE'
+  | 'AUTH_JWT_SECRET'
+  | 'AUTH_JWKS_URL'
+  | 'AUTH_JWT_ISSUER'
+  | 'AUTH_JWT_AUDIENCE'
+  | 'AUTH_ROLE_CLAIM'
+  | 'AUTH_SERVICE_ROLE'
+  | 'AUTH_PROCTOR_ROLE'
+  | 'AUTH_MAX_TOKEN_AGE_SECONDS'
 >;
+
+/** Seconds of clock skew allowed on exp, nbf and iat. */
+const CLOCK_TOLERANCE_SECONDS = 5;
 
 /** The configured authenticator, or null when the service runs open (no secret, no JWKS). */
 export function createAuthenticator(config: AuthConfig): Authenticator | null {
@@ -29,9 +48,12 @@ export function createAuthenticator(config: AuthConfig): Authenticator | null {
     algorithms = ['RS256', 'PS256', 'ES256', 'EdDSA'];
   } else return null;
 
-  const hasServiceRole = (payload: JWTPayload): boolean => {
+  const roleOf = (payload: JWTPayload): Role => {
     const claim = payload[config.AUTH_ROLE_CLAIM];
-    return Array.isArray(claim) ? claim.includes(config.AUTH_SERVICE_ROLE) : claim === config.AUTH_SERVICE_ROLE;
+    const has = (role: string) => (Array.isArray(claim) ? claim.includes(role) : claim === role);
+    if (has(config.AUTH_SERVICE_ROLE)) return 'service';
+    if (has(config.AUTH_PROCTOR_ROLE)) return 'proctor';
+    return 'student';
   };
 
   return async (token) => {
@@ -41,15 +63,31 @@ export function createAuthenticator(config: AuthConfig): Authenticator | null {
         algorithms,
         issuer: config.AUTH_JWT_ISSUER,
         audience: config.AUTH_JWT_AUDIENCE,
-        clockTolerance: 5,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        // signed once without an expiry, a token would be valid forever
+        requiredClaims: config.AUTH_MAX_TOKEN_AGE_SECONDS === undefined ? ['exp'] : ['exp', 'iat'],
+        maxTokenAge: config.AUTH_MAX_TOKEN_AGE_SECONDS,
       }));
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw new UnauthorizedError('The bearer token has expired');
       if (err instanceof joseErrors.JWKSTimeout) throw new UnauthorizedError('The token keys could not be fetched; retry');
+      if (err instanceof joseErrors.JWTClaimValidationFailed && (err.claim === 'exp' || err.claim === 'iat')) {
+        throw new UnauthorizedError(
+          err.claim === 'exp' ? 'The bearer token has no expiry (exp)' : 'The bearer token is too old or has no iat',
+        );
+      }
       throw new UnauthorizedError('The bearer token is not valid');
     }
     if (typeof payload.sub !== 'string' || payload.sub === '') throw new UnauthorizedError('The bearer token has no subject');
-    return { subject: payload.sub, isService: hasServiceRole(payload) };
+    const role = roleOf(payload);
+    const quizIds = payload.quiz_ids;
+    if (role === 'proctor' && quizIds !== undefined) {
+      if (!Array.isArray(quizIds) || !quizIds.every((q) => typeof q === 'string' || typeof q === 'number')) {
+        throw new UnauthorizedError('The bearer token has a quiz_ids claim that is not a list of quiz ids');
+      }
+      return { subject: payload.sub, role, quizIds: quizIds.map(String) };
+    }
+    return { subject: payload.sub, role };
   };
 }
 
@@ -71,8 +109,11 @@ export function requireAuth(authenticate: Authenticator) {
   };
 }
 
-/** The user a request is restricted to: the token's subject, unless open or a service. */
+/** The principal of a request; undefined when the service runs open. */
+export const principalOf = (ctx: Context): Principal | undefined => ctx.state.principal as Principal | undefined;
+
+/** The user a request is restricted to: a student's own subject; none when open, for a service or a proctor. */
 export function ownerOf(ctx: Context): string | undefined {
-  const principal = ctx.state.principal as Principal | undefined;
-  return principal && !principal.isService ? principal.subject : undefined;
+  const principal = principalOf(ctx);
+  return principal?.role === 'student' ? principal.subject : undefined;
 }

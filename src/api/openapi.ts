@@ -18,8 +18,8 @@ const json = (s: JsonSchema) => ({ 'application/json': { schema: s } });
 
 const ERROR_TEXT: Record<number, string> = {
   400: 'VALIDATION_ERROR: malformed JSON, wrong types, invalid UUID, out-of-range or oversized values; `field` names the field',
-  401: 'UNAUTHORIZED: authentication is configured and the bearer token is missing, expired or invalid',
-  403: "FORBIDDEN: the token's subject is not the attempt's user_id (or a different user_id was given to start)",
+  401: 'UNAUTHORIZED: authentication is configured and the bearer token is missing, expired, without exp, too old (AUTH_MAX_TOKEN_AGE_SECONDS) or invalid',
+  403: "FORBIDDEN: the token's role may not do this (a proctor never answers, completes, abandons or starts; a student never sets time_limit_seconds), or its subject is not the attempt's user_id (or a different user_id was given to start), or the attempt is of a quiz outside a proctor's quiz_ids",
   404: 'SESSION_NOT_FOUND (or ROUTE_NOT_FOUND)',
   409: 'SESSION_CONFLICT (stale version; `retry-after: 1`, retryable, current attempt under `session`) or SESSION_COMPLETED',
   410: 'SESSION_EXPIRED: the deadline passed or the attempt was abandoned; the final attempt under `session`',

@@ -15,7 +15,7 @@ export async function startApiServer(
   const authenticate = createAuthenticator(deps.config);
   if (!authenticate) {
     deps.log.warn(
-      'authentication is off (no AUTH_JWT_SECRET or AUTH_JWKS_URL): anyone who knows an attempt id can read and change it; run behind a gateway that authenticates',
+      'authentication is off (no AUTH_JWT_SECRET or AUTH_JWKS_URL): every caller may do everything, read and change any attempt it knows the id of and choose its own time limit; run behind a gateway that authenticates',
     );
   }
   const app = createApp({

@@ -38,6 +38,10 @@ export const configSchema = z.object({
   /** The claim that carries the role, and the role that may act on any attempt (grading back ends). */
   AUTH_ROLE_CLAIM: z.string().min(1).default('role'),
   AUTH_SERVICE_ROLE: z.string().min(1).default('service'),
+  /** The role that may read any attempt (of its `quiz_ids`, when the token has them) and run the live controls. */
+  AUTH_PROCTOR_ROLE: z.string().min(1).default('proctor'),
+  /** When set, a token whose `iat` is older than this (or that has no `iat`) is refused. */
+  AUTH_MAX_TOKEN_AGE_SECONDS: int(1, 366 * 86_400).optional(),
 });
 
 /** The validated configuration. */

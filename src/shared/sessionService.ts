@@ -159,9 +159,9 @@ export class SessionService {
   /**
    * The attempt as it is now: from Redis, or from PostgreSQL on a miss or when Redis is down (and
    * then cached again, when Redis is up). With `owner`, another user's attempt is refused (403)
-   * before anything about it is shown.
+   * before anything about it is shown; with `quizScope`, an attempt of another quiz.
    */
-  async get(id: string, owner?: string): Promise<Attempt> {
+  async get(id: string, owner?: string, quizScope?: readonly string[]): Promise<Attempt> {
     const cached = await this.store.read(id).then(
       (stored) => ({ attempt: stored?.attempt ?? null, redisUp: true }),
       (err) => {
@@ -171,17 +171,18 @@ export class SessionService {
     );
     if (cached.attempt) {
       this.hooks.readFrom('redis');
-      return this.readable(cached.attempt, owner);
+      return this.readable(cached.attempt, owner, quizScope);
     }
     const stored = await this.repo.findById(id);
     if (!stored) throw new SessionNotFoundError(id);
     this.hooks.readFrom('postgres');
     if (cached.redisUp) await this.store.fill(stored).catch((err) => this.log?.warn(`cache fill failed for ${id}: ${String(err)}`));
-    return this.readable(stored, owner);
+    return this.readable(stored, owner, quizScope);
   }
 
-  private readable(attempt: Attempt, owner: string | undefined): Attempt {
+  private readable(attempt: Attempt, owner: string | undefined, quizScope: readonly string[] | undefined): Attempt {
     if (owner !== undefined && attempt.userId !== owner) throw new ForbiddenError();
+    if (quizScope !== undefined && !quizScope.includes(String(attempt.quizId))) throw new ForbiddenError('This attempt is of a quiz outside the token’s quiz_ids');
     const shown = presentAt(attempt, this.clock());
     if (shown.status === 'expired' || shown.status === 'abandoned') throw new SessionExpiredError(shown);
     return shown;

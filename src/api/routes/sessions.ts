@@ -5,7 +5,8 @@ import { ForbiddenError, ValidationError } from '../../shared/errors';
 import type { SessionService } from '../../shared/sessionService';
 import { closeBody, parseProgressBody, SESSION_ID_MESSAGE, startBody, UUID_V4 } from '../schemas/session';
 import { parse } from '../validate';
-import { ownerOf, requireAuth, type Authenticator, type Principal } from '../auth';
+import { ownerOf, principalOf, requireAuth, type Authenticator } from '../auth';
+import { authorize, maySetTimeLimit, quizScopeOf } from '../permissions';
 
 /** The prefixes the session routes are served under: seed 2's and seed 1's. */
 export const SESSION_PREFIXES = ['/api/sessions', '/sessions'] as const;
@@ -48,8 +49,8 @@ function expectedVersion(ctx: Context, fromBody: number | undefined): number | u
  * refused), the body's user_id when open or for a service.
  */
 function startingUser(ctx: Context, fromBody: string | undefined): string {
-  const principal = ctx.state.principal as Principal | undefined;
-  if (principal && !principal.isService) {
+  const principal = principalOf(ctx);
+  if (principal?.role === 'student') {
     if (fromBody !== undefined && fromBody !== principal.subject) throw new ForbiddenError('user_id must be the token subject');
     return principal.subject;
   }
@@ -64,7 +65,11 @@ export function registerSessionRoutes(router: Router, service: SessionService, a
   const auth: Middleware[] = authenticate ? [requireAuth(authenticate)] : [];
   for (const prefix of SESSION_PREFIXES) {
     router.post(`${prefix}/start`, ...auth, async (ctx) => {
+      authorize(ctx, 'start');
       const body = parse(startBody, ctx.request.body);
+      if (body.time_limit_seconds !== undefined && !maySetTimeLimit(ctx)) {
+        throw new ForbiddenError('time_limit_seconds is set by the institution (quiz policy), not by the student');
+      }
       const { attempt, created } = await service.start({
         userId: startingUser(ctx, body.user_id),
         quizId: body.quiz_id,
@@ -75,11 +80,13 @@ export function registerSessionRoutes(router: Router, service: SessionService, a
     });
 
     router.get(`${prefix}/:id`, ...auth, async (ctx) => {
+      authorize(ctx, 'read');
       const id = sessionIdOf(ctx);
-      send(ctx, 200, await service.get(id, ownerOf(ctx)), now());
+      send(ctx, 200, await service.get(id, ownerOf(ctx), quizScopeOf(ctx)), now());
     });
 
     const progress = async (ctx: Context & { params: Record<string, string> }) => {
+      authorize(ctx, 'progress');
       const id = sessionIdOf(ctx);
       const body = parseProgressBody(ctx.request.body);
       const attempt = await service.progress(
@@ -97,12 +104,14 @@ export function registerSessionRoutes(router: Router, service: SessionService, a
     router.put(`${prefix}/:id/progress`, ...auth, progress);
 
     router.post(`${prefix}/:id/complete`, ...auth, async (ctx) => {
+      authorize(ctx, 'complete');
       const id = sessionIdOf(ctx);
       const body = parse(closeBody, ctx.request.body);
       send(ctx, 200, await service.complete(id, expectedVersion(ctx, body.version), ownerOf(ctx)), now());
     });
 
     router.post(`${prefix}/:id/abandon`, ...auth, async (ctx) => {
+      authorize(ctx, 'abandon');
       const id = sessionIdOf(ctx);
       const body = parse(closeBody, ctx.request.body);
       send(ctx, 200, await service.abandon(id, expectedVersion(ctx, body.version), ownerOf(ctx)), now());

@@ -35,12 +35,10 @@ export const versionSchema = z.number().int().min(1).max(LIMITS.version);
 
 /** POST .../start */
 export const startBody = z.object({
-  user_id: text('user_id')
-    .optional()
-    .meta({
-      description:
-        'Required unless the request carries a student token, whose subject is then the user (a different user_id is refused with 403)',
-    }),
+  user_id: text('user_id').optional().meta({
+    description:
+      'Required unless the request carries a student token, whose subject is then the user (a different user_id is refused with 403)',
+  }),
   quiz_id: z.union([text('quiz_id'), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]),
   time_limit_seconds: z.number().int().min(0).max(LIMITS.timeLimitSeconds).optional(),
 });

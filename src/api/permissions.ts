@@ -1,0 +1,42 @@
+import type { Context } from 'koa';
+import { ForbiddenError } from '../shared/errors';
+import { principalOf, type Role } from './auth';
+
+/*
+ * Who may do what: the one table the routes consult. Open mode (no authentication configured)
+ * allows everything. A student's actions are further restricted to their own attempts (ownerOf),
+ * a proctor's to the quizzes of its `quiz_ids` claim, when it has one (quizScopeOf).
+ */
+
+/** What a request asks to do. */
+export type Action = 'start' | 'read' | 'progress' | 'complete' | 'abandon';
+
+const GRANTS: Record<Role, ReadonlySet<Action>> = {
+  service: new Set<Action>(['start', 'read', 'progress', 'complete', 'abandon']),
+  proctor: new Set<Action>(['read']),
+  student: new Set<Action>(['start', 'read', 'progress', 'complete', 'abandon']),
+};
+
+/** Why a role may not: said in the 403. */
+const REFUSALS: Partial<Record<Role, string>> = {
+  proctor: 'A proctor may read attempts and run the live controls, not act for the student',
+};
+
+/** Throws 403 unless the request's role may do `action`. */
+export function authorize(ctx: Context, action: Action): void {
+  const principal = principalOf(ctx);
+  if (!principal || GRANTS[principal.role].has(action)) return;
+  throw new ForbiddenError(REFUSALS[principal.role] ?? `This token may not ${action}`);
+}
+
+/** The quizzes a request may see: a proctor's `quiz_ids`, or undefined for every quiz. */
+export function quizScopeOf(ctx: Context): readonly string[] | undefined {
+  const principal = principalOf(ctx);
+  return principal?.role === 'proctor' ? principal.quizIds : undefined;
+}
+
+/** True when the request may give a start its own time limit: a service, or open mode. */
+export function maySetTimeLimit(ctx: Context): boolean {
+  const principal = principalOf(ctx);
+  return !principal || principal.role === 'service';
+}

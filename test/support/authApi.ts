@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT } from 'jose';
+import { createApp } from '../../src/api/app';
+import { createAuthenticator } from '../../src/api/auth';
+import { loadConfig, type Config } from '../../src/shared/config';
+import { createLogger } from '../../src/shared/logger';
+import { Metrics } from '../../src/shared/metrics';
+import { createRuntime, type Runtime } from '../../src/shared/runtime';
+import { Shutdown } from '../../src/shared/shutdown';
+import { cleanupUsers } from './harness';
+
+/* An API with authentication configured, over the real stores, and tokens for it. */
+
+export const SECRET = 'test-secret-that-is-long-enough-for-hs256!';
+export const ISSUER = 'https://login.example.test';
+export const AUDIENCE = 'quiz-sessions';
+
+/** An API with authentication configured, over the real stores. */
+export async function startAuthApi(overrides: Partial<Config>) {
+  const config = loadConfig(process.env, {
+    LOG_LEVEL: 'silent',
+    PORT: 0,
+    AUTH_JWT_ISSUER: ISSUER,
+    AUTH_JWT_AUDIENCE: AUDIENCE,
+    ...overrides,
+  });
+  const log = createLogger('silent');
+  const shutdown = new Shutdown(log, 5000);
+  const runtime: Runtime = createRuntime(config, log, shutdown, 'auth-test');
+  await new Promise<void>((resolve) => (runtime.redis.status === 'ready' ? resolve() : runtime.redis.once('ready', () => resolve())));
+  const app = createApp({
+    service: runtime.service,
+    log,
+    authenticate: createAuthenticator(config),
+    metrics: new Metrics('auth-test'),
+    readiness: { redis: () => runtime.redis.ping(), postgres: () => runtime.knex.raw('select 1') },
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const prefix = `auth-${randomUUID().slice(0, 8)}`;
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    user: (name: string) => `${prefix}-${name}`,
+    async close() {
+      await new Promise((resolve) => server.close(resolve));
+      server.closeAllConnections();
+      await cleanupUsers(runtime, prefix);
+      await shutdown.run('done');
+    },
+  };
+}
+
+export type Claims = Record<string, unknown> & { sub?: string };
+
+/**
+ * An HS256 token with the test issuer and audience: `exp` `expiresIn` seconds from now (none when
+ * `expiresIn` is null), `iat` now or `issuedAt` (epoch seconds; none when null).
+ */
+export function hsToken(
+  claims: Claims,
+  { secret = SECRET, expiresIn = 300 as number | null, issuedAt = Math.floor(Date.now() / 1000) as number | null } = {},
+) {
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuer(ISSUER).setAudience(AUDIENCE);
+  if (issuedAt !== null) jwt.setIssuedAt(issuedAt);
+  if (claims.sub) jwt.setSubject(claims.sub);
+  if (expiresIn !== null) jwt.setExpirationTime(Math.floor(Date.now() / 1000) + expiresIn);
+  return jwt.sign(new TextEncoder().encode(secret));
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
