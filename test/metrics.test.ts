@@ -89,7 +89,16 @@ test('the API and both workers expose every series, non-zero where traffic happe
   expect(total(apiMetrics, 'queue_jobs', { queue: 'session-lifecycle', state: 'delayed' })).toBeGreaterThanOrEqual(1); // kept's and done's expiry jobs
   expect(total(apiMetrics, 'process_resident_memory_bytes')).toBeGreaterThan(0);
 
-  const persistMetrics = await scrape(`http://127.0.0.1:${persistPort}/metrics`);
+  // a worker counts a job when its handler returns, which is after the row it wrote is visible
+  // (and the lag once the attempt is marked clean): poll the counters rather than race them
+  let persistMetrics: Sample[] = [];
+  await waitFor('the persist worker to count its job', async () => {
+    persistMetrics = await scrape(`http://127.0.0.1:${persistPort}/metrics`);
+    return (
+      total(persistMetrics, 'job_duration_seconds_count', { queue: 'persist-snapshot', job: 'persist-snapshot', outcome: 'completed' }) >= 1 &&
+      total(persistMetrics, 'persist_lag_seconds_count') >= 1
+    );
+  });
   expect(total(persistMetrics, 'queue_lag_seconds_count', { queue: 'persist-snapshot' })).toBeGreaterThanOrEqual(1);
   expect(total(persistMetrics, 'job_duration_seconds_count', { queue: 'persist-snapshot', job: 'persist-snapshot', outcome: 'completed' })).toBeGreaterThanOrEqual(1);
   expect(total(persistMetrics, 'persist_lag_seconds_count')).toBeGreaterThanOrEqual(1);
@@ -98,7 +107,14 @@ test('the API and both workers expose every series, non-zero where traffic happe
   expect(lagSum).toBeGreaterThan(0.5);
   expect(lagSum).toBeLessThan(6);
 
-  const lifecycleMetrics = await scrape(`http://127.0.0.1:${lifecyclePort}/metrics`);
+  let lifecycleMetrics: Sample[] = [];
+  await waitFor('the lifecycle worker to count its expiry', async () => {
+    lifecycleMetrics = await scrape(`http://127.0.0.1:${lifecyclePort}/metrics`);
+    return (
+      total(lifecycleMetrics, 'job_duration_seconds_count', { queue: 'session-lifecycle', job: 'expire-session', outcome: 'completed' }) >= 1 &&
+      total(lifecycleMetrics, 'session_transitions_total', { status: 'expired' }) >= 1
+    );
+  });
   expect(total(lifecycleMetrics, 'queue_lag_seconds_count', { queue: 'session-lifecycle' })).toBeGreaterThanOrEqual(1);
   expect(total(lifecycleMetrics, 'job_duration_seconds_count', { queue: 'session-lifecycle', job: 'expire-session', outcome: 'completed' })).toBeGreaterThanOrEqual(1);
   expect(total(lifecycleMetrics, 'session_transitions_total', { status: 'expired' })).toBe(1);

@@ -30,7 +30,7 @@ test('every request writes one line: [session-service] <request-id> <METHOD> <UR
   const s = await buildSession(api);
   const requestId = `log-${randomUUID()}`;
   await request(api.url, 'GET', `/api/sessions/${s.id}?from=test`, undefined, { 'x-request-id': requestId });
-  await waitFor('the log line', () => linesFor(requestId).length > 0, 2000);
+  await waitFor('the log line', () => linesFor(requestId).length > 0);
   expect(linesFor(requestId)).toHaveLength(1);
   const [line] = linesFor(requestId);
   expect(line.startsWith(`[session-service] ${requestId} GET /api/sessions/${s.id}?from=test 200 `)).toBe(true);
@@ -41,7 +41,7 @@ test('a failed request logs the status it answered with', async () => {
   const requestId = `log-${randomUUID()}`;
   const res = await request(api.url, 'PATCH', `/sessions/${randomUUID()}/progress`, { current_question: 1 }, { 'x-request-id': requestId });
   expect(res.status).toBe(404);
-  await waitFor('the log line', () => linesFor(requestId).length > 0, 2000);
+  await waitFor('the log line', () => linesFor(requestId).length > 0);
   expect(linesFor(requestId)).toHaveLength(1);
   expect(linesFor(requestId)[0]).toMatch(new RegExp(`^\\[session-service\\] ${requestId} PATCH /sessions/[0-9a-f-]{36}/progress 404 \\d+\\.\\dms\\n$`));
 });

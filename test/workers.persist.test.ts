@@ -46,7 +46,7 @@ async function expectClean(ids: readonly string[]): Promise<void> {
   const clean = async () =>
     (await Promise.all(ids.map((id) => stores().redis.hget(sessionKey(id), 'dirty_since')))).every((d) => d === '') &&
     (await stores().redis.zcard(DIRTY_SET_KEY)) === 0;
-  await waitFor('the attempts to be marked clean', clean, 3000);
+  await waitFor('the attempts to be marked clean', clean, 10_000);
 }
 
 describe('persist-snapshot (write-behind) with real worker processes', () => {
@@ -165,7 +165,7 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     expect(row.current_question).toBe(10);
     expect(Object.keys(row.answers)).toHaveLength(11);
     expect(row.answers).toMatchObject({ q0: 'first', q10: 'during-10' });
-    await waitFor('the attempt to be clean', async () => (await stores().redis.zcard(DIRTY_SET_KEY)) === 0, 3000);
+    await waitFor('the attempt to be clean', async () => (await stores().redis.zcard(DIRTY_SET_KEY)) === 0, 10_000);
     await expectClean([attempt.id]);
   }, 30_000);
 
@@ -175,12 +175,15 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     const attempts = [await client.start(), await client.start()];
     const acked = new Map<string, number>();
     const until = Date.now() + 4500;
-    let i = 0;
-    while (Date.now() < until) {
-      for (const a of attempts) acked.set(a.id, (await client.progress(a.id, { [`q${i % 50}`]: i }, i % 50)).version);
-      i++;
-      await sleep(10);
-    }
+    // a writer per attempt, both at once: many writes per window even when each one is slow
+    await Promise.all(
+      attempts.map(async (a) => {
+        for (let i = 0; Date.now() < until; i++) {
+          acked.set(a.id, (await client.progress(a.id, { [`q${i % 50}`]: i }, i % 50)).version);
+          await sleep(10);
+        }
+      }),
+    );
     const stoppedAt = Date.now();
     const ids = attempts.map((a) => a.id);
     const seenAt = await waitForRows(stores().knex, ids, (r, id) => r.version === acked.get(id), 2 * delay * 1000 + 3000, 'the last acknowledged versions');

@@ -41,14 +41,36 @@ export function isIntIn(v: unknown, min: number, max: number): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 }
 
-/** Opaque id text: 1..128 UTF-16 units of well-formed Unicode, no control characters. */
-export function isIdText(v: unknown): v is string {
-  return typeof v === 'string' && v.length >= 1 && v.length <= LIMITS.idLength && !CONTROL.test(v) && !LONE_SURROGATE.test(v);
+/**
+ * Characters as the README's limits count them: Unicode code points (as PostgreSQL's varchar(128)
+ * columns do), not UTF-16 units, so an astral character such as an emoji is one.
+ */
+export function characters(s: string): number {
+  return [...s].length;
 }
 
-/** A quiz or question id: id text, or a non-negative safe integer. */
+/** Opaque id text: 1..128 characters (code points) of well-formed Unicode, no control characters. */
+export function isIdText(v: unknown): v is string {
+  return typeof v === 'string' && v.length >= 1 && characters(v) <= LIMITS.idLength && !CONTROL.test(v) && !LONE_SURROGATE.test(v);
+}
+
+/** A quiz id: id text, or a non-negative safe integer. */
 export function isIdOrIndex(v: unknown): v is string | number {
   return isIdText(v) || isIntIn(v, 0, Number.MAX_SAFE_INTEGER);
+}
+
+/**
+ * Question id text: id text other than `__proto__`, which is refused as a question id however it
+ * comes (as question_id, or as a key of answers, which the body parser refuses), so that an
+ * attempt never renders answers a client cannot send back.
+ */
+export function isQuestionIdText(v: unknown): v is string {
+  return isIdText(v) && v !== '__proto__';
+}
+
+/** A question id: question id text, or a non-negative safe integer. */
+export function isQuestionId(v: unknown): v is string | number {
+  return isQuestionIdText(v) || isIntIn(v, 0, Number.MAX_SAFE_INTEGER);
 }
 
 /** True when some object in `value` has an own `__proto__` key (as JSON.parse makes them). */
@@ -158,7 +180,7 @@ export interface ProgressInput {
 
 /**
  * PATCH/PUT .../progress: any of question_id + answer (together), answers (an object of at most 100
- * entries, each id text -> an answer within the limits), current_question, at least one answer or
+ * entries, each question id text -> an answer within the limits), current_question, at least one answer or
  * current_question in all; optional version.
  */
 export function progressVerdict(parsedBody: unknown): Verdict<ProgressInput> {
@@ -166,7 +188,7 @@ export function progressVerdict(parsedBody: unknown): Verdict<ProgressInput> {
   if (!object.ok) return object;
   const b = object.value;
   const wrong: string[] = [];
-  if (has(b, 'question_id') && !isIdOrIndex(b.question_id)) wrong.push('question_id');
+  if (has(b, 'question_id') && !isQuestionId(b.question_id)) wrong.push('question_id');
   if (has(b, 'answers') && !isJsonObject(b.answers)) wrong.push('answers');
   if (has(b, 'current_question') && !isIntIn(b.current_question, 0, LIMITS.currentQuestion)) wrong.push('current_question');
   if (has(b, 'version') && !isIntIn(b.version, 1, LIMITS.version)) wrong.push('version');
@@ -179,7 +201,7 @@ export function progressVerdict(parsedBody: unknown): Verdict<ProgressInput> {
     const entries = Object.entries(b.answers as Record<string, unknown>);
     if (entries.length > LIMITS.answersPerRequest) return refuse(...wrong, 'answers');
     for (const [questionId, answer] of entries) {
-      if (!isIdText(questionId) || answerProblem(answer) !== null) wrong.push('answers');
+      if (!isQuestionIdText(questionId) || answerProblem(answer) !== null) wrong.push('answers');
       else answers.push([questionId, answer]);
     }
   }

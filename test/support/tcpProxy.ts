@@ -1,4 +1,5 @@
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { freePort } from './ports';
 
 /**
  * A TCP proxy in the test process, so a test can take a server "down" for the processes that
@@ -21,16 +22,31 @@ export class TcpProxy {
     return this.listenPort;
   }
 
-  /** Listens on 127.0.0.1 (a free port the first time, the same port afterwards). */
+  /**
+   * Listens on 127.0.0.1: a free port the first time, the same port afterwards. The port comes
+   * from freePort(), below the ephemeral range: a port the kernel handed out (listen on port 0)
+   * may be taken, while the proxy is stopped, as the local port of some outgoing connection of
+   * this or another test run on the machine, and then the proxy could not come back on it.
+   */
   async start(): Promise<void> {
     if (this.server) return;
-    const server = createServer((client) => this.pipe(client));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.listenPort, '127.0.0.1', () => resolve());
-    });
-    this.listenPort = (server.address() as AddressInfo).port;
-    this.server = server;
+    for (let tries = 1; ; tries++) {
+      const port = this.listenPort || (await freePort());
+      const server = createServer((client) => this.pipe(client));
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(port, '127.0.0.1', () => resolve());
+        });
+      } catch (err) {
+        // another run may take a port freePort() found free before this listens: draw another
+        if (this.listenPort === 0 && tries < 5 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue;
+        throw err;
+      }
+      this.listenPort = port;
+      this.server = server;
+      return;
+    }
   }
 
   /** Stops listening and destroys every open connection in both directions. */
