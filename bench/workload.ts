@@ -35,6 +35,8 @@ export function seededAttempt(userId: string, now: number, timeLimitSeconds = 18
     lastUpdated: now,
     completedAt: null,
     endedAt: null,
+    attemptNumber: 1,
+    submittedBy: null,
   };
 }
 

@@ -1,8 +1,12 @@
 import type { Knex } from 'knex';
 import * as createQuizSessions from './20261123000000_create_quiz_sessions';
+import * as quizPolicies from './20261201000000_quiz_policies';
 
 /** Every migration, in order; the names are the file names, as knex records them. */
-const migrations: Array<[string, Knex.Migration]> = [['20261123000000_create_quiz_sessions', createQuizSessions]];
+const migrations: Array<[string, Knex.Migration]> = [
+  ['20261123000000_create_quiz_sessions', createQuizSessions],
+  ['20261201000000_quiz_policies', quizPolicies],
+];
 
 /**
  * A knex migration source over the list above, so the same migrations run from TypeScript (tests)

@@ -78,6 +78,8 @@ function build(s: Scenario): { attempt: Attempt; now: number } {
     lastUpdated,
     completedAt: s.status === 'completed' ? lastUpdated : null,
     endedAt: closed ? lastUpdated : null,
+    attemptNumber: 1,
+    submittedBy: s.status === 'completed' ? 'student' : null,
   };
   return { attempt, now };
 }

@@ -6,15 +6,19 @@ import { LIMITS } from '../shared/limits';
 import type { Logger } from '../shared/logger';
 import type { Metrics } from '../shared/metrics';
 import type { SessionService } from '../shared/sessionService';
+import type { PolicyStore } from '../shared/store/policyStore';
 import type { Authenticator } from './auth';
 import { openApiDocument } from './openapi';
 import { edge } from './middleware/edge';
 import { registerHealthRoutes, type ReadinessCheck } from './routes/health';
+import { registerQuizRoutes } from './routes/quizzes';
 import { registerSessionRoutes } from './routes/sessions';
 
 /** What the HTTP edge needs. */
 export interface AppDeps {
   service: SessionService;
+  /** The quiz policies, for /api/quizzes/:quiz_id/policy. */
+  policies: PolicyStore;
   log: Logger;
   readiness: Record<string, ReadinessCheck>;
   /** The process's metrics: request latency is recorded when given. */
@@ -41,6 +45,7 @@ export function createApp(deps: AppDeps): Koa {
   const router = new Router();
   registerHealthRoutes(router, deps.readiness);
   registerSessionRoutes(router, deps.service, deps.authenticate ?? null);
+  registerQuizRoutes(router, deps.policies, deps.authenticate ?? null);
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument();
   });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { LIMITS } from '../shared/limits';
 import { attemptResponse, errorResponse, healthResponse, notReadyResponse, readyResponse } from './schemas/responses';
+import { policyBody, policyResponse, quizIdParam } from './schemas/quiz';
 import { closeBody, progressBodyShape, sessionIdParam, startBody } from './schemas/session';
 import { SESSION_PREFIXES } from './routes/sessions';
 
@@ -19,9 +20,9 @@ const json = (s: JsonSchema) => ({ 'application/json': { schema: s } });
 const ERROR_TEXT: Record<number, string> = {
   400: 'VALIDATION_ERROR: malformed JSON, wrong types, invalid UUID, out-of-range or oversized values; `field` names the field',
   401: 'UNAUTHORIZED: authentication is configured and the bearer token is missing, expired, without exp, too old (AUTH_MAX_TOKEN_AGE_SECONDS) or invalid',
-  403: "FORBIDDEN: the token's role may not do this (a proctor never answers, completes, abandons or starts; a student never sets time_limit_seconds), or its subject is not the attempt's user_id (or a different user_id was given to start), or the attempt is of a quiz outside a proctor's quiz_ids",
-  404: 'SESSION_NOT_FOUND (or ROUTE_NOT_FOUND)',
-  409: 'SESSION_CONFLICT (stale version; `retry-after: 1`, retryable, current attempt under `session`) or SESSION_COMPLETED',
+  403: "QUIZ_NOT_OPEN on start: outside the quiz policy's window (`opens_at`, `closes_at`); or FORBIDDEN: the token's role may not do this (a proctor never answers, completes, abandons or starts; a student never sets time_limit_seconds), or its subject is not the attempt's user_id (or a different user_id was given to start), or the attempt is of a quiz outside a proctor's quiz_ids",
+  404: 'SESSION_NOT_FOUND (or ROUTE_NOT_FOUND; POLICY_NOT_FOUND for a quiz without a policy)',
+  409: 'SESSION_CONFLICT (stale version; `retry-after: 1`, retryable, current attempt under `session`), SESSION_COMPLETED, or on start ATTEMPT_LIMIT_REACHED (every attempt the quiz policy allows is used; not retryable; `attempts_used`, `max_attempts`)',
   410: 'SESSION_EXPIRED: the deadline passed or the attempt was abandoned; the final attempt under `session`',
   413: 'PAYLOAD_TOO_LARGE',
   415: 'UNSUPPORTED_MEDIA_TYPE: the body is not JSON',
@@ -47,6 +48,7 @@ const ifMatch = {
   schema: { type: 'string' },
 };
 const idParam = { name: 'id', in: 'path', required: true, schema: schema(sessionIdParam) };
+const quizIdPathParam = { name: 'quiz_id', in: 'path', required: true, schema: schema(quizIdParam) };
 const attemptOk = (description: string) => ({
   description,
   headers: { ETag: { description: 'The attempt version, quoted', schema: { type: 'string' } } },
@@ -93,7 +95,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
         responses: {
           '201': attemptOk('A new attempt'),
           '200': attemptOk('The open attempt for this user and quiz (resume)'),
-          ...errors(400, 401, 403, 413, 415, 500, 503),
+          ...errors(400, 401, 403, 409, 413, 415, 500, 503),
         },
       },
     },
@@ -129,11 +131,34 @@ export function openApiDocument(): Record<string, unknown> {
     tags: [
       { name: 'Sessions', description: 'Seed 2 routes (/api/sessions)' },
       { name: 'SessionsV1', description: 'Seed 1 routes (/sessions), same handlers' },
+      { name: 'Quizzes', description: "The institution's rules per quiz" },
       { name: 'Operations' },
     ],
     paths: {
       ...sessionPaths(SESSION_PREFIXES[0], 'Sessions'),
       ...sessionPaths(SESSION_PREFIXES[1], 'SessionsV1'),
+      '/api/quizzes/{quiz_id}/policy': {
+        get: {
+          tags: ['Quizzes'],
+          security,
+          operationId: 'getQuizPolicy',
+          summary: "The quiz's policy (any role)",
+          parameters: [quizIdPathParam, requestId],
+          responses: { '200': { description: 'The policy', content: json(ref('QuizPolicy')) }, ...errors(400, 401, 404, 500, 503) },
+        },
+        put: {
+          tags: ['Quizzes'],
+          security,
+          operationId: 'putQuizPolicy',
+          summary: "Create or replace the quiz's policy (a service only); it applies to the next start at once",
+          parameters: [quizIdPathParam, requestId],
+          requestBody: { required: true, content: json(ref('QuizPolicyRequest')) },
+          responses: {
+            '200': { description: 'The policy as stored', content: json(ref('QuizPolicy')) },
+            ...errors(400, 401, 403, 413, 415, 500, 503),
+          },
+        },
+      },
       '/health': {
         get: {
           tags: ['Operations'],
@@ -182,6 +207,8 @@ export function openApiDocument(): Record<string, unknown> {
         StartRequest: schema(startBody),
         ProgressRequest: schema(progressBodyShape),
         CloseRequest: schema(closeBody),
+        QuizPolicyRequest: schema(policyBody),
+        QuizPolicy: schema(policyResponse),
         Attempt: schema(attemptResponse),
         Error: schema(errorResponse),
         Health: schema(healthResponse),

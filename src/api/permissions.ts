@@ -9,24 +9,26 @@ import { principalOf, type Role } from './auth';
  */
 
 /** What a request asks to do. */
-export type Action = 'start' | 'read' | 'progress' | 'complete' | 'abandon';
+export type Action = 'start' | 'read' | 'progress' | 'complete' | 'abandon' | 'policy:read' | 'policy:write';
 
 const GRANTS: Record<Role, ReadonlySet<Action>> = {
-  service: new Set<Action>(['start', 'read', 'progress', 'complete', 'abandon']),
-  proctor: new Set<Action>(['read']),
-  student: new Set<Action>(['start', 'read', 'progress', 'complete', 'abandon']),
+  service: new Set<Action>(['start', 'read', 'progress', 'complete', 'abandon', 'policy:read', 'policy:write']),
+  proctor: new Set<Action>(['read', 'policy:read']),
+  student: new Set<Action>(['start', 'read', 'progress', 'complete', 'abandon', 'policy:read']),
 };
 
 /** Why a role may not: said in the 403. */
-const REFUSALS: Partial<Record<Role, string>> = {
-  proctor: 'A proctor may read attempts and run the live controls, not act for the student',
-};
+function refusal(role: Role, action: Action): string {
+  if (action === 'policy:write') return 'Only a service may set a quiz policy';
+  if (role === 'proctor') return 'A proctor may read attempts and run the live controls, not act for the student';
+  return `This token may not ${action}`;
+}
 
 /** Throws 403 unless the request's role may do `action`. */
 export function authorize(ctx: Context, action: Action): void {
   const principal = principalOf(ctx);
   if (!principal || GRANTS[principal.role].has(action)) return;
-  throw new ForbiddenError(REFUSALS[principal.role] ?? `This token may not ${action}`);
+  throw new ForbiddenError(refusal(principal.role, action));
 }
 
 /** The quizzes a request may see: a proctor's `quiz_ids`, or undefined for every quiz. */

@@ -10,7 +10,10 @@ import { createAuthenticator } from './auth';
 
 /** Starts the HTTP server; on shutdown it stops accepting, finishes in-flight requests, then closes. */
 export async function startApiServer(
-  deps: { config: Config; log: Logger; shutdown: Shutdown; service: SessionService; redis: Redis; knex: Knex } & Pick<AppDeps, 'metrics'>,
+  deps: { config: Config; log: Logger; shutdown: Shutdown; service: SessionService; redis: Redis; knex: Knex } & Pick<
+    AppDeps,
+    'metrics' | 'policies'
+  >,
 ): Promise<Server> {
   const authenticate = createAuthenticator(deps.config);
   if (!authenticate) {
@@ -20,6 +23,7 @@ export async function startApiServer(
   }
   const app = createApp({
     service: deps.service,
+    policies: deps.policies,
     log: deps.log,
     authenticate,
     metricsOnApiPort: deps.config.API_METRICS_PORT === undefined,

@@ -11,6 +11,9 @@ export const ERROR_CODES = [
   'SESSION_CONFLICT',
   'SESSION_COMPLETED',
   'SESSION_EXPIRED',
+  'QUIZ_NOT_OPEN',
+  'ATTEMPT_LIMIT_REACHED',
+  'POLICY_NOT_FOUND',
   'PAYLOAD_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',
   'INTERNAL_SERVER_ERROR',
@@ -147,5 +150,31 @@ export class NotReadyError extends AppError {
     const down = Object.keys(checks).filter((name) => checks[name] === 'down');
     super(503, 'SERVICE_UNAVAILABLE', `not ready: ${down.join(', ')} ${down.length === 1 ? 'is' : 'are'} down`);
     this.extra = { status: 'unavailable', checks };
+  }
+}
+
+/** 403: the quiz's window is not open: no attempt may start before opens_at or from closes_at on. */
+export class QuizNotOpenError extends AppError {
+  override readonly extra: Readonly<Record<string, unknown>>;
+  constructor(quizId: string, opensAt: number | null, closesAt: number | null, state: 'not-yet-open' | 'closed') {
+    super(403, 'QUIZ_NOT_OPEN', `Quiz ${quizId} ${state === 'closed' ? 'is closed' : 'is not open yet'}: no attempt may start now`);
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    this.extra = { opens_at: iso(opensAt), closes_at: iso(closesAt) };
+  }
+}
+
+/** 409: the user has made every attempt the quiz allows and has none open; retrying will not help. */
+export class AttemptLimitReachedError extends AppError {
+  override readonly extra: Readonly<Record<string, unknown>>;
+  constructor(attemptsUsed: number, maxAttempts: number) {
+    super(409, 'ATTEMPT_LIMIT_REACHED', `All ${maxAttempts} attempts allowed at this quiz are used`);
+    this.extra = { attempts_used: attemptsUsed, max_attempts: maxAttempts };
+  }
+}
+
+/** 404: the quiz has no policy. */
+export class PolicyNotFoundError extends AppError {
+  constructor(quizId: string) {
+    super(404, 'POLICY_NOT_FOUND', `Quiz ${quizId} has no policy`);
   }
 }

@@ -8,6 +8,7 @@ import { createRequestRedis } from './redis';
 import { ShutdownOrder, type Shutdown } from './shutdown';
 import { noHooks, SessionService, type SessionHooks } from './sessionService';
 import { SessionRepository } from './store/sessionRepository';
+import { PolicyStore } from './store/policyStore';
 import { SessionStore } from './store/sessionStore';
 
 /** The stores and the domain service one process uses, each registered for shutdown. */
@@ -17,6 +18,7 @@ export interface Runtime {
   store: SessionStore;
   repo: SessionRepository;
   service: SessionService;
+  policies: PolicyStore;
 }
 
 /** Opens Redis and PostgreSQL and builds the session service over them. */
@@ -28,12 +30,14 @@ export function createRuntime(config: Config, log: Logger, shutdown: Shutdown, r
   shutdown.add('postgres', () => knex.destroy(), ShutdownOrder.CloseStores);
   const store = new SessionStore(redis, config.SESSION_CACHE_TTL_SECONDS);
   const repo = new SessionRepository(knex);
+  const policies = new PolicyStore(knex, redis);
   const service = new SessionService(
     store,
     repo,
+    policies,
     { defaultTimeLimitSeconds: config.DEFAULT_TIME_LIMIT_SECONDS, limits: { maxAnswers: LIMITS.answersPerAttempt } },
     hooks,
     log,
   );
-  return { redis, knex, store, repo, service };
+  return { redis, knex, store, repo, service, policies };
 }

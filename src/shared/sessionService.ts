@@ -2,9 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Attempt } from './domain/attempt';
 import { deadlineOf, isPastDeadline, presentAt } from './domain/deadline';
 import { INITIAL_STATUS, isOpen, type ClosedStatus } from './domain/status';
+import { attemptAllowance, cappedDeadline, timeLimitFor, windowAt, type QuizPolicy } from './domain/policy';
 import { FIRST_VERSION } from './domain/version';
 import {
+  AttemptLimitReachedError,
   ForbiddenError,
+  QuizNotOpenError,
   SessionCompletedError,
   SessionConflictError,
   SessionExpiredError,
@@ -13,6 +16,7 @@ import {
   ValidationError,
 } from './errors';
 import type { Logger } from './logger';
+import type { PolicyStore } from './store/policyStore';
 import type { SessionRepository } from './store/sessionRepository';
 import type { CloseGuard, FoundResult, SessionStore, WriteResult } from './store/sessionStore';
 import { writeSnapshots } from './store/snapshotWriter';
@@ -49,7 +53,10 @@ export const noHooks: SessionHooks = {
 export interface StartInput {
   userId: string;
   quizId: string | number;
+  /** Asked for by a service, or in open mode (a student may not: the route refuses it). */
   timeLimitSeconds?: number;
+  /** True for a service: its time limit is ignored for a quiz with a policy; open mode's is refused. */
+  fromService?: boolean;
 }
 
 /** A progress write: answers (question id -> answer JSON text) and/or the current question. */
@@ -83,6 +90,7 @@ export class SessionService {
   constructor(
     private readonly store: SessionStore,
     private readonly repo: SessionRepository,
+    private readonly policies: Pick<PolicyStore, 'get'>,
     private readonly options: { defaultTimeLimitSeconds: number; limits: AttemptLimits },
     private readonly hooks: SessionHooks = noHooks,
     private readonly log?: Logger,
@@ -95,21 +103,38 @@ export class SessionService {
    * database's (a partial unique index), so two devices starting at once get the same attempt.
    */
   async start(input: StartInput): Promise<{ attempt: Attempt; created: boolean }> {
+    const policy = await this.policies.get(String(input.quizId));
+    if (input.timeLimitSeconds !== undefined && policy && !input.fromService) {
+      throw new ForbiddenError(`Quiz ${input.quizId} has a policy: its time limit is the policy's`);
+    }
     // an open attempt that turns out closed (or is closed meanwhile) lets the next round insert
     for (let round = 0; round < START_ROUNDS; round++) {
-      const created = await this.insertNew(input);
-      if (created) return { attempt: created, created: true };
+      const window = windowAt(policy, this.clock());
+      if (window === 'open') {
+        const created = await this.insertNew(input, policy);
+        if (created) return { attempt: created, created: true };
+      }
+      // resuming an open attempt is never refused: not by the window, not by the attempt limit
       const resumed = await this.resumeOpen(input);
       if (resumed) return { attempt: resumed, created: false };
+      if (window !== 'open') throw new QuizNotOpenError(String(input.quizId), policy!.opensAt, policy!.closesAt, window);
+      const allowance = attemptAllowance(policy);
+      if (allowance !== null) {
+        const used = await this.repo.countAttempts(input.userId, input.quizId);
+        if (used >= allowance) throw new AttemptLimitReachedError(used, allowance);
+      }
     }
     throw new ServiceUnavailableError('postgres');
   }
 
-  /** Inserts a new attempt unless the user has one open for the quiz; cached and its expiry scheduled. */
-  private async insertNew(input: StartInput): Promise<Attempt | null> {
+  /**
+   * Inserts a new attempt unless the user has one open for the quiz or has used every attempt the
+   * policy allows; cached and its expiry scheduled.
+   */
+  private async insertNew(input: StartInput, policy: QuizPolicy | null): Promise<Attempt | null> {
     const now = this.clock();
-    const timeLimitSeconds = input.timeLimitSeconds ?? this.options.defaultTimeLimitSeconds;
-    const attempt: Attempt = {
+    const timeLimitSeconds = timeLimitFor(policy, input.timeLimitSeconds, this.options.defaultTimeLimitSeconds);
+    const candidate: Omit<Attempt, 'attemptNumber'> = {
       id: randomUUID(),
       userId: input.userId,
       quizId: input.quizId,
@@ -119,12 +144,15 @@ export class SessionService {
       version: FIRST_VERSION,
       timeLimitSeconds,
       startedAt: now,
-      expiresAt: deadlineOf(now, timeLimitSeconds),
+      expiresAt: cappedDeadline(deadlineOf(now, timeLimitSeconds), policy),
       lastUpdated: now,
       completedAt: null,
       endedAt: null,
+      submittedBy: null,
     };
-    if (!(await this.repo.insertIfNoneOpen(attempt))) return null;
+    const attemptNumber = await this.repo.insertIfNoneOpen(candidate, attemptAllowance(policy));
+    if (attemptNumber === null) return null;
+    const attempt: Attempt = { ...candidate, attemptNumber };
     await this.store.fill(attempt);
     await this.quietly('schedule expiry', this.hooks.started(attempt));
     return attempt;
@@ -182,7 +210,8 @@ export class SessionService {
 
   private readable(attempt: Attempt, owner: string | undefined, quizScope: readonly string[] | undefined): Attempt {
     if (owner !== undefined && attempt.userId !== owner) throw new ForbiddenError();
-    if (quizScope !== undefined && !quizScope.includes(String(attempt.quizId))) throw new ForbiddenError('This attempt is of a quiz outside the token’s quiz_ids');
+    if (quizScope !== undefined && !quizScope.includes(String(attempt.quizId)))
+      throw new ForbiddenError('This attempt is of a quiz outside the token’s quiz_ids');
     const shown = presentAt(attempt, this.clock());
     if (shown.status === 'expired' || shown.status === 'abandoned') throw new SessionExpiredError(shown);
     return shown;

@@ -32,6 +32,7 @@ export async function startAuthApi(overrides: Partial<Config>) {
   await new Promise<void>((resolve) => (runtime.redis.status === 'ready' ? resolve() : runtime.redis.once('ready', () => resolve())));
   const app = createApp({
     service: runtime.service,
+    policies: runtime.policies,
     log,
     authenticate: createAuthenticator(config),
     metrics: new Metrics('auth-test'),

@@ -39,6 +39,7 @@ export function expectAttemptShape(body: unknown): asserts body is AttemptJson {
   expect(Object.keys(body as object).sort()).toEqual(
     [
       'answers',
+      'attempt_number',
       'completed_at',
       'current_question',
       'expires_at',
@@ -47,6 +48,7 @@ export function expectAttemptShape(body: unknown): asserts body is AttemptJson {
       'quiz_id',
       'started_at',
       'status',
+      'submitted_by',
       'time_limit_seconds',
       'time_remaining',
       'user_id',
@@ -61,4 +63,7 @@ export function expectAttemptShape(body: unknown): asserts body is AttemptJson {
   expect(timeOrNull(a.completed_at)).toBe(true);
   expect(Number.isInteger(a.version)).toBe(true);
   expect(Number.isInteger(a.current_question)).toBe(true);
+  expect(Number.isInteger(a.attempt_number) && a.attempt_number >= 1).toBe(true);
+  // submitted exactly when completed
+  expect(a.submitted_by).toEqual(a.status === 'completed' ? expect.stringMatching(/^(student|timer)$/) : null);
 }

@@ -36,6 +36,8 @@ export interface AttemptJson {
   expires_at: string | null;
   last_updated: string;
   completed_at: string | null;
+  attempt_number: number;
+  submitted_by: 'student' | 'timer' | null;
 }
 
 /** A response as the tests see it: status, headers and the parsed body (text when not JSON). */
@@ -57,6 +59,7 @@ export async function startTestApi(overrides: Partial<Config> = {}, hooks?: Sess
   await new Promise<void>((resolve) => (runtime.redis.status === 'ready' ? resolve() : runtime.redis.once('ready', () => resolve())));
   const app = createApp({
     service: runtime.service,
+    policies: runtime.policies,
     log,
     readiness: { redis: () => runtime.redis.ping(), postgres: () => runtime.knex.raw('select 1') },
   });

@@ -74,6 +74,7 @@ export function registerSessionRoutes(router: Router, service: SessionService, a
         userId: startingUser(ctx, body.user_id),
         quizId: body.quiz_id,
         timeLimitSeconds: body.time_limit_seconds,
+        fromService: principalOf(ctx)?.role === 'service',
       });
       ctx.set('location', `${prefix}/${attempt.id}`);
       send(ctx, created ? 201 : 200, attempt, now());

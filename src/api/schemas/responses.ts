@@ -18,6 +18,11 @@ export const attemptResponse = z.object({
   expires_at: timestamp.nullable(),
   last_updated: timestamp,
   completed_at: timestamp.nullable(),
+  attempt_number: z.number().int().min(1).meta({ description: "Which of the user's attempts at the quiz this is, from 1" }),
+  submitted_by: z
+    .enum(['student', 'timer'])
+    .nullable()
+    .meta({ description: 'Who submitted it (complete: student; autosubmit: timer); null until then' }),
   answers: z.record(z.string(), z.unknown()),
 });
 
@@ -33,6 +38,10 @@ export const errorResponse = z.object({
   sessionId: z.string().optional(),
   field: z.string().optional(),
   session: attemptResponse.optional(),
+  opens_at: z.iso.datetime().nullable().optional().meta({ description: 'QUIZ_NOT_OPEN: when the quiz window opens' }),
+  closes_at: z.iso.datetime().nullable().optional().meta({ description: 'QUIZ_NOT_OPEN: when it closes' }),
+  attempts_used: z.number().int().min(0).optional().meta({ description: 'ATTEMPT_LIMIT_REACHED: attempts the user made' }),
+  max_attempts: z.number().int().min(1).optional().meta({ description: 'ATTEMPT_LIMIT_REACHED: attempts allowed' }),
 });
 
 /** GET /health */

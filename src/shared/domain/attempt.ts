@@ -21,7 +21,14 @@ export interface Attempt {
   completedAt: number | null;
   /** When the attempt closed (completed, expired at its deadline, or abandoned). */
   endedAt: number | null;
+  /** Which of the user's attempts at the quiz this is, counting from 1. */
+  attemptNumber: number;
+  /** Who submitted it: the student (complete), the timer (autosubmit at the deadline); null until then. */
+  submittedBy: SubmittedBy | null;
 }
+
+/** Who submitted a completed attempt. */
+export type SubmittedBy = 'student' | 'timer';
 
 /**
  * Answers as the JSON object text Redis rendered them in (the hot path never splits them): a Map
@@ -121,6 +128,7 @@ export function attemptJson(attempt: Attempt, now: number): string {
     `,"current_question":${a.currentQuestion},"version":${a.version},"time_limit_seconds":${a.timeLimitSeconds}` +
     `,"time_remaining":${remaining === null ? 'null' : remaining},"started_at":${isoOrNull(a.startedAt)}` +
     `,"expires_at":${isoOrNull(a.expiresAt)},"last_updated":${isoOrNull(a.lastUpdated)},"completed_at":${isoOrNull(a.completedAt)}` +
+    `,"attempt_number":${a.attemptNumber},"submitted_by":${a.submittedBy === null ? 'null' : `"${a.submittedBy}"`}` +
     `,"answers":${answersJson(a.answers)}}`
   );
 }

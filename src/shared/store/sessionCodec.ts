@@ -1,4 +1,4 @@
-import { RenderedAnswers, type Attempt } from '../domain/attempt';
+import { RenderedAnswers, type Attempt, type SubmittedBy } from '../domain/attempt';
 import { luaLiteral } from '../domain/fragments';
 import type { AttemptStatus } from '../domain/status';
 
@@ -27,6 +27,12 @@ const optionalMs: Codec<number | null> = {
 // JSON text, so an integer quiz id comes back as a number
 const json: Codec<string | number> = { encode: (v) => JSON.stringify(v), decode: (s) => JSON.parse(s) as string | number };
 const status: Codec<AttemptStatus> = { encode: (v) => v, decode: (s) => s as AttemptStatus };
+const submittedBy: Codec<SubmittedBy | null> = {
+  encode: (v) => v ?? '',
+  decode: (s) => (s === '' || s === undefined ? null : (s as SubmittedBy)),
+};
+// a hash cached before attempt numbers existed has none: it is the user's first attempt then
+const attemptNumber: Codec<number> = { encode: (v) => String(v), decode: (s) => (s === '' || s === undefined ? 1 : Number(s)) };
 
 /** What `session:{id}` holds besides the answers: the attempt's fields, and when it became dirty. */
 export interface SessionMeta extends Omit<Attempt, 'answers'> {
@@ -50,6 +56,8 @@ export const SESSION_FIELDS = {
   last_updated: { property: 'lastUpdated', codec: integer },
   completed_at: { property: 'completedAt', codec: optionalMs },
   ended_at: { property: 'endedAt', codec: optionalMs },
+  attempt_number: { property: 'attemptNumber', codec: attemptNumber },
+  submitted_by: { property: 'submittedBy', codec: submittedBy },
   dirty_since: { property: 'dirtySince', codec: optionalMs },
 } as const satisfies FieldTable;
 

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { answersJson, type Attempt } from '../domain/attempt';
+import { answersJson, type Attempt, type SubmittedBy } from '../domain/attempt';
 import { pastDeadlineSql } from '../domain/deadline';
 import type { SqlCondition } from '../domain/fragments';
 import { idleSql } from '../domain/idle';
@@ -33,6 +33,8 @@ interface Row {
   last_updated: Date;
   completed_at: Date | null;
   ended_at: Date | null;
+  attempt_number: number;
+  submitted_by: SubmittedBy | null;
   persisted_at: Date;
   persist_count: number;
 }
@@ -57,6 +59,8 @@ function fromRow(r: Row): Attempt {
     lastUpdated: r.last_updated.getTime(),
     completedAt: ms(r.completed_at),
     endedAt: ms(r.ended_at),
+    attemptNumber: r.attempt_number,
+    submittedBy: r.submitted_by,
   };
 }
 
@@ -76,6 +80,8 @@ function toRow(knex: Knex, a: Attempt): Record<string, unknown> {
     last_updated: date(a.lastUpdated),
     completed_at: date(a.completedAt),
     ended_at: date(a.endedAt),
+    attempt_number: a.attemptNumber,
+    submitted_by: a.submittedBy,
     persisted_at: knex.fn.now(),
   };
 }
@@ -101,15 +107,55 @@ export function pgUnavailable(err: unknown): never {
 export class SessionRepository {
   constructor(private readonly knex: Knex) {}
 
-  /** Inserts a new open attempt unless the user already has one open for the quiz; true when inserted. */
-  async insertIfNoneOpen(a: Attempt): Promise<boolean> {
-    const rows = await this.knex(TABLE)
-      .insert(toRow(this.knex, a))
-      .onConflict(this.knex.raw(`(user_id, quiz_id) where ${OPEN_SQL}`))
-      .ignore()
-      .returning('id')
+  /**
+   * Inserts a new open attempt unless the user already has one open for the quiz, or (with
+   * `maxAttempts`) has made that many already. The attempt's number is its user's count of attempts
+   * at the quiz plus one, counted in the same statement. Returns the number, or null when not inserted.
+   */
+  async insertIfNoneOpen(a: Omit<Attempt, 'attemptNumber'>, maxAttempts: number | null): Promise<number | null> {
+    const result = await this.knex
+      .raw(
+        `insert into ${TABLE} (id, user_id, quiz_id, quiz_id_is_int, status, current_question, answers, version, time_limit_seconds,
+           started_at, expires_at, last_updated, completed_at, ended_at, submitted_by, attempt_number)
+         select ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, count(*) + 1
+         from ${TABLE} where user_id = ? and quiz_id = ?
+         having ?::integer is null or count(*) < ?::integer
+         on conflict (user_id, quiz_id) where ${OPEN_SQL} do nothing
+         returning attempt_number`,
+        [
+          a.id,
+          a.userId,
+          String(a.quizId),
+          typeof a.quizId === 'number',
+          a.status,
+          a.currentQuestion,
+          answersJson(a.answers),
+          a.version,
+          a.timeLimitSeconds,
+          new Date(a.startedAt),
+          date(a.expiresAt),
+          new Date(a.lastUpdated),
+          date(a.completedAt),
+          date(a.endedAt),
+          a.submittedBy,
+          a.userId,
+          String(a.quizId),
+          maxAttempts,
+          maxAttempts,
+        ],
+      )
       .catch(pgUnavailable);
-    return rows.length === 1;
+    const inserted = result.rows as Array<{ attempt_number: number }>;
+    return inserted.length === 1 ? inserted[0].attempt_number : null;
+  }
+
+  /** How many attempts the user has made at the quiz (open or closed). */
+  async countAttempts(userId: string, quizId: string | number): Promise<number> {
+    const row = await this.knex(TABLE)
+      .count<{ count: string }[]>('*')
+      .where({ user_id: userId, quiz_id: String(quizId) })
+      .catch(pgUnavailable);
+    return Number(row[0].count);
   }
 
   /** The user's open attempt for the quiz, if any. */
@@ -145,6 +191,7 @@ export class SessionRepository {
         last_updated: this.knex.raw('excluded.last_updated'),
         completed_at: this.knex.raw('excluded.completed_at'),
         ended_at: this.knex.raw('excluded.ended_at'),
+        submitted_by: this.knex.raw('excluded.submitted_by'),
         persisted_at: this.knex.raw('excluded.persisted_at'),
         persist_count: this.knex.raw(`${TABLE}.persist_count + 1`),
       })
@@ -169,6 +216,7 @@ export class SessionRepository {
         version: this.knex.raw('version + 1'),
         ended_at: target === 'expired' ? this.knex.raw('expires_at') : new Date(now),
         completed_at: target === 'completed' ? new Date(now) : null,
+        submitted_by: target === 'completed' ? 'student' : null,
         last_updated: new Date(now),
         persisted_at: this.knex.fn.now(),
         persist_count: this.knex.raw('persist_count + 1'),

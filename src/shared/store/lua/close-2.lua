@@ -9,7 +9,7 @@
   Output:
     {'MISS'} | {'FORBIDDEN'}  as in includes/write.lua
     {code, first, render()}   code:
-      OK        closed now (version + 1)
+      OK        closed now (version + 1; completed: submitted_by student)
       ALREADY   already in the target status
       EXPIRED   found past its deadline: expired instead (OK when the target was expired)
       CLOSED    closed otherwise
@@ -35,5 +35,7 @@ local f = {'status', target, 'ended_at', ARGV[1], 'version', next_version(v), 'l
 if target == 'completed' then
   f[#f + 1] = 'completed_at'
   f[#f + 1] = ARGV[1]
+  f[#f + 1] = 'submitted_by'
+  f[#f + 1] = 'student'
 end
 return apply(f, 'OK')

@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { OVERDUE_HANDLINGS } from '../../shared/domain/policy';
+import { LIMITS } from '../../shared/limits';
+
+/** A quiz id in a path: printable text, 1..idLength characters. */
+export const quizIdParam = z
+  .string()
+  .min(1, 'quiz_id must not be empty')
+  .max(LIMITS.idLength, `quiz_id must be at most ${LIMITS.idLength} characters`)
+  .regex(/^[^\u0000-\u001f\u007f]+$/, 'quiz_id must not contain control characters');
+
+const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 time, such as 2026-12-01T09:00:00Z' });
+
+/** PUT /api/quizzes/:quiz_id/policy: the whole policy (a PUT replaces it); unknown fields are refused. */
+export const policyBody = z
+  .strictObject({
+    time_limit_seconds: z.number().int().min(0).max(LIMITS.timeLimitSeconds).meta({ description: '0 means untimed' }),
+    max_attempts: z.number().int().min(1).max(1000).nullable().default(null).meta({ description: 'null: unlimited' }),
+    overdue_handling: z.enum(OVERDUE_HANDLINGS).default('expire'),
+    grace_period_seconds: z.number().int().min(1).max(LIMITS.timeLimitSeconds).nullable().default(null),
+    opens_at: isoTime.nullable().default(null),
+    closes_at: isoTime.nullable().default(null),
+  })
+  .superRefine((p, ctx) => {
+    if (p.overdue_handling === 'graceperiod' && p.grace_period_seconds === null) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['grace_period_seconds'],
+        message: 'grace_period_seconds is required with overdue_handling graceperiod',
+      });
+    }
+    if (p.overdue_handling !== 'graceperiod' && p.grace_period_seconds !== null) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['grace_period_seconds'],
+        message: 'grace_period_seconds is only for overdue_handling graceperiod',
+      });
+    }
+    if (p.opens_at !== null && p.closes_at !== null && Date.parse(p.opens_at) >= Date.parse(p.closes_at)) {
+      ctx.addIssue({ code: 'custom', path: ['closes_at'], message: 'closes_at must be after opens_at' });
+    }
+  });
+
+/** A quiz policy as the API returns it. */
+export const policyResponse = z.object({
+  quiz_id: z.string(),
+  time_limit_seconds: z.number().int().min(0),
+  max_attempts: z.number().int().min(1).nullable(),
+  overdue_handling: z.enum(OVERDUE_HANDLINGS),
+  grace_period_seconds: z.number().int().min(1).nullable(),
+  opens_at: z.iso.datetime().nullable(),
+  closes_at: z.iso.datetime().nullable(),
+  updated_at: z.iso.datetime(),
+});
