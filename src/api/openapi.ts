@@ -1,7 +1,16 @@
 import { z } from 'zod';
 import { LIMITS } from '../shared/limits';
 import { attemptResponse, errorResponse, healthResponse, notReadyResponse, readyResponse } from './schemas/responses';
-import { policyBody, policyResponse, quizIdParam } from './schemas/quiz';
+import {
+  accommodationBody,
+  accommodationResponse,
+  overrideBody,
+  overrideResponse,
+  policyBody,
+  policyResponse,
+  quizIdParam,
+  userIdParam,
+} from './schemas/quiz';
 import { closeBody, progressBodyShape, sessionIdParam, startBody } from './schemas/session';
 import { SESSION_PREFIXES } from './routes/sessions';
 
@@ -21,7 +30,7 @@ const ERROR_TEXT: Record<number, string> = {
   400: 'VALIDATION_ERROR: malformed JSON, wrong types, invalid UUID, out-of-range or oversized values; `field` names the field',
   401: 'UNAUTHORIZED: authentication is configured and the bearer token is missing, expired, without exp, too old (AUTH_MAX_TOKEN_AGE_SECONDS) or invalid',
   403: "QUIZ_NOT_OPEN on start: outside the quiz policy's window (`opens_at`, `closes_at`); or FORBIDDEN: the token's role may not do this (a proctor never answers, completes, abandons or starts; a student never sets time_limit_seconds), or its subject is not the attempt's user_id (or a different user_id was given to start), or the attempt is of a quiz outside a proctor's quiz_ids",
-  404: 'SESSION_NOT_FOUND (or ROUTE_NOT_FOUND; POLICY_NOT_FOUND for a quiz without a policy)',
+  404: 'SESSION_NOT_FOUND (or ROUTE_NOT_FOUND; POLICY_NOT_FOUND for a quiz without a policy; SETTING_NOT_FOUND for a missing accommodation or override)',
   409: 'SESSION_CONFLICT (stale version; `retry-after: 1`, retryable, current attempt under `session`), SESSION_COMPLETED, or on start ATTEMPT_LIMIT_REACHED (every attempt the quiz policy allows is used; not retryable; `attempts_used`, `max_attempts`)',
   410: 'SESSION_EXPIRED: the deadline passed or the attempt was abandoned; the final attempt under `session`',
   413: 'PAYLOAD_TOO_LARGE',
@@ -49,6 +58,7 @@ const ifMatch = {
 };
 const idParam = { name: 'id', in: 'path', required: true, schema: schema(sessionIdParam) };
 const quizIdPathParam = { name: 'quiz_id', in: 'path', required: true, schema: schema(quizIdParam) };
+const userIdPathParam = { name: 'user_id', in: 'path', required: true, schema: schema(userIdParam) };
 const attemptOk = (description: string) => ({
   description,
   headers: { ETag: { description: 'The attempt version, quoted', schema: { type: 'string' } } },
@@ -159,6 +169,60 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      '/api/users/{user_id}/accommodations': {
+        get: {
+          tags: ['Quizzes'],
+          security,
+          operationId: 'getAccommodations',
+          summary: "The user's accommodations (a service or a proctor)",
+          parameters: [userIdPathParam, requestId],
+          responses: {
+            '200': { description: 'The accommodations', content: json(ref('Accommodation')) },
+            ...errors(400, 401, 403, 404, 500, 503),
+          },
+        },
+        put: {
+          tags: ['Quizzes'],
+          security,
+          operationId: 'putAccommodations',
+          summary:
+            "Create or replace the user's accommodations (a service only): on every timed quiz the limit becomes round(limit × time_multiplier) + extra_time_seconds",
+          parameters: [userIdPathParam, requestId],
+          requestBody: { required: true, content: json(ref('AccommodationRequest')) },
+          responses: {
+            '200': { description: 'As stored', content: json(ref('Accommodation')) },
+            ...errors(400, 401, 403, 413, 415, 500, 503),
+          },
+        },
+      },
+      '/api/quizzes/{quiz_id}/overrides/{user_id}': {
+        get: {
+          tags: ['Quizzes'],
+          security,
+          operationId: 'getOverride',
+          summary: "The user's override of the quiz's policy (a service or a proctor)",
+          parameters: [quizIdPathParam, userIdPathParam, requestId],
+          responses: { '200': { description: 'The override', content: json(ref('Override')) }, ...errors(400, 401, 403, 404, 500, 503) },
+        },
+        put: {
+          tags: ['Quizzes'],
+          security,
+          operationId: 'putOverride',
+          summary:
+            "Create or replace the user's override (a service only): its time limit comes first, its extra attempts add to max_attempts, its closes_at replaces the policy's",
+          parameters: [quizIdPathParam, userIdPathParam, requestId],
+          requestBody: { required: true, content: json(ref('OverrideRequest')) },
+          responses: { '200': { description: 'As stored', content: json(ref('Override')) }, ...errors(400, 401, 403, 413, 415, 500, 503) },
+        },
+        delete: {
+          tags: ['Quizzes'],
+          security,
+          operationId: 'deleteOverride',
+          summary: 'Remove the override (a service only)',
+          parameters: [quizIdPathParam, userIdPathParam, requestId],
+          responses: { '204': { description: 'Removed' }, ...errors(400, 401, 403, 404, 500, 503) },
+        },
+      },
       '/health': {
         get: {
           tags: ['Operations'],
@@ -209,6 +273,10 @@ export function openApiDocument(): Record<string, unknown> {
         CloseRequest: schema(closeBody),
         QuizPolicyRequest: schema(policyBody),
         QuizPolicy: schema(policyResponse),
+        AccommodationRequest: schema(accommodationBody),
+        Accommodation: schema(accommodationResponse),
+        OverrideRequest: schema(overrideBody),
+        Override: schema(overrideResponse),
         Attempt: schema(attemptResponse),
         Error: schema(errorResponse),
         Health: schema(healthResponse),

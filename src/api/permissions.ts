@@ -9,17 +9,30 @@ import { principalOf, type Role } from './auth';
  */
 
 /** What a request asks to do. */
-export type Action = 'start' | 'read' | 'progress' | 'complete' | 'abandon' | 'policy:read' | 'policy:write';
+export type Action =
+  'start' | 'read' | 'progress' | 'complete' | 'abandon' | 'policy:read' | 'policy:write' | 'settings:read' | 'settings:write';
 
 const GRANTS: Record<Role, ReadonlySet<Action>> = {
-  service: new Set<Action>(['start', 'read', 'progress', 'complete', 'abandon', 'policy:read', 'policy:write']),
-  proctor: new Set<Action>(['read', 'policy:read']),
+  service: new Set<Action>([
+    'start',
+    'read',
+    'progress',
+    'complete',
+    'abandon',
+    'policy:read',
+    'policy:write',
+    'settings:read',
+    'settings:write',
+  ]),
+  proctor: new Set<Action>(['read', 'policy:read', 'settings:read']),
   student: new Set<Action>(['start', 'read', 'progress', 'complete', 'abandon', 'policy:read']),
 };
 
 /** Why a role may not: said in the 403. */
 function refusal(role: Role, action: Action): string {
   if (action === 'policy:write') return 'Only a service may set a quiz policy';
+  if (action === 'settings:write') return "Only a service may set a user's accommodations and overrides";
+  if (action === 'settings:read') return 'A student may not read accommodations and overrides';
   if (role === 'proctor') return 'A proctor may read attempts and run the live controls, not act for the student';
   return `This token may not ${action}`;
 }

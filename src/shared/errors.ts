@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'QUIZ_NOT_OPEN',
   'ATTEMPT_LIMIT_REACHED',
   'POLICY_NOT_FOUND',
+  'SETTING_NOT_FOUND',
   'PAYLOAD_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',
   'INTERNAL_SERVER_ERROR',
@@ -176,5 +177,12 @@ export class AttemptLimitReachedError extends AppError {
 export class PolicyNotFoundError extends AppError {
   constructor(quizId: string) {
     super(404, 'POLICY_NOT_FOUND', `Quiz ${quizId} has no policy`);
+  }
+}
+
+/** 404: the user has no such accommodation or override. */
+export class SettingNotFoundError extends AppError {
+  constructor(message: string) {
+    super(404, 'SETTING_NOT_FOUND', message);
   }
 }

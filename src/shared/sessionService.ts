@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Attempt } from './domain/attempt';
 import { deadlineOf, isPastDeadline, presentAt } from './domain/deadline';
 import { INITIAL_STATUS, isOpen, type ClosedStatus } from './domain/status';
-import { attemptAllowance, cappedDeadline, timeLimitFor, windowAt, type QuizPolicy } from './domain/policy';
+import { cappedDeadline, effectiveRules, windowAt, type EffectiveRules } from './domain/policy';
 import { FIRST_VERSION } from './domain/version';
 import {
   AttemptLimitReachedError,
@@ -90,7 +90,7 @@ export class SessionService {
   constructor(
     private readonly store: SessionStore,
     private readonly repo: SessionRepository,
-    private readonly policies: Pick<PolicyStore, 'get'>,
+    private readonly policies: Pick<PolicyStore, 'rulesFor'>,
     private readonly options: { defaultTimeLimitSeconds: number; limits: AttemptLimits },
     private readonly hooks: SessionHooks = noHooks,
     private readonly log?: Logger,
@@ -103,25 +103,25 @@ export class SessionService {
    * database's (a partial unique index), so two devices starting at once get the same attempt.
    */
   async start(input: StartInput): Promise<{ attempt: Attempt; created: boolean }> {
-    const policy = await this.policies.get(String(input.quizId));
-    if (input.timeLimitSeconds !== undefined && policy && !input.fromService) {
+    const found = await this.policies.rulesFor(String(input.quizId), input.userId);
+    if (input.timeLimitSeconds !== undefined && found.policy && !input.fromService) {
       throw new ForbiddenError(`Quiz ${input.quizId} has a policy: its time limit is the policy's`);
     }
+    const rules = effectiveRules(found, input.timeLimitSeconds, this.options.defaultTimeLimitSeconds);
     // an open attempt that turns out closed (or is closed meanwhile) lets the next round insert
     for (let round = 0; round < START_ROUNDS; round++) {
-      const window = windowAt(policy, this.clock());
+      const window = windowAt(rules, this.clock());
       if (window === 'open') {
-        const created = await this.insertNew(input, policy);
+        const created = await this.insertNew(input, rules);
         if (created) return { attempt: created, created: true };
       }
       // resuming an open attempt is never refused: not by the window, not by the attempt limit
       const resumed = await this.resumeOpen(input);
       if (resumed) return { attempt: resumed, created: false };
-      if (window !== 'open') throw new QuizNotOpenError(String(input.quizId), policy!.opensAt, policy!.closesAt, window);
-      const allowance = attemptAllowance(policy);
-      if (allowance !== null) {
+      if (window !== 'open') throw new QuizNotOpenError(String(input.quizId), rules.opensAt, rules.closesAt, window);
+      if (rules.maxAttempts !== null) {
         const used = await this.repo.countAttempts(input.userId, input.quizId);
-        if (used >= allowance) throw new AttemptLimitReachedError(used, allowance);
+        if (used >= rules.maxAttempts) throw new AttemptLimitReachedError(used, rules.maxAttempts);
       }
     }
     throw new ServiceUnavailableError('postgres');
@@ -129,11 +129,11 @@ export class SessionService {
 
   /**
    * Inserts a new attempt unless the user has one open for the quiz or has used every attempt the
-   * policy allows; cached and its expiry scheduled.
+   * rules allow; cached and its expiry scheduled.
    */
-  private async insertNew(input: StartInput, policy: QuizPolicy | null): Promise<Attempt | null> {
+  private async insertNew(input: StartInput, rules: EffectiveRules): Promise<Attempt | null> {
     const now = this.clock();
-    const timeLimitSeconds = timeLimitFor(policy, input.timeLimitSeconds, this.options.defaultTimeLimitSeconds);
+    const { timeLimitSeconds } = rules;
     const candidate: Omit<Attempt, 'attemptNumber'> = {
       id: randomUUID(),
       userId: input.userId,
@@ -144,13 +144,13 @@ export class SessionService {
       version: FIRST_VERSION,
       timeLimitSeconds,
       startedAt: now,
-      expiresAt: cappedDeadline(deadlineOf(now, timeLimitSeconds), policy),
+      expiresAt: cappedDeadline(deadlineOf(now, timeLimitSeconds), rules),
       lastUpdated: now,
       completedAt: null,
       endedAt: null,
       submittedBy: null,
     };
-    const attemptNumber = await this.repo.insertIfNoneOpen(candidate, attemptAllowance(policy));
+    const attemptNumber = await this.repo.insertIfNoneOpen(candidate, rules.maxAttempts);
     if (attemptNumber === null) return null;
     const attempt: Attempt = { ...candidate, attemptNumber };
     await this.store.fill(attempt);

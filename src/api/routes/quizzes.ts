@@ -1,11 +1,11 @@
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import type { QuizPolicy } from '../../shared/domain/policy';
-import { PolicyNotFoundError } from '../../shared/errors';
+import type { Accommodation, QuizOverride, QuizPolicy } from '../../shared/domain/policy';
+import { PolicyNotFoundError, SettingNotFoundError } from '../../shared/errors';
 import type { PolicyStore } from '../../shared/store/policyStore';
 import { requireAuth, type Authenticator } from '../auth';
 import { authorize } from '../permissions';
-import { policyBody, quizIdParam } from '../schemas/quiz';
+import { accommodationBody, overrideBody, policyBody, quizIdParam, userIdParam } from '../schemas/quiz';
 import { parse } from '../validate';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -25,8 +25,26 @@ function policyJson(p: QuizPolicy) {
 }
 
 const quizIdOf = (ctx: Context & { params: Record<string, string> }): string => parse(quizIdParam, ctx.params.quiz_id, 'path');
+const userIdOf = (ctx: Context & { params: Record<string, string> }): string => parse(userIdParam, ctx.params.user_id, 'path');
 
-/** The institution's rules per quiz: PUT (a service only) and GET (any role) of its policy. */
+const accommodationJson = (a: Accommodation) => ({
+  user_id: a.userId,
+  time_multiplier: a.timeMultiplier,
+  extra_time_seconds: a.extraTimeSeconds,
+});
+const overrideJson = (o: QuizOverride) => ({
+  quiz_id: o.quizId,
+  user_id: o.userId,
+  time_limit_seconds: o.timeLimitSeconds,
+  extra_attempts: o.extraAttempts,
+  closes_at: iso(o.closesAt),
+});
+
+/**
+ * The institution's rules: a quiz's policy (PUT by a service, GET by any role), a user's
+ * accommodations, and a user's override of a quiz (both PUT/DELETE by a service, GET by a service
+ * or a proctor). A change applies to the next start.
+ */
 export function registerQuizRoutes(router: Router, policies: PolicyStore, authenticate: Authenticator | null = null): void {
   const auth: Middleware[] = authenticate ? [requireAuth(authenticate)] : [];
 
@@ -52,5 +70,56 @@ export function registerQuizRoutes(router: Router, policies: PolicyStore, authen
       closesAt: body.closes_at === null ? null : Date.parse(body.closes_at),
     });
     ctx.body = policyJson(stored);
+  });
+
+  router.get('/api/users/:user_id/accommodations', ...auth, async (ctx) => {
+    authorize(ctx, 'settings:read');
+    const userId = userIdOf(ctx);
+    const found = await policies.getAccommodation(userId);
+    if (!found) throw new SettingNotFoundError(`User ${userId} has no accommodations`);
+    ctx.body = accommodationJson(found);
+  });
+
+  router.put('/api/users/:user_id/accommodations', ...auth, async (ctx) => {
+    authorize(ctx, 'settings:write');
+    const userId = userIdOf(ctx);
+    const body = parse(accommodationBody, ctx.request.body);
+    ctx.body = accommodationJson(
+      await policies.putAccommodation({ userId, timeMultiplier: body.time_multiplier, extraTimeSeconds: body.extra_time_seconds }),
+    );
+  });
+
+  router.get('/api/quizzes/:quiz_id/overrides/:user_id', ...auth, async (ctx) => {
+    authorize(ctx, 'settings:read');
+    const quizId = quizIdOf(ctx);
+    const userId = userIdOf(ctx);
+    const found = await policies.getOverride(quizId, userId);
+    if (!found) throw new SettingNotFoundError(`User ${userId} has no override of quiz ${quizId}`);
+    ctx.body = overrideJson(found);
+  });
+
+  router.put('/api/quizzes/:quiz_id/overrides/:user_id', ...auth, async (ctx) => {
+    authorize(ctx, 'settings:write');
+    const quizId = quizIdOf(ctx);
+    const userId = userIdOf(ctx);
+    const body = parse(overrideBody, ctx.request.body);
+    ctx.body = overrideJson(
+      await policies.putOverride({
+        quizId,
+        userId,
+        timeLimitSeconds: body.time_limit_seconds,
+        extraAttempts: body.extra_attempts,
+        closesAt: body.closes_at === null ? null : Date.parse(body.closes_at),
+      }),
+    );
+  });
+
+  router.delete('/api/quizzes/:quiz_id/overrides/:user_id', ...auth, async (ctx) => {
+    authorize(ctx, 'settings:write');
+    const quizId = quizIdOf(ctx);
+    const userId = userIdOf(ctx);
+    if (!(await policies.deleteOverride(quizId, userId)))
+      throw new SettingNotFoundError(`User ${userId} has no override of quiz ${quizId}`);
+    ctx.status = 204;
   });
 }

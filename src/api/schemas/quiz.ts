@@ -9,6 +9,13 @@ export const quizIdParam = z
   .max(LIMITS.idLength, `quiz_id must be at most ${LIMITS.idLength} characters`)
   .regex(/^[^\u0000-\u001f\u007f]+$/, 'quiz_id must not contain control characters');
 
+/** A user id in a path: the same text rules. */
+export const userIdParam = z
+  .string()
+  .min(1, 'user_id must not be empty')
+  .max(LIMITS.idLength, `user_id must be at most ${LIMITS.idLength} characters`)
+  .regex(/^[^\u0000-\u001f\u007f]+$/, 'user_id must not contain control characters');
+
 const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 time, such as 2026-12-01T09:00:00Z' });
 
 /** PUT /api/quizzes/:quiz_id/policy: the whole policy (a PUT replaces it); unknown fields are refused. */
@@ -51,4 +58,34 @@ export const policyResponse = z.object({
   opens_at: z.iso.datetime().nullable(),
   closes_at: z.iso.datetime().nullable(),
   updated_at: z.iso.datetime(),
+});
+
+/** PUT /api/users/:user_id/accommodations: more time on every timed quiz; unknown fields are refused. */
+export const accommodationBody = z.strictObject({
+  time_multiplier: z.number().min(1).max(5).default(1).meta({ description: 'The time limit is multiplied by this (1 to 5), then rounded' }),
+  extra_time_seconds: z.number().int().min(0).max(LIMITS.timeLimitSeconds).default(0).meta({ description: 'Then this is added' }),
+});
+
+/** An accommodation as the API returns it. */
+export const accommodationResponse = z.object({ user_id: z.string(), time_multiplier: z.number(), extra_time_seconds: z.number().int() });
+
+/** PUT /api/quizzes/:quiz_id/overrides/:user_id: at least one field; unknown fields are refused. */
+export const overrideBody = z
+  .strictObject({
+    time_limit_seconds: z.number().int().min(0).max(LIMITS.timeLimitSeconds).nullable().default(null),
+    extra_attempts: z.number().int().min(0).max(1000).nullable().default(null),
+    closes_at: isoTime.nullable().default(null),
+  })
+  .refine((o) => o.time_limit_seconds !== null || o.extra_attempts !== null || o.closes_at !== null, {
+    message: 'an override needs time_limit_seconds, extra_attempts or closes_at',
+    path: ['body'],
+  });
+
+/** An override as the API returns it. */
+export const overrideResponse = z.object({
+  quiz_id: z.string(),
+  user_id: z.string(),
+  time_limit_seconds: z.number().int().min(0).nullable(),
+  extra_attempts: z.number().int().min(0).nullable(),
+  closes_at: z.iso.datetime().nullable(),
 });

@@ -25,6 +25,56 @@ export interface QuizPolicy {
   updatedAt: number;
 }
 
+/** A user's accommodation: more time on every timed quiz. */
+export interface Accommodation {
+  userId: string;
+  /** 1..5 */
+  timeMultiplier: number;
+  extraTimeSeconds: number;
+}
+
+/** A user's override of one quiz's policy; each field null when not overridden. */
+export interface QuizOverride {
+  quizId: string;
+  userId: string;
+  timeLimitSeconds: number | null;
+  extraAttempts: number | null;
+  closesAt: number | null;
+}
+
+/** Everything that decides a user's new attempt at a quiz. */
+export interface StartRules {
+  policy: QuizPolicy | null;
+  override: QuizOverride | null;
+  accommodation: Accommodation | null;
+}
+
+/** The rules a start applies, once policy, override and accommodation are combined. */
+export interface EffectiveRules {
+  timeLimitSeconds: number;
+  /** null: unlimited. */
+  maxAttempts: number | null;
+  opensAt: number | null;
+  closesAt: number | null;
+}
+
+/**
+ * Combines the rules: the time limit is the first of the override's, the policy's, the one the
+ * start asked for (a service, or open mode without a policy) and the default; then the
+ * accommodation applies (round(limit × multiplier) + extra; an untimed quiz stays untimed). The
+ * attempts allowed are the policy's plus the override's extra ones; the override's closes_at
+ * replaces the policy's.
+ */
+export function effectiveRules(rules: StartRules, requested: number | undefined, defaultSeconds: number): EffectiveRules {
+  const { policy, override, accommodation } = rules;
+  const base = override?.timeLimitSeconds ?? timeLimitFor(policy, requested, defaultSeconds);
+  const timeLimitSeconds =
+    base === 0 || !accommodation ? base : Math.round(base * accommodation.timeMultiplier) + accommodation.extraTimeSeconds;
+  const allowed = policy?.maxAttempts ?? null;
+  const maxAttempts = allowed === null ? null : allowed + (override?.extraAttempts ?? 0);
+  return { timeLimitSeconds, maxAttempts, opensAt: policy?.opensAt ?? null, closesAt: override?.closesAt ?? policy?.closesAt ?? null };
+}
+
 /** Where `now` is relative to the policy's window. */
 export type WindowState = 'open' | 'not-yet-open' | 'closed';
 
@@ -51,6 +101,3 @@ export function cappedDeadline(deadline: number | null, policy: Pick<QuizPolicy,
   if (closesAt === null) return deadline;
   return deadline === null ? closesAt : Math.min(deadline, closesAt);
 }
-
-/** How many attempts the user may make in all; null: unlimited. */
-export const attemptAllowance = (policy: QuizPolicy | null): number | null => policy?.maxAttempts ?? null;

@@ -1,11 +1,15 @@
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
-import type { OverdueHandling, QuizPolicy } from '../domain/policy';
+import type { Accommodation, OverdueHandling, QuizOverride, QuizPolicy, StartRules } from '../domain/policy';
 import { ServiceUnavailableError } from '../errors';
 import { pgUnavailable } from './sessionRepository';
 
 /** The policies' table. */
 export const POLICY_TABLE = 'quiz_policies';
+/** Accommodations, by user. */
+export const ACCOMMODATION_TABLE = 'user_accommodations';
+/** Overrides, by quiz and user. */
+export const OVERRIDE_TABLE = 'quiz_overrides';
 /** Redis key of a quiz's cached policy (JSON, or NO_POLICY). */
 export const policyKey = (quizId: string): string => `quiz_policy:${quizId}`;
 /** What the cache holds for a quiz without a policy, so starts of such quizzes skip PostgreSQL too. */
@@ -95,4 +99,106 @@ export class PolicyStore {
     await this.redis.set(key, JSON.stringify(stored), 'EX', POLICY_CACHE_TTL_SECONDS).catch(() => undefined);
     return stored;
   }
+
+  /**
+   * Everything that decides a user's new attempt at a quiz: the policy (cached), and the user's
+   * accommodation and override for the quiz, both in one PostgreSQL round trip.
+   */
+  async rulesFor(quizId: string, userId: string): Promise<StartRules> {
+    const [policy, personal] = await Promise.all([
+      this.get(quizId),
+      this.knex
+        .raw(
+          `select (select row_to_json(a) from ${ACCOMMODATION_TABLE} a where a.user_id = ?) as accommodation,
+                  (select row_to_json(o) from ${OVERRIDE_TABLE} o where o.quiz_id = ? and o.user_id = ?) as override`,
+          [userId, quizId, userId],
+        )
+        .catch(pgUnavailable),
+    ]);
+    const row = personal.rows[0] as { accommodation: AccommodationJson | null; override: OverrideJson | null };
+    return {
+      policy,
+      accommodation: row.accommodation ? accommodationOf(row.accommodation) : null,
+      override: row.override ? overrideOf(row.override) : null,
+    };
+  }
+
+  /** The user's accommodation, or null. */
+  async getAccommodation(userId: string): Promise<Accommodation | null> {
+    const row = await this.knex(ACCOMMODATION_TABLE).where({ user_id: userId }).first().catch(pgUnavailable);
+    return row ? accommodationOf(row) : null;
+  }
+
+  /** Creates or replaces the user's accommodation. */
+  async putAccommodation(a: Accommodation): Promise<Accommodation> {
+    const [row] = await this.knex(ACCOMMODATION_TABLE)
+      .insert({
+        user_id: a.userId,
+        time_multiplier: a.timeMultiplier,
+        extra_time_seconds: a.extraTimeSeconds,
+        updated_at: this.knex.fn.now(),
+      })
+      .onConflict('user_id')
+      .merge()
+      .returning('*')
+      .catch(pgUnavailable);
+    return accommodationOf(row);
+  }
+
+  /** The user's override of the quiz, or null. */
+  async getOverride(quizId: string, userId: string): Promise<QuizOverride | null> {
+    const row = await this.knex(OVERRIDE_TABLE).where({ quiz_id: quizId, user_id: userId }).first().catch(pgUnavailable);
+    return row ? overrideOf(row) : null;
+  }
+
+  /** Creates or replaces the user's override of the quiz. */
+  async putOverride(o: QuizOverride): Promise<QuizOverride> {
+    const [row] = await this.knex(OVERRIDE_TABLE)
+      .insert({
+        quiz_id: o.quizId,
+        user_id: o.userId,
+        time_limit_seconds: o.timeLimitSeconds,
+        extra_attempts: o.extraAttempts,
+        closes_at: date(o.closesAt),
+        updated_at: this.knex.fn.now(),
+      })
+      .onConflict(['quiz_id', 'user_id'])
+      .merge()
+      .returning('*')
+      .catch(pgUnavailable);
+    return overrideOf(row);
+  }
+
+  /** Removes the user's override of the quiz; true when there was one. */
+  async deleteOverride(quizId: string, userId: string): Promise<boolean> {
+    const n = await this.knex(OVERRIDE_TABLE).where({ quiz_id: quizId, user_id: userId }).delete().catch(pgUnavailable);
+    return n > 0;
+  }
 }
+
+interface AccommodationJson {
+  user_id: string;
+  time_multiplier: string | number;
+  extra_time_seconds: number;
+}
+interface OverrideJson {
+  quiz_id: string;
+  user_id: string;
+  time_limit_seconds: number | null;
+  extra_attempts: number | null;
+  closes_at: string | Date | null;
+}
+
+const accommodationOf = (r: AccommodationJson): Accommodation => ({
+  userId: r.user_id,
+  timeMultiplier: Number(r.time_multiplier),
+  extraTimeSeconds: r.extra_time_seconds,
+});
+
+const overrideOf = (r: OverrideJson): QuizOverride => ({
+  quizId: r.quiz_id,
+  userId: r.user_id,
+  timeLimitSeconds: r.time_limit_seconds,
+  extraAttempts: r.extra_attempts,
+  closesAt: r.closes_at === null ? null : new Date(r.closes_at).getTime(),
+});
