@@ -25,7 +25,13 @@ describe('with an HS256 secret configured', () => {
   });
 
   test('start with a different user_id in the body is refused with 403', async () => {
-    const res = await request(api.url, 'POST', '/api/sessions/start', { user_id: api.user('mallory'), quiz_id: 'q' }, bearer(await hsToken({ sub: api.user('bob') })));
+    const res = await request(
+      api.url,
+      'POST',
+      '/api/sessions/start',
+      { user_id: api.user('mallory'), quiz_id: 'q' },
+      bearer(await hsToken({ sub: api.user('bob') })),
+    );
     expect(res.status).toBe(403);
     expect(res.body.errorCode).toBe('FORBIDDEN');
   });
@@ -54,8 +60,18 @@ describe('with an HS256 secret configured', () => {
     const tokens = [
       await hsToken({ sub }, { expiresIn: -60 }),
       await hsToken({ sub }, { secret: 'another-secret-that-is-also-long-enough!!' }),
-      await new SignJWT({ sub }).setProtectedHeader({ alg: 'HS256' }).setIssuer(ISSUER).setAudience('someone-else').setExpirationTime('5m').sign(new TextEncoder().encode(SECRET)),
-      await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('5m').sign(new TextEncoder().encode(SECRET)),
+      await new SignJWT({ sub })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuer(ISSUER)
+        .setAudience('someone-else')
+        .setExpirationTime('5m')
+        .sign(new TextEncoder().encode(SECRET)),
+      await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setExpirationTime('5m')
+        .sign(new TextEncoder().encode(SECRET)),
       'not-a-jwt',
     ];
     for (const token of tokens) {
@@ -143,7 +159,13 @@ describe('with a JWKS URL configured', () => {
   });
 
   const rsToken = (sub: string, key: KeyLike) =>
-    new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject(sub).setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('5m').sign(key);
+    new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setSubject(sub)
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setExpirationTime('5m')
+      .sign(key);
 
   test('a token signed by the published key is accepted; one signed by another key is 401', async () => {
     const sub = api.user('ivan');

@@ -11,12 +11,15 @@ let failReadsWith: Error | null = null;
 
 let api: TestApi;
 beforeAll(async () => {
-  api = await startTestApi({}, {
-    ...noHooks,
-    readFrom: () => {
-      if (failReadsWith) throw failReadsWith;
+  api = await startTestApi(
+    {},
+    {
+      ...noHooks,
+      readFrom: () => {
+        if (failReadsWith) throw failReadsWith;
+      },
     },
-  });
+  );
 });
 afterAll(async () => {
   await api.close();
@@ -224,7 +227,11 @@ describe.each(ROUTE_FAMILIES)('request bodies on %s', (prefix) => {
   });
 
   test('an unknown Content-Encoding answers 415', async () => {
-    expectError(await client().start(JSON.stringify(buildStartBody(api)), { 'content-encoding': 'x-unknown' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expectError(
+      await client().start(JSON.stringify(buildStartBody(api)), { 'content-encoding': 'x-unknown' }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
   });
 
   test('a body that claims gzip or deflate but is not compressed answers 400, not 500', async () => {
@@ -237,7 +244,11 @@ describe.each(ROUTE_FAMILIES)('request bodies on %s', (prefix) => {
     const res = await client().start(JSON.stringify(buildStartBody(api)), { 'content-type': 'text/plain' });
     expectError(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
     const s = await buildSession(api, {}, prefix);
-    expectError(await client().progress(s.id, 'current_question=1', { headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expectError(
+      await client().progress(s.id, 'current_question=1', { headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
   });
 
   test('a JSON body with a charset or a +json type is accepted', async () => {

@@ -7,7 +7,16 @@ import { LIMITS } from '../src/shared/limits';
 import { sessionKey } from '../src/shared/store/sessionStore';
 import { heldState, readHeldState, type HeldState } from './support/attemptState';
 import { expectErrorContract, expectValidationErrorNaming } from './support/errorContract';
-import { buildSession, request, sessionRow, startTestApi, waitFor, type AttemptJson, type TestApi, type TestResponse } from './support/harness';
+import {
+  buildSession,
+  request,
+  sessionRow,
+  startTestApi,
+  waitFor,
+  type AttemptJson,
+  type TestApi,
+  type TestResponse,
+} from './support/harness';
 import {
   answersMapText,
   answerText,
@@ -110,7 +119,10 @@ function expectRequestId(res: TestResponse, sent: string | undefined): void {
 /** An open attempt holding some answers, so "unchanged" compares something. */
 async function openAttempt(prefix: RouteFamily = '/api/sessions'): Promise<HeldState> {
   const s = await buildSession(api, {}, prefix);
-  const res = await request(api.url, 'PATCH', `${prefix}/${s.id}/progress`, { answers: { seed: 'A', nested: [1, { x: null }] }, current_question: 3 });
+  const res = await request(api.url, 'PATCH', `${prefix}/${s.id}/progress`, {
+    answers: { seed: 'A', nested: [1, { x: null }] },
+    current_question: 3,
+  });
   expect(res.status).toBe(200);
   return heldState(res.body);
 }
@@ -119,14 +131,21 @@ const readHeld = (id: string): Promise<HeldState> => readHeldState(api.url, id);
 
 /** Rows in quiz_sessions belonging to this file's users. */
 async function ownRows(): Promise<number> {
-  const [{ count }] = await api.knex('quiz_sessions').where('user_id', 'like', `${api.userId('')}%`).count({ count: '*' });
+  const [{ count }] = await api
+    .knex('quiz_sessions')
+    .where('user_id', 'like', `${api.userId('')}%`)
+    .count({ count: '*' });
   return Number(count);
 }
 
 /** `field` given under its snake_case name, its camelCase alias, or both. */
 function spelled(snake: string, camel: string, text: string, how: Spelling): Array<[string, string]> {
   if (how === 'camel') return [[camel, text]];
-  if (how === 'both') return [[snake, text], [camel, text]];
+  if (how === 'both')
+    return [
+      [snake, text],
+      [camel, text],
+    ];
   return [[snake, text]];
 }
 
@@ -144,7 +163,10 @@ function progressOutcome(body: unknown, ifMatch: string | undefined, before: Hel
   for (const [questionId, answer] of verdict.value.answers) answers[questionId] = jsonNormal(answer);
   if (Object.keys(answers).length > LIMITS.answersPerAttempt) return { kind: 'invalid', fields: ['answers'] };
   const currentQuestion = verdict.value.currentQuestion === undefined ? before.current_question : verdict.value.currentQuestion + 0;
-  return { kind: 'ok', next: { ...before, status: 'in_progress', version: before.version + 1, current_question: currentQuestion, answers } };
+  return {
+    kind: 'ok',
+    next: { ...before, status: 'in_progress', version: before.version + 1, current_question: currentQuestion, answers },
+  };
 }
 
 /** The outcome of complete/abandon with this (parsed) body, or none, and If-Match on an open attempt. */
@@ -213,7 +235,11 @@ function outcomeFor(endpoint: Endpoint, body: unknown, before: HeldState): Outco
 }
 
 /** What the contract says a body must get when the service reads `reads` (null: it cannot be read at all). */
-function outcomeOfReading(endpoint: Endpoint, reads: string | null, before: HeldState): Outcome | { kind: 'created' } | { kind: 'too large' } {
+function outcomeOfReading(
+  endpoint: Endpoint,
+  reads: string | null,
+  before: HeldState,
+): Outcome | { kind: 'created' } | { kind: 'too large' } {
   if (reads === null) return { kind: 'invalid', fields: ['body'] };
   if (Buffer.byteLength(reads) > LIMITS.bodyBytes) return { kind: 'too large' };
   const text = reads.replace(/^\ufeff/, '');
@@ -245,7 +271,12 @@ async function sendAndCheck(
   const before = await readHeld(attempt.id);
   const rowsBefore = await ownRows();
   const { method, path } = route(endpoint, prefix, attempt.id);
-  const res = await sendRaw(api.url, { method, path, body: how.bytes ?? text, headers: { 'content-type': 'application/json', ...how.headers } });
+  const res = await sendRaw(api.url, {
+    method,
+    path,
+    body: how.bytes ?? text,
+    headers: { 'content-type': 'application/json', ...how.headers },
+  });
   const outcome = outcomeOfReading(endpoint, how.reads === undefined ? text : how.reads, before);
   if (outcome.kind === 'too large') {
     expectErrorContract(res, 413, 'PAYLOAD_TOO_LARGE');
@@ -269,7 +300,14 @@ function validBodyText(endpoint: Endpoint): fc.Arbitrary<string> {
   switch (endpoint) {
     case 'start':
       return fc
-        .tuple(validIdText(40), fc.oneof(validIdText().map((s) => JSON.stringify(s)), fc.nat().map(String)), fc.option(fc.integer({ min: 0, max: LIMITS.timeLimitSeconds }), { nil: undefined }))
+        .tuple(
+          validIdText(40),
+          fc.oneof(
+            validIdText().map((s) => JSON.stringify(s)),
+            fc.nat().map(String),
+          ),
+          fc.option(fc.integer({ min: 0, max: LIMITS.timeLimitSeconds }), { nil: undefined }),
+        )
         .map(([suffix, quiz, limit]) =>
           objectText([
             ['user_id', JSON.stringify(api.userId(`${nextRun()}-${suffix}`))],
@@ -279,10 +317,17 @@ function validBodyText(endpoint: Endpoint): fc.Arbitrary<string> {
         );
     case 'complete':
     case 'abandon':
-      return fc.oneof(fc.constant('{}'), fc.integer({ min: 1, max: 1000 }).map((v) => `{"version":${v}}`), fc.integer({ min: 1, max: 1000 }).map((v) => `{"expectedVersion":${v}}`));
+      return fc.oneof(
+        fc.constant('{}'),
+        fc.integer({ min: 1, max: 1000 }).map((v) => `{"version":${v}}`),
+        fc.integer({ min: 1, max: 1000 }).map((v) => `{"expectedVersion":${v}}`),
+      );
     default:
       return fc
-        .record({ answers: fc.dictionary(validIdText(20), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }), cq: fc.integer({ min: 0, max: 50 }) })
+        .record({
+          answers: fc.dictionary(validIdText(20), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }),
+          cq: fc.integer({ min: 0, max: 50 }),
+        })
         .map(({ answers, cq }) => JSON.stringify({ answers, current_question: cq }))
         .filter((t) => !t.includes('__proto__'));
   }
@@ -300,7 +345,13 @@ const UNKNOWN_ENCODINGS: readonly Encoding[] = ['x-gzip', 'GZIP', 'compress'];
 async function checkContentEncodings(encodings: readonly Encoding[]): Promise<void> {
   let attempt = await openAttempt();
   const encode = (encoding: Encoding, bytes: Buffer): Buffer =>
-    encoding === 'gzip' ? gzipSync(bytes) : encoding === 'deflate' ? deflateSync(bytes) : encoding === 'br' ? brotliCompressSync(bytes) : bytes;
+    encoding === 'gzip'
+      ? gzipSync(bytes)
+      : encoding === 'deflate'
+        ? deflateSync(bytes)
+        : encoding === 'br'
+          ? brotliCompressSync(bytes)
+          : bytes;
   /** What the service reads: the body decoded as the header says (gzip and deflate by header detection), null when it cannot be. */
   const decode = (encoding: Encoding, bytes: Buffer): string | null => {
     try {
@@ -327,12 +378,22 @@ async function checkContentEncodings(encodings: readonly Encoding[]): Promise<vo
       const plain = Buffer.from(c.text);
       const encoded = encode(c.encoding, plain);
       const bytes =
-        c.form === 'encoded' ? encoded : c.form === 'not encoded' ? plain : c.form === 'truncated' ? encoded.subarray(0, 1 + (c.cut % (encoded.length - 1))) : Buffer.from(c.random);
+        c.form === 'encoded'
+          ? encoded
+          : c.form === 'not encoded'
+            ? plain
+            : c.form === 'truncated'
+              ? encoded.subarray(0, 1 + (c.cut % (encoded.length - 1)))
+              : Buffer.from(c.random);
       const headers = { 'content-encoding': c.encoding };
       if (UNKNOWN_ENCODINGS.includes(c.encoding)) {
         const before = await readHeld(attempt.id);
         const { method, path } = route(c.endpoint, c.prefix, before.id);
-        expectErrorContract(await sendRaw(api.url, { method, path, body: bytes, headers: { 'content-type': 'application/json', ...headers } }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+        expectErrorContract(
+          await sendRaw(api.url, { method, path, body: bytes, headers: { 'content-type': 'application/json', ...headers } }),
+          415,
+          'UNSUPPORTED_MEDIA_TYPE',
+        );
         expect(await readHeld(before.id)).toEqual(before);
         return;
       }
@@ -372,7 +433,10 @@ describe('wrong types, ranges, spellings and versions: every field of every body
           }),
           { nil: undefined, freq: 3 },
         ),
-        answers: fc.option(fc.oneof({ weight: 6, arbitrary: answersMapText }, { weight: 1, arbitrary: hostileValueText }), { nil: undefined, freq: 2 }),
+        answers: fc.option(fc.oneof({ weight: 6, arbitrary: answersMapText }, { weight: 1, arbitrary: hostileValueText }), {
+          nil: undefined,
+          freq: 2,
+        }),
         currentQuestion: fc.option(fc.record({ text: currentQuestionText, spelling }), { nil: undefined, freq: 2 }),
         version: fc.option(fc.record({ spec: versionSpec, spelling }), { nil: undefined, freq: 2 }),
         ifMatch: ifMatchSpec,
@@ -385,15 +449,21 @@ describe('wrong types, ranges, spellings and versions: every field of every body
           if (Object.keys(attempt.answers).length > 450) attempt = await openAttempt();
           const before = await readHeld(attempt.id);
           const entries: Array<[string, string]> = [...c.extras];
-          if (c.single?.questionId !== undefined) entries.push(...spelled('question_id', 'questionId', c.single.questionId, c.single.spelling));
+          if (c.single?.questionId !== undefined)
+            entries.push(...spelled('question_id', 'questionId', c.single.questionId, c.single.spelling));
           if (c.single?.answer !== undefined) entries.push(['answer', c.single.answer]);
           if (c.answers !== undefined) entries.push(['answers', c.answers]);
-          if (c.currentQuestion) entries.push(...spelled('current_question', 'currentQuestion', c.currentQuestion.text, c.currentQuestion.spelling));
-          if (c.version) entries.push(...spelled('version', 'expectedVersion', versionText(c.version.spec, before.version), c.version.spelling));
+          if (c.currentQuestion)
+            entries.push(...spelled('current_question', 'currentQuestion', c.currentQuestion.text, c.currentQuestion.spelling));
+          if (c.version)
+            entries.push(...spelled('version', 'expectedVersion', versionText(c.version.spec, before.version), c.version.spelling));
           const text = objectText(entries);
           const ifMatch = ifMatchHeader(c.ifMatch, before.version);
 
-          const res = await sendRaw(api.url, jsonRequest(c.method, `${c.prefix}/${before.id}/progress`, text, headers({ ifMatch, requestId: c.requestId })));
+          const res = await sendRaw(
+            api.url,
+            jsonRequest(c.method, `${c.prefix}/${before.id}/progress`, text, headers({ ifMatch, requestId: c.requestId })),
+          );
 
           expectRequestId(res, c.requestId);
           const outcome = progressOutcome(JSON.parse(text), ifMatch, before);
@@ -417,7 +487,8 @@ describe('wrong types, ranges, spellings and versions: every field of every body
   test(
     'start (both families): user_id, quiz_id and time_limit_seconds of every type; accepted starts store exactly what was sent, refused ones store nothing',
     async () => {
-      type UserSpec = { kind: 'suffix'; suffix: string } | { kind: 'length'; length: number } | { kind: 'raw'; text: string } | { kind: 'absent' };
+      type UserSpec =
+        { kind: 'suffix'; suffix: string } | { kind: 'length'; length: number } | { kind: 'raw'; text: string } | { kind: 'absent' };
       const userSpec: fc.Arbitrary<UserSpec> = fc.oneof(
         { weight: 6, arbitrary: idText.map((suffix) => ({ kind: 'suffix', suffix }) as const) },
         { weight: 1, arbitrary: fc.integer({ min: 110, max: 150 }).map((length) => ({ kind: 'length', length }) as const) },
@@ -430,7 +501,11 @@ describe('wrong types, ranges, spellings and versions: every field of every body
         { weight: 2, arbitrary: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }).map(String) },
         { weight: 2, arbitrary: hostileValueText },
       );
-      const limitText = fc.oneof({ weight: 2, arbitrary: fc.integer({ min: 0, max: LIMITS.timeLimitSeconds }).map(String) }, { weight: 1, arbitrary: numberToken }, { weight: 1, arbitrary: hostileValueText });
+      const limitText = fc.oneof(
+        { weight: 2, arbitrary: fc.integer({ min: 0, max: LIMITS.timeLimitSeconds }).map(String) },
+        { weight: 1, arbitrary: numberToken },
+        { weight: 1, arbitrary: hostileValueText },
+      );
       const startCase = fc.record({
         prefix: family,
         user: fc.record({ spec: userSpec, spelling }),
@@ -484,7 +559,11 @@ describe('wrong types, ranges, spellings and versions: every field of every body
               answers: {},
             });
             expect(res.headers.get('location')).toBe(`${c.prefix}/${res.body.id}`);
-            expect(await sessionRow(api, res.body.id)).toMatchObject({ user_id: verdict.value.userId, quiz_id: String(verdict.value.quizId), version: 1 });
+            expect(await sessionRow(api, res.body.id)).toMatchObject({
+              user_id: verdict.value.userId,
+              quiz_id: String(verdict.value.quizId),
+              version: 1,
+            });
             const read = await request(api.url, 'GET', `/sessions/${res.body.id}`);
             const stored = { id: res.body.id, user_id: verdict.value.userId, quiz_id: jsonNormal(verdict.value.quizId) };
             if (read.status === 410 && Date.now() >= deadline) {
@@ -515,7 +594,10 @@ describe('wrong types, ranges, spellings and versions: every field of every body
           { weight: 1, arbitrary: fc.constant(undefined) },
           {
             weight: 5,
-            arbitrary: fc.record({ version: fc.option(fc.record({ spec: versionSpec, spelling }), { nil: undefined, freq: 5 }), extras: extraEntries }),
+            arbitrary: fc.record({
+              version: fc.option(fc.record({ spec: versionSpec, spelling }), { nil: undefined, freq: 5 }),
+              extras: extraEntries,
+            }),
           },
         ),
         ifMatch: ifMatchSpec,
@@ -527,13 +609,19 @@ describe('wrong types, ranges, spellings and versions: every field of every body
           let text: string | undefined;
           if (c.body) {
             const entries: Array<[string, string]> = [...c.body.extras];
-            if (c.body.version) entries.push(...spelled('version', 'expectedVersion', versionText(c.body.version.spec, before.version), c.body.version.spelling));
+            if (c.body.version)
+              entries.push(
+                ...spelled('version', 'expectedVersion', versionText(c.body.version.spec, before.version), c.body.version.spelling),
+              );
             text = objectText(entries);
           }
           const ifMatch = ifMatchHeader(c.ifMatch, before.version);
           const target = c.action === 'complete' ? 'completed' : 'abandoned';
 
-          const res = await sendRaw(api.url, jsonRequest('POST', `${c.prefix}/${before.id}/${c.action}`, text, headers({ ifMatch, requestId: c.requestId })));
+          const res = await sendRaw(
+            api.url,
+            jsonRequest('POST', `${c.prefix}/${before.id}/${c.action}`, text, headers({ ifMatch, requestId: c.requestId })),
+          );
 
           expectRequestId(res, c.requestId);
           const outcome = closeOutcome(text === undefined ? undefined : JSON.parse(text), ifMatch, before, target);
@@ -545,7 +633,11 @@ describe('wrong types, ranges, spellings and versions: every field of every body
             if (target === 'abandoned') expectErrorContract(read, 410, 'SESSION_EXPIRED');
             else expect(read.status).toBe(200);
             // durable in PostgreSQL before the response
-            expect(await sessionRow(api, before.id)).toMatchObject({ status: target, version: outcome.next.version, answers: before.answers });
+            expect(await sessionRow(api, before.id)).toMatchObject({
+              status: target,
+              version: outcome.next.version,
+              answers: before.answers,
+            });
             attempt = await openAttempt(c.prefix);
           } else {
             expectRefusal(res, outcome, before);
@@ -563,7 +655,14 @@ describe('wrong types, ranges, spellings and versions: every field of every body
     'a body version and an If-Match that disagree are a 400 on every write endpoint; agreeing ones are checked against the attempt',
     async () => {
       let attempt = await openAttempt();
-      const versionOnly = fc.oneof(fc.constant<VersionSpec>({ kind: 'current' }), fc.integer({ min: -2, max: 2 }).filter((by) => by !== 0).map((by): VersionSpec => ({ kind: 'offset', by })), fc.integer({ min: 1, max: LIMITS.version }).map((n): VersionSpec => ({ kind: 'raw', text: String(n) })));
+      const versionOnly = fc.oneof(
+        fc.constant<VersionSpec>({ kind: 'current' }),
+        fc
+          .integer({ min: -2, max: 2 })
+          .filter((by) => by !== 0)
+          .map((by): VersionSpec => ({ kind: 'offset', by })),
+        fc.integer({ min: 1, max: LIMITS.version }).map((n): VersionSpec => ({ kind: 'raw', text: String(n) })),
+      );
       const conflictCase = fc.record({
         prefix: family,
         endpoint: fc.constantFrom<Endpoint>('patch', 'put', 'complete', 'abandon'),
@@ -589,7 +688,8 @@ describe('wrong types, ranges, spellings and versions: every field of every body
               ? progressOutcome(parsed, ifMatch, before)
               : closeOutcome(parsed, ifMatch, before, c.endpoint === 'complete' ? 'completed' : 'abandoned');
           const [fromBody, fromHeader] = [Number(versionText(c.body, before.version)), Number(versionText(c.header, before.version))];
-          if (fromBody >= 1 && fromHeader >= 1 && fromBody !== fromHeader) expect(outcome).toEqual({ kind: 'invalid', fields: ['version'] });
+          if (fromBody >= 1 && fromHeader >= 1 && fromBody !== fromHeader)
+            expect(outcome).toEqual({ kind: 'invalid', fields: ['version'] });
           if (outcome.kind === 'ok') {
             expect(res.status).toBe(200);
             expect(heldState(res.body)).toEqual(outcome.next);
@@ -617,9 +717,13 @@ describe('bodies that are not a JSON object', () => {
     'a valid body cut anywhere is a 400 naming the body, on every endpoint, and changes nothing',
     async () => {
       let attempt = await openAttempt();
-      const truncated = fc.record({ prefix: family, endpoint }).chain(({ prefix, endpoint }) =>
-        validBodyText(endpoint).chain((text) => fc.integer({ min: 1, max: text.length - 1 }).map((cut) => ({ prefix, endpoint, text: text.slice(0, cut) }))),
-      );
+      const truncated = fc
+        .record({ prefix: family, endpoint })
+        .chain(({ prefix, endpoint }) =>
+          validBodyText(endpoint).chain((text) =>
+            fc.integer({ min: 1, max: text.length - 1 }).map((cut) => ({ prefix, endpoint, text: text.slice(0, cut) })),
+          ),
+        );
       await assertAsyncProperty(
         fc.asyncProperty(truncated, async (c) => {
           const before = await readHeld(attempt.id);
@@ -643,14 +747,51 @@ describe('bodies that are not a JSON object', () => {
     async () => {
       const attempt = await openAttempt();
       const MALFORMED = [
-        "{'user_id':'x'}", '{user_id:1}', '{"a":1,}', '[1,]', '{"a":NaN}', '{"a":Infinity}', '{"a":undefined}', '{"a":01}', '{"a":.5}',
-        '{"a":+1}', '{"a":0x10}', '{"a":"\\x41"}', '{"a":"\t"}', '{"a" 1}', '{"a":1}}', '{"a":1}{"b":2}', '{"a":1} x', '// c\n{}',
-        '/* */{}', '{"a":"\\ud800', '\u0000{}', ' ', '\n\t', 'null', 'true', '0', '-1', '"x"', '"{}"', '[]', '[{}]', '[[[]]]', '{"a":1', '{"current_question":1]',
+        "{'user_id':'x'}",
+        '{user_id:1}',
+        '{"a":1,}',
+        '[1,]',
+        '{"a":NaN}',
+        '{"a":Infinity}',
+        '{"a":undefined}',
+        '{"a":01}',
+        '{"a":.5}',
+        '{"a":+1}',
+        '{"a":0x10}',
+        '{"a":"\\x41"}',
+        '{"a":"\t"}',
+        '{"a" 1}',
+        '{"a":1}}',
+        '{"a":1}{"b":2}',
+        '{"a":1} x',
+        '// c\n{}',
+        '/* */{}',
+        '{"a":"\\ud800',
+        '\u0000{}',
+        ' ',
+        '\n\t',
+        'null',
+        'true',
+        '0',
+        '-1',
+        '"x"',
+        '"{}"',
+        '[]',
+        '[{}]',
+        '[[[]]]',
+        '{"a":1',
+        '{"current_question":1]',
       ];
       const garbage = fc.oneof(
         { weight: 2, arbitrary: fc.constantFrom(...MALFORMED).map((s) => new TextEncoder().encode(s)) },
         { weight: 2, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 120 }).map((s) => new TextEncoder().encode(s)) },
-        { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }).filter((v) => v === null || typeof v !== 'object' || Array.isArray(v)).map((v) => new TextEncoder().encode(JSON.stringify(v))) },
+        {
+          weight: 1,
+          arbitrary: fc
+            .jsonValue({ maxDepth: 2 })
+            .filter((v) => v === null || typeof v !== 'object' || Array.isArray(v))
+            .map((v) => new TextEncoder().encode(JSON.stringify(v))),
+        },
         { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 120 }) },
       );
       /** What the service reads: UTF-8 with replacement characters and the BOM dropped. */
@@ -697,21 +838,42 @@ describe('bodies that are not a JSON object', () => {
       const attempt = await openAttempt();
       const contentType = fc.oneof(
         fc.constantFrom(
-          'text/plain', 'text/plain; charset=utf-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', 'text/xml',
-          'text/json', 'application/javascript', 'application/jsonx', 'application/csp-report', 'application/octet-stream', 'json', '*/*', 'application/*',
+          'text/plain',
+          'text/plain; charset=utf-8',
+          'application/x-www-form-urlencoded',
+          'multipart/form-data; boundary=x',
+          'application/xml',
+          'text/xml',
+          'text/json',
+          'application/javascript',
+          'application/jsonx',
+          'application/csp-report',
+          'application/octet-stream',
+          'json',
+          '*/*',
+          'application/*',
         ),
         fc.stringMatching(/^[a-z]{1,8}\/[a-z0-9.+-]{1,12}$/).filter((t) => t !== 'application/json' && !t.endsWith('+json')),
         fc.constant(undefined),
       );
       await assertAsyncProperty(
         fc.asyncProperty(
-          fc.record({ prefix: family, endpoint }).chain((r) => fc.record({ prefix: fc.constant(r.prefix), endpoint: fc.constant(r.endpoint), text: validBodyText(r.endpoint), contentType })),
+          fc
+            .record({ prefix: family, endpoint })
+            .chain((r) =>
+              fc.record({ prefix: fc.constant(r.prefix), endpoint: fc.constant(r.endpoint), text: validBodyText(r.endpoint), contentType }),
+            ),
           async (c) => {
             const before = await readHeld(attempt.id);
             const rowsBefore = await ownRows();
             const { method, path } = route(c.endpoint, c.prefix, before.id);
             // a Uint8Array body: fetch adds no content-type of its own
-            const res = await sendRaw(api.url, { method, path, body: new TextEncoder().encode(c.text), headers: headers({ contentType: c.contentType }) });
+            const res = await sendRaw(api.url, {
+              method,
+              path,
+              body: new TextEncoder().encode(c.text),
+              headers: headers({ contentType: c.contentType }),
+            });
             expectErrorContract(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
             expect(await readHeld(before.id)).toEqual(before);
             expect(await ownRows()).toBe(rowsBefore);
@@ -745,15 +907,17 @@ describe('bodies that are not a JSON object', () => {
         fc.asyncProperty(oversized, async (c) => {
           const before = await readHeld(attempt.id);
           const rowsBefore = await ownRows();
-          const head = c.shape === 'answer' ? '{"question_id":"q","answer":"' : c.shape === 'padding' ? '{"current_question":1,"pad":"' : '{{{{';
+          const head =
+            c.shape === 'answer' ? '{"question_id":"q","answer":"' : c.shape === 'padding' ? '{"current_question":1,"pad":"' : '{{{{';
           const tail = c.shape === 'garbage' ? '' : '"}';
           const body = new TextEncoder().encode(head + 'x'.repeat(c.size - head.length - tail.length) + tail);
           expect(body.length).toBe(c.size);
           const { method, path } = route(c.endpoint, c.prefix, before.id);
           // fetch cannot send a GET with a body, chunked or not: node:http sends it with a content-length
-          const res = c.chunked && c.endpoint !== 'get'
-            ? await sendChunked(api.url, method, path, body, { 'content-type': 'application/json' })
-            : await sendRaw(api.url, { method, path, body, headers: { 'content-type': 'application/json' } });
+          const res =
+            c.chunked && c.endpoint !== 'get'
+              ? await sendChunked(api.url, method, path, body, { 'content-type': 'application/json' })
+              : await sendRaw(api.url, { method, path, body, headers: { 'content-type': 'application/json' } });
           expectErrorContract(res, 413, 'PAYLOAD_TOO_LARGE');
           expect(await readHeld(before.id)).toEqual(before);
           expect(await ownRows()).toBe(rowsBefore);
@@ -776,15 +940,15 @@ describe('answers: huge, deep, many, prototype names, SQL, control characters', 
       type Site = { endpoint: Endpoint; body: (hole: string, user: string) => string };
       const SITES: Record<string, Site> = {
         'answers value': { endpoint: 'patch', body: (h) => `{"answers":{"deep":${h}}}` },
-        'answer': { endpoint: 'put', body: (h) => `{"question_id":"deep","answer":${h}}` },
-        'question_id': { endpoint: 'patch', body: (h) => `{"question_id":${h},"answer":1}` },
-        'current_question': { endpoint: 'patch', body: (h) => `{"current_question":${h}}` },
+        answer: { endpoint: 'put', body: (h) => `{"question_id":"deep","answer":${h}}` },
+        question_id: { endpoint: 'patch', body: (h) => `{"question_id":${h},"answer":1}` },
+        current_question: { endpoint: 'patch', body: (h) => `{"current_question":${h}}` },
         'progress version': { endpoint: 'put', body: (h) => `{"current_question":1,"version":${h}}` },
         'progress unknown key': { endpoint: 'patch', body: (h) => `{"current_question":2,"junk":${h}}` },
         'progress body itself': { endpoint: 'patch', body: (h) => h },
-        'user_id': { endpoint: 'start', body: (h) => `{"user_id":${h},"quiz_id":"q"}` },
-        'quiz_id': { endpoint: 'start', body: (h, u) => `{"user_id":${u},"quiz_id":${h}}` },
-        'time_limit_seconds': { endpoint: 'start', body: (h, u) => `{"user_id":${u},"quiz_id":"q","time_limit_seconds":${h}}` },
+        user_id: { endpoint: 'start', body: (h) => `{"user_id":${h},"quiz_id":"q"}` },
+        quiz_id: { endpoint: 'start', body: (h, u) => `{"user_id":${u},"quiz_id":${h}}` },
+        time_limit_seconds: { endpoint: 'start', body: (h, u) => `{"user_id":${u},"quiz_id":"q","time_limit_seconds":${h}}` },
         'start unknown key': { endpoint: 'start', body: (h, u) => `{"user_id":${u},"quiz_id":"q","junk":${h}}` },
         'complete version': { endpoint: 'complete', body: (h) => `{"version":${h}}` },
         'abandon version': { endpoint: 'abandon', body: (h) => `{"expectedVersion":${h}}` },
@@ -878,20 +1042,39 @@ describe('answers: huge, deep, many, prototype names, SQL, control characters', 
     '__proto__ as a key anywhere in any body (plain or escaped) is a 400 on every endpoint; nothing is stored and no prototype changes',
     async () => {
       const attempt = await openAttempt();
-      const PROTO_SPELLINGS = ['"__proto__"', '"\\u005f_proto__"', '"__\\u0070roto__"', '"\\u005F\\u005F\\u0070\\u0072\\u006F\\u0074\\u006F\\u005F\\u005F"', '"_\\u005fproto\\u005f_"'];
+      const PROTO_SPELLINGS = [
+        '"__proto__"',
+        '"\\u005f_proto__"',
+        '"__\\u0070roto__"',
+        '"\\u005F\\u005F\\u0070\\u0072\\u006F\\u0074\\u006F\\u005F\\u005F"',
+        '"_\\u005fproto\\u005f_"',
+      ];
       const protoCase = fc.record({
         prefix: family,
         endpoint: fc.constantFrom<Endpoint>(...ENDPOINTS),
         key: fc.constantFrom(...PROTO_SPELLINGS),
         space: fc.constantFrom('', ' ', '\n', '\t '),
-        value: fc.constantFrom('{"polluted":"yes","isAdmin":true}', '{"toString":"x"}', 'null', '1', '[]', '{"__proto__":{"polluted":1}}', '"polluted"'),
+        value: fc.constantFrom(
+          '{"polluted":"yes","isAdmin":true}',
+          '{"toString":"x"}',
+          'null',
+          '1',
+          '[]',
+          '{"__proto__":{"polluted":1}}',
+          '"polluted"',
+        ),
         site: fc.constantFrom('top level', 'in answers', 'inside an answer', 'inside an unknown key', 'deep inside an answer array'),
       });
       await assertAsyncProperty(
         fc.asyncProperty(protoCase, async (c) => {
           const entry = `${c.key}${c.space}:${c.value}`;
           const user = JSON.stringify(api.userId(`proto-${nextRun()}`));
-          const base = c.endpoint === 'start' ? `"user_id":${user},"quiz_id":"proto"` : c.endpoint === 'complete' || c.endpoint === 'abandon' ? '"version":1' : '"current_question":4';
+          const base =
+            c.endpoint === 'start'
+              ? `"user_id":${user},"quiz_id":"proto"`
+              : c.endpoint === 'complete' || c.endpoint === 'abandon'
+                ? '"version":1'
+                : '"current_question":4';
           const text =
             c.site === 'top level'
               ? `{${entry},${base}}`
@@ -920,7 +1103,14 @@ describe('answers: huge, deep, many, prototype names, SQL, control characters', 
   test(
     'constructor, prototype and the other Object.prototype names are accepted as question ids and answer keys, and stored exactly in Redis and PostgreSQL',
     async () => {
-      const ANSWER_VALUES = ['{"constructor":{"prototype":{"polluted":true}}}', '{"prototype":{"isAdmin":true}}', '{"toString":"x","valueOf":1,"hasOwnProperty":null}', '[{"constructor":null}]', '"constructor"', '{"then":1}'];
+      const ANSWER_VALUES = [
+        '{"constructor":{"prototype":{"polluted":true}}}',
+        '{"prototype":{"isAdmin":true}}',
+        '{"toString":"x","valueOf":1,"hasOwnProperty":null}',
+        '[{"constructor":null}]',
+        '"constructor"',
+        '{"then":1}',
+      ];
       const keysCase = fc.record({
         prefix: family,
         keys: fc.uniqueArray(fc.constantFrom(...OBJECT_KEYS), { minLength: 1, maxLength: 6 }),
@@ -933,8 +1123,15 @@ describe('answers: huge, deep, many, prototype names, SQL, control characters', 
         fc.asyncProperty(keysCase, async (c) => {
           const s = await buildSession(api, {}, c.prefix);
           const entries: Array<[string, string]> = c.keys.map((k, i) => [k, c.values[i]]);
-          const text = objectText([['answers', objectText(entries)], ...spelled('question_id', 'questionId', JSON.stringify(c.single), c.singleSpelling), ['answer', c.singleValue]]);
-          const expected = Object.fromEntries([...entries.map(([k, v]) => [k, JSON.parse(v)] as const), [c.single, JSON.parse(c.singleValue)] as const]);
+          const text = objectText([
+            ['answers', objectText(entries)],
+            ...spelled('question_id', 'questionId', JSON.stringify(c.single), c.singleSpelling),
+            ['answer', c.singleValue],
+          ]);
+          const expected = Object.fromEntries([
+            ...entries.map(([k, v]) => [k, JSON.parse(v)] as const),
+            [c.single, JSON.parse(c.singleValue)] as const,
+          ]);
 
           const res = await sendRaw(api.url, jsonRequest('PATCH', `${c.prefix}/${s.id}/progress`, text));
           expect(res.status).toBe(200);
@@ -961,18 +1158,27 @@ describe('answers: huge, deep, many, prototype names, SQL, control characters', 
   test(
     'SQL-looking user ids, quiz ids, question ids and answers are stored verbatim (Redis and PostgreSQL) and the table is still there',
     async () => {
-      const sqlish = fc.oneof(fc.constantFrom(...SQL_STRINGS), fc.array(fc.constantFrom(...SQL_STRINGS), { minLength: 2, maxLength: 3 }).map((parts) => parts.join(' ')));
+      const sqlish = fc.oneof(
+        fc.constantFrom(...SQL_STRINGS),
+        fc.array(fc.constantFrom(...SQL_STRINGS), { minLength: 2, maxLength: 3 }).map((parts) => parts.join(' ')),
+      );
       const sqlCase = fc.record({
         prefix: family,
         userSuffix: sqlish.filter((s) => s.length <= 90),
         quiz: sqlish.filter((s) => s.length <= LIMITS.idLength),
-        questions: fc.uniqueArray(sqlish.filter((s) => s.length <= LIMITS.idLength), { minLength: 1, maxLength: 4 }),
+        questions: fc.uniqueArray(
+          sqlish.filter((s) => s.length <= LIMITS.idLength),
+          { minLength: 1, maxLength: 4 },
+        ),
         answer: sqlish,
       });
       await assertAsyncProperty(
         fc.asyncProperty(sqlCase, async (c) => {
           const userId = api.userId(`${nextRun()}-${c.userSuffix}`);
-          const started = await sendRaw(api.url, jsonRequest('POST', `${c.prefix}/start`, JSON.stringify({ user_id: userId, quiz_id: c.quiz })));
+          const started = await sendRaw(
+            api.url,
+            jsonRequest('POST', `${c.prefix}/start`, JSON.stringify({ user_id: userId, quiz_id: c.quiz })),
+          );
           expect(started.status).toBe(201);
           expect(started.body).toMatchObject({ user_id: userId, quiz_id: c.quiz });
           const id: string = started.body.id;
@@ -1007,11 +1213,26 @@ describe('answers: huge, deep, many, prototype names, SQL, control characters', 
         prefix: family,
         control: fc.constantFrom(...CONTROLS),
         at: fc.constantFrom('start', 'middle', 'end', 'alone'),
-        site: fc.constantFrom('user_id', 'quiz_id', 'question_id', 'answers key', 'answer string', 'answer object key', 'answer array item'),
+        site: fc.constantFrom(
+          'user_id',
+          'quiz_id',
+          'question_id',
+          'answers key',
+          'answer string',
+          'answer object key',
+          'answer array item',
+        ),
       });
       await assertAsyncProperty(
         fc.asyncProperty(controlCase, async (c) => {
-          const place = (s: string) => (c.at === 'alone' ? c.control : c.at === 'start' ? c.control + s : c.at === 'end' ? s + c.control : s.slice(0, 2) + c.control + s.slice(2));
+          const place = (s: string) =>
+            c.at === 'alone'
+              ? c.control
+              : c.at === 'start'
+                ? c.control + s
+                : c.at === 'end'
+                  ? s + c.control
+                  : s.slice(0, 2) + c.control + s.slice(2);
           // the harness prefix stays in front, so an id accepted by mistake is still cleaned up
           const user = api.userId(`ctl-${nextRun()}-`);
           const tainted = JSON.stringify(place('value'));
@@ -1070,18 +1291,40 @@ describe('attempt ids in the path', () => {
             return u.slice(0, i) + 'g' + u.slice(i + 1);
         }
       };
-      type Seg = { kind: 'value'; value: string } | { kind: 'raw'; raw: string } | { kind: 'existing'; caseMode: 'upper' | 'mixed' | 'lower' };
+      type Seg =
+        { kind: 'value'; value: string } | { kind: 'raw'; raw: string } | { kind: 'existing'; caseMode: 'upper' | 'mixed' | 'lower' };
       const seg: fc.Arbitrary<Seg> = fc.oneof(
         fc.uuid({ version: [1, 2, 3, 5, 6, 7, 8] }).map((value): Seg => ({ kind: 'value', value })),
         fc.uuid({ version: 4 }).map((value): Seg => ({ kind: 'value', value })),
         fc.uuid({ version: 4 }).map((value): Seg => ({ kind: 'value', value: value.toUpperCase() })),
         fc
-          .tuple(fc.uuid({ version: 4 }), fc.constantFrom('drop', 'duplicate', 'no hyphens', 'braces', 'urn', 'spaces', 'nul', 'variant', 'version', 'non-hex'), fc.nat())
+          .tuple(
+            fc.uuid({ version: 4 }),
+            fc.constantFrom('drop', 'duplicate', 'no hyphens', 'braces', 'urn', 'spaces', 'nul', 'variant', 'version', 'non-hex'),
+            fc.nat(),
+          )
           .map(([u, how, at]): Seg => ({ kind: 'value', value: mutate(u, how, at) })),
         fc.string({ unit: 'binary', minLength: 1, maxLength: 60 }).map((value): Seg => ({ kind: 'value', value })),
-        fc.constantFrom(...SQL_STRINGS, 'start', 'null', 'undefined', 'NaN', '0', '-1', '__proto__', 'constructor', '00000000-0000-0000-0000-000000000000').map((value): Seg => ({ kind: 'value', value })),
-        fc.constantFrom('%', '%zz', '%E0%A4%A', '%00', '%2F', '%2e%2e%2f', '..%2f', '%C0%AE', '%25', '%u0041', '%ff%fe').map((raw): Seg => ({ kind: 'raw', raw })),
-        fc.constantFrom('upper', 'mixed', 'lower').map((caseMode): Seg => ({ kind: 'existing', caseMode: caseMode as 'upper' | 'mixed' | 'lower' })),
+        fc
+          .constantFrom(
+            ...SQL_STRINGS,
+            'start',
+            'null',
+            'undefined',
+            'NaN',
+            '0',
+            '-1',
+            '__proto__',
+            'constructor',
+            '00000000-0000-0000-0000-000000000000',
+          )
+          .map((value): Seg => ({ kind: 'value', value })),
+        fc
+          .constantFrom('%', '%zz', '%E0%A4%A', '%00', '%2F', '%2e%2e%2f', '..%2f', '%C0%AE', '%25', '%u0041', '%ff%fe')
+          .map((raw): Seg => ({ kind: 'raw', raw })),
+        fc
+          .constantFrom('upper', 'mixed', 'lower')
+          .map((caseMode): Seg => ({ kind: 'existing', caseMode: caseMode as 'upper' | 'mixed' | 'lower' })),
       );
       const pathCase = fc
         .record({ prefix: family, endpoint: fc.constantFrom<Endpoint>('get', 'patch', 'put', 'complete', 'abandon'), seg })
@@ -1098,7 +1341,12 @@ describe('attempt ids in the path', () => {
           let text: string;
           let id: string;
           if (c.seg.kind === 'existing' && c.endpoint === 'get') {
-            id = c.seg.caseMode === 'upper' ? existing.id.toUpperCase() : c.seg.caseMode === 'mixed' ? existing.id.replace(/[a-f]/g, (ch, i: number) => (i % 2 ? ch.toUpperCase() : ch)) : existing.id;
+            id =
+              c.seg.caseMode === 'upper'
+                ? existing.id.toUpperCase()
+                : c.seg.caseMode === 'mixed'
+                  ? existing.id.replace(/[a-f]/g, (ch, i: number) => (i % 2 ? ch.toUpperCase() : ch))
+                  : existing.id;
             text = id;
           } else if (c.seg.kind === 'existing') {
             id = randomUUID();
@@ -1111,7 +1359,8 @@ describe('attempt ids in the path', () => {
             id = c.seg.value;
           }
           const { method, path } = route(c.endpoint, c.prefix, text);
-          const body = c.endpoint === 'get' ? undefined : c.endpoint === 'patch' || c.endpoint === 'put' ? VALID_BODY.progress : VALID_BODY.close;
+          const body =
+            c.endpoint === 'get' ? undefined : c.endpoint === 'patch' || c.endpoint === 'put' ? VALID_BODY.progress : VALID_BODY.close;
           const res = await sendRaw(api.url, jsonRequest(method, path, body));
           if (!UUID_V4_ANY_CASE.test(id)) {
             expectValidationErrorNaming(res, ['id']);
@@ -1135,7 +1384,8 @@ describe('attempt ids in the path', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('the limits in src/shared/limits.ts are exactly the boundaries', () => {
-  const patch = (id: string, body: unknown, h: Record<string, string> = {}) => request(api.url, 'PATCH', `/api/sessions/${id}/progress`, body, h);
+  const patch = (id: string, body: unknown, h: Record<string, string> = {}) =>
+    request(api.url, 'PATCH', `/api/sessions/${id}/progress`, body, h);
   const start = (body: unknown) => request(api.url, 'POST', '/api/sessions/start', body);
   const keys = (n: number, tag: string) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${tag}-${i}`, i]));
 
@@ -1198,27 +1448,30 @@ describe('the limits in src/shared/limits.ts are exactly the boundaries', () => 
 
   // characters as the README counts them (and PostgreSQL's varchar(128)): code points, so an emoji
   // (two UTF-16 units) is one, and 128 of them are 256 units
-  test.each(['q', 'é', '😀'])('ids of 128 characters are accepted and 129 refused: user_id, quiz_id, question_id, answers keys (%s)', async (unit) => {
-    // the harness prefix is ASCII: one character per UTF-16 unit
-    const pad = (base: string, length: number) => base + unit.repeat(length - base.length);
-    const rowsBefore = await ownRows();
-    const user128 = pad(api.userId('len-'), 128);
-    const started = await start({ user_id: user128, quiz_id: unit.repeat(128) });
-    expect(started.status).toBe(201);
-    expect(started.body).toMatchObject({ user_id: user128, quiz_id: unit.repeat(128) });
-    expectValidationErrorNaming(await start({ user_id: pad(api.userId('len-'), 129), quiz_id: 'q' }), ['user_id']);
-    expectValidationErrorNaming(await start({ user_id: api.userId(), quiz_id: unit.repeat(129) }), ['quiz_id']);
-    expect(await ownRows()).toBe(rowsBefore + 1);
+  test.each(['q', 'é', '😀'])(
+    'ids of 128 characters are accepted and 129 refused: user_id, quiz_id, question_id, answers keys (%s)',
+    async (unit) => {
+      // the harness prefix is ASCII: one character per UTF-16 unit
+      const pad = (base: string, length: number) => base + unit.repeat(length - base.length);
+      const rowsBefore = await ownRows();
+      const user128 = pad(api.userId('len-'), 128);
+      const started = await start({ user_id: user128, quiz_id: unit.repeat(128) });
+      expect(started.status).toBe(201);
+      expect(started.body).toMatchObject({ user_id: user128, quiz_id: unit.repeat(128) });
+      expectValidationErrorNaming(await start({ user_id: pad(api.userId('len-'), 129), quiz_id: 'q' }), ['user_id']);
+      expectValidationErrorNaming(await start({ user_id: api.userId(), quiz_id: unit.repeat(129) }), ['quiz_id']);
+      expect(await ownRows()).toBe(rowsBefore + 1);
 
-    const s = await openAttempt();
-    const ok = await patch(s.id, { question_id: unit.repeat(128), answer: 1, answers: { [unit.repeat(127) + '2']: 2 } });
-    expect(ok.status).toBe(200);
-    expect(ok.body.answers).toMatchObject({ [unit.repeat(128)]: 1, [unit.repeat(127) + '2']: 2 });
-    const before = await readHeld(s.id);
-    expectValidationErrorNaming(await patch(s.id, { question_id: unit.repeat(129), answer: 1 }), ['question_id']);
-    expectValidationErrorNaming(await patch(s.id, { answers: { [unit.repeat(129)]: 1 } }), ['answers']);
-    expect(await readHeld(s.id)).toEqual(before);
-  });
+      const s = await openAttempt();
+      const ok = await patch(s.id, { question_id: unit.repeat(128), answer: 1, answers: { [unit.repeat(127) + '2']: 2 } });
+      expect(ok.status).toBe(200);
+      expect(ok.body.answers).toMatchObject({ [unit.repeat(128)]: 1, [unit.repeat(127) + '2']: 2 });
+      const before = await readHeld(s.id);
+      expectValidationErrorNaming(await patch(s.id, { question_id: unit.repeat(129), answer: 1 }), ['question_id']);
+      expectValidationErrorNaming(await patch(s.id, { answers: { [unit.repeat(129)]: 1 } }), ['answers']);
+      expect(await readHeld(s.id)).toEqual(before);
+    },
+  );
 
   test('an attempt holds 500 answers: the 501st is refused with 400 and nothing is stored; replacing answers and moving on still work', async () => {
     const s = await buildSession(api);
@@ -1263,8 +1516,18 @@ describe('the limits in src/shared/limits.ts are exactly the boundaries', () => 
     expect(ok.status).toBe(200);
     expect(ok.body.current_question).toBe(5);
     const before = await readHeld(s.id);
-    expectErrorContract(await sendRaw(api.url, jsonRequest('PATCH', `/api/sessions/${s.id}/progress`, bodyOf(LIMITS.bodyBytes + 1))), 413, 'PAYLOAD_TOO_LARGE');
-    const chunked = await sendChunked(api.url, 'PATCH', `/api/sessions/${s.id}/progress`, new TextEncoder().encode(bodyOf(LIMITS.bodyBytes + 1)), { 'content-type': 'application/json' });
+    expectErrorContract(
+      await sendRaw(api.url, jsonRequest('PATCH', `/api/sessions/${s.id}/progress`, bodyOf(LIMITS.bodyBytes + 1))),
+      413,
+      'PAYLOAD_TOO_LARGE',
+    );
+    const chunked = await sendChunked(
+      api.url,
+      'PATCH',
+      `/api/sessions/${s.id}/progress`,
+      new TextEncoder().encode(bodyOf(LIMITS.bodyBytes + 1)),
+      { 'content-type': 'application/json' },
+    );
     expectErrorContract(chunked, 413, 'PAYLOAD_TOO_LARGE');
     expect(await readHeld(s.id)).toEqual(before);
   });
@@ -1279,7 +1542,13 @@ describe('the limits in src/shared/limits.ts are exactly the boundaries', () => 
     const maxQuiz = await start({ user_id: api.userId(), quiz_id: Number.MAX_SAFE_INTEGER });
     expect(maxQuiz.status).toBe(201);
     expect(maxQuiz.body.quiz_id).toBe(Number.MAX_SAFE_INTEGER);
-    expectValidationErrorNaming(await sendRaw(api.url, jsonRequest('POST', '/api/sessions/start', `{"user_id":${JSON.stringify(api.userId())},"quiz_id":9007199254740992}`)), ['quiz_id']);
+    expectValidationErrorNaming(
+      await sendRaw(
+        api.url,
+        jsonRequest('POST', '/api/sessions/start', `{"user_id":${JSON.stringify(api.userId())},"quiz_id":9007199254740992}`),
+      ),
+      ['quiz_id'],
+    );
     expectValidationErrorNaming(await start({ user_id: api.userId(), quiz_id: -1 }), ['quiz_id']);
 
     const s = await openAttempt();
@@ -1324,14 +1593,20 @@ describe('regressions: bugs these properties found, fixed', () => {
         ['abandon', 'expectedVersion', 'version'],
       ];
       await assertAsyncProperty(
-        fc.asyncProperty(fc.record({ prefix: family, pair: fc.constantFrom(...PAIRS), depth: fc.integer({ min: 1000, max: 30_000 }) }), async (c) => {
-          const [endpoint, alias, name] = c.pair;
-          const deep = nestedText(c.depth);
-          const { method, path } = route(endpoint, c.prefix, attempt.id);
-          const res = await sendRaw(api.url, jsonRequest(method, path, `{${JSON.stringify(alias)}:${deep},${JSON.stringify(name)}:${deep}}`));
-          expectValidationErrorNaming(res, [name]);
-          expect(await readHeld(attempt.id)).toEqual(attempt);
-        }),
+        fc.asyncProperty(
+          fc.record({ prefix: family, pair: fc.constantFrom(...PAIRS), depth: fc.integer({ min: 1000, max: 30_000 }) }),
+          async (c) => {
+            const [endpoint, alias, name] = c.pair;
+            const deep = nestedText(c.depth);
+            const { method, path } = route(endpoint, c.prefix, attempt.id);
+            const res = await sendRaw(
+              api.url,
+              jsonRequest(method, path, `{${JSON.stringify(alias)}:${deep},${JSON.stringify(name)}:${deep}}`),
+            );
+            expectValidationErrorNaming(res, [name]);
+            expect(await readHeld(attempt.id)).toEqual(attempt);
+          },
+        ),
         { numRuns: RUNS.few },
       );
     },
@@ -1346,35 +1621,43 @@ describe('regressions: bugs these properties found, fixed', () => {
   // and, the request having been read from, Node does not drain it. A proxy that reuses upstream
   // connections passes the failure to another user's request. Fix: answer a mid-stream 413 with
   // "Connection: close" (errorHandler / fromBodyParser), so Node closes the socket after it.
-  test('after a streamed upload is refused with 413 its connection is closed, or still answers the next request', async () => {
-    const { hostname, port } = new URL(api.url);
-    for (const bytes of [400_000, 1_000_000]) {
-      const socket = net.connect(Number(port), hostname);
-      await new Promise((resolve) => socket.once('connect', resolve));
-      let received = '';
-      let closed = false;
-      socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
-      socket.on('close', () => (closed = true));
-      socket.on('error', () => undefined);
-      const chunk = 'x'.repeat(16 * 1024);
-      let request = `PATCH /api/sessions/${randomUUID()}/progress HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
-      for (let sent = 0; sent < bytes; sent += chunk.length) request += `${chunk.length.toString(16)}\r\n${chunk}\r\n`;
-      socket.write(request + '0\r\n\r\n');
-      const statusLines = () => received.match(/HTTP\/1\.1 \d{3}/g) ?? [];
-      // polled, not slept: on a loaded machine the answers take what they take; a wedged
-      // connection (the bug) never answers the GET, and the waits run out
-      await waitFor('the answer to the upload', () => closed || statusLines().length > 0, 10_000).catch(() => undefined);
-      if (!closed) socket.write('GET /health HTTP/1.1\r\nHost: test\r\n\r\n');
-      await waitFor('the connection to close or answer the next request', () => closed || statusLines().length > 1, 10_000).catch(() => undefined);
-      socket.destroy();
-      const statuses = statusLines().map((line) => Number(line.slice(9)));
-      expect(statuses[0]).toBe(413);
-      const closedAsAnnounced = closed && /\r\nconnection: close\r\n/i.test(received.split('\r\n\r\n')[0] + '\r\n');
-      if (statuses[1] !== 200 && !closedAsAnnounced) {
-        throw new Error(`after a ${bytes}-byte chunked upload got ${JSON.stringify(statuses)}; the connection is ${closed ? 'closed' : 'open'} and did not answer the next request`);
+  test(
+    'after a streamed upload is refused with 413 its connection is closed, or still answers the next request',
+    async () => {
+      const { hostname, port } = new URL(api.url);
+      for (const bytes of [400_000, 1_000_000]) {
+        const socket = net.connect(Number(port), hostname);
+        await new Promise((resolve) => socket.once('connect', resolve));
+        let received = '';
+        let closed = false;
+        socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+        socket.on('close', () => (closed = true));
+        socket.on('error', () => undefined);
+        const chunk = 'x'.repeat(16 * 1024);
+        let request = `PATCH /api/sessions/${randomUUID()}/progress HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
+        for (let sent = 0; sent < bytes; sent += chunk.length) request += `${chunk.length.toString(16)}\r\n${chunk}\r\n`;
+        socket.write(request + '0\r\n\r\n');
+        const statusLines = () => received.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+        // polled, not slept: on a loaded machine the answers take what they take; a wedged
+        // connection (the bug) never answers the GET, and the waits run out
+        await waitFor('the answer to the upload', () => closed || statusLines().length > 0, 10_000).catch(() => undefined);
+        if (!closed) socket.write('GET /health HTTP/1.1\r\nHost: test\r\n\r\n');
+        await waitFor('the connection to close or answer the next request', () => closed || statusLines().length > 1, 10_000).catch(
+          () => undefined,
+        );
+        socket.destroy();
+        const statuses = statusLines().map((line) => Number(line.slice(9)));
+        expect(statuses[0]).toBe(413);
+        const closedAsAnnounced = closed && /\r\nconnection: close\r\n/i.test(received.split('\r\n\r\n')[0] + '\r\n');
+        if (statuses[1] !== 200 && !closedAsAnnounced) {
+          throw new Error(
+            `after a ${bytes}-byte chunked upload got ${JSON.stringify(statuses)}; the connection is ${closed ? 'closed' : 'open'} and did not answer the next request`,
+          );
+        }
       }
-    }
-  }, TIMEOUT_MS);
+    },
+    TIMEOUT_MS,
+  );
 
   // Fixed: PATCH .../progress with "content-encoding: br" and the body '{}' (not brotli) answers 500
   // (Error: Decompression failed, code ERR__ERROR_FORMAT_PADDING_2), on every endpoint and for any
@@ -1389,7 +1672,12 @@ describe('regressions: bugs these properties found, fixed', () => {
   test('the OpenAPI document lists what GET answers to a body: 413 and 415', async () => {
     const s = await openAttempt();
     const big = await sendRaw(api.url, jsonRequest('GET', `/api/sessions/${s.id}`, `{"pad":"${'x'.repeat(LIMITS.bodyBytes)}"}`));
-    const text = await sendRaw(api.url, { method: 'GET', path: `/api/sessions/${s.id}`, body: 'hello', headers: { 'content-type': 'text/plain' } });
+    const text = await sendRaw(api.url, {
+      method: 'GET',
+      path: `/api/sessions/${s.id}`,
+      body: 'hello',
+      headers: { 'content-type': 'text/plain' },
+    });
     assertMatchesOpenApi('GET', `${api.url}/api/sessions/${s.id}`, big.status, big.headers.get('content-type'), big.body);
     assertMatchesOpenApi('GET', `${api.url}/api/sessions/${s.id}`, text.status, text.headers.get('content-type'), text.body);
   });
@@ -1400,7 +1688,10 @@ describe('regressions: bugs these properties found, fixed', () => {
   test('100 answers plus a question_id + answer in one request (101 answers) are refused', async () => {
     const s = await openAttempt();
     const answers = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, i]));
-    expectValidationErrorNaming(await request(api.url, 'PATCH', `/api/sessions/${s.id}/progress`, { answers, question_id: 'one-more', answer: 1 }), ['answers']);
+    expectValidationErrorNaming(
+      await request(api.url, 'PATCH', `/api/sessions/${s.id}/progress`, { answers, question_id: 'one-more', answer: 1 }),
+      ['answers'],
+    );
     expect(await readHeld(s.id)).toEqual(s);
   });
 
@@ -1412,7 +1703,10 @@ describe('regressions: bugs these properties found, fixed', () => {
   // src/api/schemas/session.ts), or __proto__ accepted the same way on both paths.
   test('__proto__ as a question_id is refused like __proto__ as an answers key', async () => {
     const s = await openAttempt();
-    for (const body of [{ question_id: '__proto__', answer: { polluted: 1 } }, { questionId: '__proto__', answer: 1 }]) {
+    for (const body of [
+      { question_id: '__proto__', answer: { polluted: 1 } },
+      { questionId: '__proto__', answer: 1 },
+    ]) {
       expectValidationErrorNaming(await request(api.url, 'PATCH', `/api/sessions/${s.id}/progress`, body), ['__proto__']);
     }
     expect(await readHeld(s.id)).toEqual(s);

@@ -15,8 +15,17 @@ describe('isoTime: the same text as Date.prototype.toISOString', () => {
   });
 
   test('at the edges of days, months, leap years and centuries', () => {
-    const edges = ['1970-01-01T00:00:00.000Z', '1999-12-31T23:59:59.999Z', '2000-02-29T12:00:00.500Z', '2024-02-29T23:59:59.999Z',
-      '2026-03-01T00:00:00.000Z', '2100-02-28T23:59:59.999Z', '2100-03-01T00:00:00.000Z', '2400-02-29T00:00:00.001Z', '9999-12-31T23:59:59.999Z'];
+    const edges = [
+      '1970-01-01T00:00:00.000Z',
+      '1999-12-31T23:59:59.999Z',
+      '2000-02-29T12:00:00.500Z',
+      '2024-02-29T23:59:59.999Z',
+      '2026-03-01T00:00:00.000Z',
+      '2100-02-28T23:59:59.999Z',
+      '2100-03-01T00:00:00.000Z',
+      '2400-02-29T00:00:00.001Z',
+      '9999-12-31T23:59:59.999Z',
+    ];
     for (const text of edges) {
       const ms = Date.parse(text);
       for (const t of [ms - 1, ms, ms + 1]) if (t >= 0 && t < YEAR_10000) expect(isoTime(t)).toBe(new Date(t).toISOString());

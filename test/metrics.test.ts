@@ -60,7 +60,10 @@ test('the API and both workers expose every series, non-zero where traffic happe
   const done = await client.start();
   const written = await client.progress(kept.id, { q1: 'A' }, 1);
   // a stale version: 409
-  const stale = await request(api.url!, 'PATCH', `/api/sessions/${kept.id}/progress`, { answers: { q2: 'B' }, version: written.version - 1 });
+  const stale = await request(api.url!, 'PATCH', `/api/sessions/${kept.id}/progress`, {
+    answers: { q2: 'B' },
+    version: written.version - 1,
+  });
   expect(stale.status).toBe(409);
   await client.progress(done.id, { q1: 'C' });
   await client.complete(done.id);
@@ -74,7 +77,9 @@ test('the API and both workers expose every series, non-zero where traffic happe
   await waitFor('timed expired', async () => (await rowOf(stores().knex, timed.id)).status === 'expired', 10_000);
 
   const apiMetrics = await scrape(`${api.url}/metrics`);
-  expect(total(apiMetrics, 'http_request_duration_seconds_count', { route: '/api/sessions/:id/progress', method: 'PATCH', status_code: '200' })).toBeGreaterThanOrEqual(2);
+  expect(
+    total(apiMetrics, 'http_request_duration_seconds_count', { route: '/api/sessions/:id/progress', method: 'PATCH', status_code: '200' }),
+  ).toBeGreaterThanOrEqual(2);
   expect(total(apiMetrics, 'http_request_duration_seconds_count', { route: '/api/sessions/:id/progress', status_code: '409' })).toBe(1);
   expect(total(apiMetrics, 'http_request_duration_seconds_count', { route: '/api/sessions/start', status_code: '201' })).toBe(3);
   expect(total(apiMetrics, 'http_request_duration_seconds_bucket', { route: '/api/sessions/:id', le: '+Inf' })).toBeGreaterThanOrEqual(2);
@@ -84,7 +89,9 @@ test('the API and both workers expose every series, non-zero where traffic happe
   expect(total(apiMetrics, 'session_transitions_total', { status: 'completed' })).toBe(1);
   for (const state of ['waiting', 'active', 'delayed', 'failed']) {
     expect(apiMetrics.some((s) => s.name === 'queue_jobs' && s.labels.queue === 'persist-snapshot' && s.labels.state === state)).toBe(true);
-    expect(apiMetrics.some((s) => s.name === 'queue_jobs' && s.labels.queue === 'session-lifecycle' && s.labels.state === state)).toBe(true);
+    expect(apiMetrics.some((s) => s.name === 'queue_jobs' && s.labels.queue === 'session-lifecycle' && s.labels.state === state)).toBe(
+      true,
+    );
   }
   expect(total(apiMetrics, 'queue_jobs', { queue: 'session-lifecycle', state: 'delayed' })).toBeGreaterThanOrEqual(1); // kept's and done's expiry jobs
   expect(total(apiMetrics, 'process_resident_memory_bytes')).toBeGreaterThan(0);
@@ -95,12 +102,14 @@ test('the API and both workers expose every series, non-zero where traffic happe
   await waitFor('the persist worker to count its job', async () => {
     persistMetrics = await scrape(`http://127.0.0.1:${persistPort}/metrics`);
     return (
-      total(persistMetrics, 'job_duration_seconds_count', { queue: 'persist-snapshot', job: 'persist-snapshot', outcome: 'completed' }) >= 1 &&
-      total(persistMetrics, 'persist_lag_seconds_count') >= 1
+      total(persistMetrics, 'job_duration_seconds_count', { queue: 'persist-snapshot', job: 'persist-snapshot', outcome: 'completed' }) >=
+        1 && total(persistMetrics, 'persist_lag_seconds_count') >= 1
     );
   });
   expect(total(persistMetrics, 'queue_lag_seconds_count', { queue: 'persist-snapshot' })).toBeGreaterThanOrEqual(1);
-  expect(total(persistMetrics, 'job_duration_seconds_count', { queue: 'persist-snapshot', job: 'persist-snapshot', outcome: 'completed' })).toBeGreaterThanOrEqual(1);
+  expect(
+    total(persistMetrics, 'job_duration_seconds_count', { queue: 'persist-snapshot', job: 'persist-snapshot', outcome: 'completed' }),
+  ).toBeGreaterThanOrEqual(1);
   expect(total(persistMetrics, 'persist_lag_seconds_count')).toBeGreaterThanOrEqual(1);
   // the write-behind delay is about the window (1 s), not more than its histogram's +5 s bound
   const lagSum = total(persistMetrics, 'persist_lag_seconds_sum') / total(persistMetrics, 'persist_lag_seconds_count');
@@ -111,12 +120,14 @@ test('the API and both workers expose every series, non-zero where traffic happe
   await waitFor('the lifecycle worker to count its expiry', async () => {
     lifecycleMetrics = await scrape(`http://127.0.0.1:${lifecyclePort}/metrics`);
     return (
-      total(lifecycleMetrics, 'job_duration_seconds_count', { queue: 'session-lifecycle', job: 'expire-session', outcome: 'completed' }) >= 1 &&
-      total(lifecycleMetrics, 'session_transitions_total', { status: 'expired' }) >= 1
+      total(lifecycleMetrics, 'job_duration_seconds_count', { queue: 'session-lifecycle', job: 'expire-session', outcome: 'completed' }) >=
+        1 && total(lifecycleMetrics, 'session_transitions_total', { status: 'expired' }) >= 1
     );
   });
   expect(total(lifecycleMetrics, 'queue_lag_seconds_count', { queue: 'session-lifecycle' })).toBeGreaterThanOrEqual(1);
-  expect(total(lifecycleMetrics, 'job_duration_seconds_count', { queue: 'session-lifecycle', job: 'expire-session', outcome: 'completed' })).toBeGreaterThanOrEqual(1);
+  expect(
+    total(lifecycleMetrics, 'job_duration_seconds_count', { queue: 'session-lifecycle', job: 'expire-session', outcome: 'completed' }),
+  ).toBeGreaterThanOrEqual(1);
   expect(total(lifecycleMetrics, 'session_transitions_total', { status: 'expired' })).toBe(1);
 
   // no label carries a per-attempt or per-user value

@@ -68,13 +68,17 @@ const ENTRY_POINT: string = (() => {
 })();
 
 /** `${NAME:-default}` and `${NAME}` as Compose interpolates them with an empty environment. */
-const interpolate = (value: string): string => value.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*))?\}/g, (_, fallback: string | undefined) => fallback ?? '');
+const interpolate = (value: string): string =>
+  value.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*))?\}/g, (_, fallback: string | undefined) => fallback ?? '');
 
 const commandText = (command: string | string[] | undefined): string => (Array.isArray(command) ? command.join(' ') : (command ?? ''));
 
 /** Every `node <script> <role>` a command runs. */
 function entryPointCalls(command: string): Array<{ script: string; role: string }> {
-  return [...command.matchAll(/\bnode\s+(?:--[\w-]+(?:=\S+)?\s+)*(\S*main\.js)\s+([A-Za-z0-9_-]+)/g)].map((m) => ({ script: m[1], role: m[2] }));
+  return [...command.matchAll(/\bnode\s+(?:--[\w-]+(?:=\S+)?\s+)*(\S*main\.js)\s+([A-Za-z0-9_-]+)/g)].map((m) => ({
+    script: m[1],
+    role: m[2],
+  }));
 }
 
 /** Every package script a command runs (`npm run <script>`, `npm start`, `npm test`); comment lines skipped. */
@@ -83,7 +87,9 @@ function npmScripts(command: string): string[] {
     .split('\n')
     .filter((line) => !line.trim().startsWith('#'))
     .join('\n');
-  return [...code.matchAll(/\bnpm\s+(?:run(?:-script)?\s+(?:--silent\s+)?([A-Za-z0-9:_-]+)|(start|test|stop|restart)\b)/g)].map((m) => m[1] ?? m[2]);
+  return [...code.matchAll(/\bnpm\s+(?:run(?:-script)?\s+(?:--silent\s+)?([A-Za-z0-9:_-]+)|(start|test|stop|restart)\b)/g)].map(
+    (m) => m[1] ?? m[2],
+  );
 }
 
 function procfile(): Map<string, string> {
@@ -293,7 +299,8 @@ describe('docker-compose.yml', () => {
 
   test('every bind-mounted file exists and every named volume is declared', () => {
     for (const [name, service] of Object.entries(services)) {
-      for (const [host] of bindMounts(service)) expect({ name, host, exists: existsSync(join(ROOT, host)) }).toEqual({ name, host, exists: true });
+      for (const [host] of bindMounts(service))
+        expect({ name, host, exists: existsSync(join(ROOT, host)) }).toEqual({ name, host, exists: true });
       for (const volume of service.volumes ?? []) {
         const source = volume.split(':')[0];
         if (!source.startsWith('.') && !source.startsWith('/')) expect(Object.keys(compose.volumes ?? {})).toContain(source);
@@ -310,13 +317,17 @@ describe('docker-compose.yml', () => {
     expect(provisioning).toBe('/etc/grafana/provisioning');
     expect(dashboards).toBeDefined();
 
-    const providers = yamlFile<{ providers: Array<{ type: string; options: { path: string } }> }>('deploy/grafana/provisioning/dashboards/quiz-sessions.yml');
+    const providers = yamlFile<{ providers: Array<{ type: string; options: { path: string } }> }>(
+      'deploy/grafana/provisioning/dashboards/quiz-sessions.yml',
+    );
     expect(providers.providers.map((p) => p.options.path)).toContain(dashboards);
     const home = String(grafana.environment?.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH);
     expect(home.startsWith(`${dashboards}/`)).toBe(true);
     expect(existsSync(join(ROOT, 'deploy/grafana/dashboards', posix.relative(dashboards!, home)))).toBe(true);
 
-    const datasources = yamlFile<{ datasources: Array<{ uid: string; type: string; url: string }> }>('deploy/grafana/provisioning/datasources/prometheus.yml');
+    const datasources = yamlFile<{ datasources: Array<{ uid: string; type: string; url: string }> }>(
+      'deploy/grafana/provisioning/datasources/prometheus.yml',
+    );
     const prom = datasources.datasources.find((d) => d.type === 'prometheus');
     expect(prom).toBeDefined();
     const url = new URL(prom!.url);
@@ -378,7 +389,22 @@ describe('deploy/grafana/dashboards/quiz-sessions.json', () => {
   /** Series Prometheus itself records for every target. */
   const PROMETHEUS_SERIES = new Set(['up']);
 
-  const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'inf', 'nan', 'atan2']);
+  const KEYWORDS = new Set([
+    'and',
+    'or',
+    'unless',
+    'bool',
+    'offset',
+    'by',
+    'without',
+    'on',
+    'ignoring',
+    'group_left',
+    'group_right',
+    'inf',
+    'nan',
+    'atan2',
+  ]);
 
   /** The metric names a PromQL expression selects (functions, keywords, labels and strings left out). */
   function metricNames(expr: string): string[] {
@@ -402,9 +428,14 @@ describe('deploy/grafana/dashboards/quiz-sessions.json', () => {
   /** The label names an expression groups by or matches on. */
   function labelNames(expr: string): string[] {
     const grouped = [...expr.matchAll(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g)].flatMap((m) =>
-      m[1].split(',').map((l) => l.trim()).filter(Boolean),
+      m[1]
+        .split(',')
+        .map((l) => l.trim())
+        .filter(Boolean),
     );
-    const matched = [...expr.matchAll(/\{([^}]*)\}/g)].flatMap((m) => [...m[1].matchAll(/([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)/g)].map((l) => l[1]));
+    const matched = [...expr.matchAll(/\{([^}]*)\}/g)].flatMap((m) =>
+      [...m[1].matchAll(/([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)/g)].map((l) => l[1]),
+    );
     return [...grouped, ...matched];
   }
 
@@ -431,9 +462,11 @@ describe('deploy/grafana/dashboards/quiz-sessions.json', () => {
   });
 
   test('the metric parser finds what an expression selects', () => {
-    expect(metricNames('histogram_quantile(0.99, sum by (le, route) (rate(http_request_duration_seconds_bucket{status_code=~"5.."}[$__rate_interval])))')).toEqual([
-      'http_request_duration_seconds_bucket',
-    ]);
+    expect(
+      metricNames(
+        'histogram_quantile(0.99, sum by (le, route) (rate(http_request_duration_seconds_bucket{status_code=~"5.."}[$__rate_interval])))',
+      ),
+    ).toEqual(['http_request_duration_seconds_bucket']);
     expect(metricNames('sum(rate(a_total[5m])) / clamp_min(sum(rate(b_count[5m])), 1e-9) > bool 0')).toEqual(['a_total', 'b_count']);
     expect(labelNames('sum by (le, queue) (rate(x_bucket{state!="failed"}[1m]))')).toEqual(['le', 'queue', 'state']);
   });
@@ -461,7 +494,8 @@ describe('deploy/grafana/dashboards/quiz-sessions.json', () => {
       expect(queried).toContain(name);
     }
     const all = expressions.join('\n');
-    for (const q of ['0.5', '0.95', '0.99']) expect(all).toContain(`histogram_quantile(${q}, sum by (le, route) (rate(http_request_duration_seconds_bucket`);
+    for (const q of ['0.5', '0.95', '0.99'])
+      expect(all).toContain(`histogram_quantile(${q}, sum by (le, route) (rate(http_request_duration_seconds_bucket`);
     expect(all).toMatch(/status_code=~"5\.\."/);
     expect(all).toMatch(/status_code=~"4\.\."/);
   });
@@ -471,7 +505,8 @@ describe('README.md', () => {
   const readme = read('README.md');
 
   test('documents every configuration variable', () => {
-    for (const key of [...Object.keys(configSchema.shape), 'SERVICE_ROLE']) expect({ key, documented: readme.includes(`\`${key}\``) }).toEqual({ key, documented: true });
+    for (const key of [...Object.keys(configSchema.shape), 'SERVICE_ROLE'])
+      expect({ key, documented: readme.includes(`\`${key}\``) }).toEqual({ key, documented: true });
   });
 
   test('lists the final name of every metric the service defines', async () => {

@@ -26,17 +26,38 @@ const viaValidator = (body: unknown) => verdict(() => parseProgressBody(body));
 const viaReference = (body: unknown) => verdict(() => parse(referenceProgressBody, body));
 const refused = (v: unknown): boolean => typeof v === 'object' && v !== null && 'refused' in v;
 
-const field = (name: string, value: fc.Arbitrary<string>) => fc.option(value.map((v) => [name, v] as const), { nil: undefined, freq: 2 });
+const field = (name: string, value: fc.Arbitrary<string>) =>
+  fc.option(
+    value.map((v) => [name, v] as const),
+    { nil: undefined, freq: 2 },
+  );
 
 /** Progress bodies as JSON text: the fields with valid and hostile values, sometimes an alias or an unknown field. */
 const bodyText: fc.Arbitrary<string> = fc
   .tuple(
-    field('question_id', fc.oneof(validIdText().map((s) => JSON.stringify(s)), idText.map((s) => JSON.stringify(s)), numberToken, hostileValueText)),
+    field(
+      'question_id',
+      fc.oneof(
+        validIdText().map((s) => JSON.stringify(s)),
+        idText.map((s) => JSON.stringify(s)),
+        numberToken,
+        hostileValueText,
+      ),
+    ),
     field('answer', answerText),
     field('answers', fc.oneof({ weight: 3, arbitrary: answersMapText }, { weight: 1, arbitrary: hostileValueText })),
     field('current_question', fc.oneof(fc.integer({ min: -2, max: 10_002 }).map(String), numberToken, hostileValueText)),
     field('version', fc.oneof(fc.integer({ min: -2, max: 50 }).map(String), numberToken, hostileValueText)),
-    fc.option(fc.constantFrom(['questionId', '"q1"'], ['currentQuestion', '3'], ['expectedVersion', '2'], ['extra', '1'], ['constructor', '{}']) as fc.Arbitrary<readonly [string, string]>, { nil: undefined, freq: 4 }),
+    fc.option(
+      fc.constantFrom(
+        ['questionId', '"q1"'],
+        ['currentQuestion', '3'],
+        ['expectedVersion', '2'],
+        ['extra', '1'],
+        ['constructor', '{}'],
+      ) as fc.Arbitrary<readonly [string, string]>,
+      { nil: undefined, freq: 4 },
+    ),
   )
   .map((entries) => objectText(entries.filter((e): e is readonly [string, string] => e !== undefined)));
 
@@ -65,7 +86,9 @@ test('on arbitrary progress bodies the validator gives what the zod pipeline gav
       if (!refused(mine)) {
         accepted++;
         // same order too
-        expect([...(mine as { answers: Map<string, string> }).answers]).toEqual([...(reference as { answers: Map<string, string> }).answers]);
+        expect([...(mine as { answers: Map<string, string> }).answers]).toEqual([
+          ...(reference as { answers: Map<string, string> }).answers,
+        ]);
         // the documented shape takes what the validator takes
         expect(progressBodyShape.safeParse(withSeedNames(body)).success).toBe(true);
       }
@@ -94,13 +117,27 @@ test('the shapes clients send are taken', () => {
 
 test('everything else is refused, naming the field', () => {
   const cases: Array<[unknown, string]> = [
-    [null, 'body'], [[], 'body'], ['x', 'body'], [{}, 'body'],
-    [{ question_id: 'q1' }, 'answer'], [{ answer: 1 }, 'question_id'], [{ question_id: '', answer: 1 }, 'question_id'],
-    [{ question_id: 'a\u0000', answer: 1 }, 'question_id'], [{ question_id: '\ud800', answer: 1 }, 'question_id'],
-    [{ question_id: 'q'.repeat(129), answer: 1 }, 'question_id'], [{ question_id: -1, answer: 1 }, 'question_id'],
-    [{ question_id: 1.5, answer: 1 }, 'question_id'], [{ current_question: 10_001 }, 'current_question'], [{ current_question: -1 }, 'current_question'],
-    [{ version: 0 }, 'version'], [{ version: 2 ** 31 }, 'version'], [{ answers: [] }, 'answers'], [{ answers: null }, 'answers'],
-    [{ answers: { 'a\u0001': 1 } }, 'answers.a\u0001'], [{ answers: { q: 'x'.repeat(5000) } }, 'answers.q'], [{ question_id: 'q', answer: '\u0000' }, 'answer'],
+    [null, 'body'],
+    [[], 'body'],
+    ['x', 'body'],
+    [{}, 'body'],
+    [{ question_id: 'q1' }, 'answer'],
+    [{ answer: 1 }, 'question_id'],
+    [{ question_id: '', answer: 1 }, 'question_id'],
+    [{ question_id: 'a\u0000', answer: 1 }, 'question_id'],
+    [{ question_id: '\ud800', answer: 1 }, 'question_id'],
+    [{ question_id: 'q'.repeat(129), answer: 1 }, 'question_id'],
+    [{ question_id: -1, answer: 1 }, 'question_id'],
+    [{ question_id: 1.5, answer: 1 }, 'question_id'],
+    [{ current_question: 10_001 }, 'current_question'],
+    [{ current_question: -1 }, 'current_question'],
+    [{ version: 0 }, 'version'],
+    [{ version: 2 ** 31 }, 'version'],
+    [{ answers: [] }, 'answers'],
+    [{ answers: null }, 'answers'],
+    [{ answers: { 'a\u0001': 1 } }, 'answers.a\u0001'],
+    [{ answers: { q: 'x'.repeat(5000) } }, 'answers.q'],
+    [{ question_id: 'q', answer: '\u0000' }, 'answer'],
     [{ answers: Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, i])) }, 'answers'],
   ];
   for (const [body, field] of cases) {

@@ -43,5 +43,7 @@ test('a failed request logs the status it answered with', async () => {
   expect(res.status).toBe(404);
   await waitFor('the log line', () => linesFor(requestId).length > 0);
   expect(linesFor(requestId)).toHaveLength(1);
-  expect(linesFor(requestId)[0]).toMatch(new RegExp(`^\\[session-service\\] ${requestId} PATCH /sessions/[0-9a-f-]{36}/progress 404 \\d+\\.\\dms\\n$`));
+  expect(linesFor(requestId)[0]).toMatch(
+    new RegExp(`^\\[session-service\\] ${requestId} PATCH /sessions/[0-9a-f-]{36}/progress 404 \\d+\\.\\dms\\n$`),
+  );
 });

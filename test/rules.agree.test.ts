@@ -43,7 +43,11 @@ afterAll(async () => {
 
 const BASE = Date.UTC(2026, 11, 1, 9, 0, 0);
 /** An offset in ms: mostly close to a boundary (within 2 ms, or whole seconds), sometimes anywhere. */
-const offset = fc.oneof(fc.integer({ min: -2, max: 2 }), fc.integer({ min: -5, max: 5 }).map((s) => s * 1000), fc.integer({ min: -3_600_000, max: 3_600_000 }));
+const offset = fc.oneof(
+  fc.integer({ min: -2, max: 2 }),
+  fc.integer({ min: -5, max: 5 }).map((s) => s * 1000),
+  fc.integer({ min: -3_600_000, max: 3_600_000 }),
+);
 
 const scenario = fc.record({
   status: fc.constantFrom<AttemptStatus>(...ATTEMPT_STATUSES),
@@ -89,7 +93,15 @@ async function luaVerdicts(a: Attempt, now: number, idleMs: number): Promise<{ o
   const script = `${RULES_LUA}
 local now = tonumber(ARGV[3])
 return {is_open(ARGV[1]) and 1 or 0, past_deadline(ARGV[1], ARGV[2], now) and 1 or 0, is_idle(ARGV[1], ARGV[4], now, tonumber(ARGV[5])) and 1 or 0}`;
-  const [open, past, idle] = (await redis.eval(script, 0, a.status, a.expiresAt === null ? '' : String(a.expiresAt), String(now), String(a.lastUpdated), String(idleMs))) as number[];
+  const [open, past, idle] = (await redis.eval(
+    script,
+    0,
+    a.status,
+    a.expiresAt === null ? '' : String(a.expiresAt),
+    String(now),
+    String(a.lastUpdated),
+    String(idleMs),
+  )) as number[];
   return { open: open === 1, past: past === 1, idle: idle === 1 };
 }
 
@@ -176,7 +188,10 @@ test('the migration’s partial indexes and check constraints are the domain’s
   expect(indexes.rows).toHaveLength(3);
   for (const { indexdef } of indexes.rows as Array<{ indexdef: string }>) expect(statusesIn(indexdef)).toEqual([...OPEN_STATUSES].sort());
 
-  const checks = await knex.raw(`select conname, pg_get_constraintdef(oid) as def from pg_constraint where conrelid = ?::regclass and contype = 'c'`, [TABLE]);
+  const checks = await knex.raw(
+    `select conname, pg_get_constraintdef(oid) as def from pg_constraint where conrelid = ?::regclass and contype = 'c'`,
+    [TABLE],
+  );
   const byName = Object.fromEntries((checks.rows as Array<{ conname: string; def: string }>).map((r) => [r.conname, r.def]));
   expect(statusesIn(byName.quiz_sessions_status_check)).toEqual([...ATTEMPT_STATUSES].sort());
   expect(byName.quiz_sessions_version_check).toContain(`version >= ${FIRST_VERSION}`);

@@ -47,7 +47,9 @@ describe.each(ROUTE_FAMILIES)('concurrent writes on %s', (prefix) => {
     const v = s.version;
     const q = questionId();
 
-    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => client().progress(s.id, { question_id: `${q}-${i}`, answer: i })));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => client().progress(s.id, { question_id: `${q}-${i}`, answer: i })),
+    );
 
     expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
     // each write saw a distinct version: none was lost or applied twice

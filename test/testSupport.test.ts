@@ -22,7 +22,11 @@ describe('the leak check', () => {
 
   test('SQL, stack frames and Redis replies the client never sent still fail it', () => {
     const sent = clientText('/api/sessions/x/progress', {}, JSON.stringify({ answers: { q1: 'a' } }));
-    for (const leak of ['select id from quiz_sessions where id = $1', 'boom\n    at Object.<anonymous> (/src/x.ts:3:9)', 'ReplyError: WRONGTYPE']) {
+    for (const leak of [
+      'select id from quiz_sessions where id = $1',
+      'boom\n    at Object.<anonymous> (/src/x.ts:3:9)',
+      'ReplyError: WRONGTYPE',
+    ]) {
       expect(() => expectErrorContract(errorResponse(leak, sent), 400)).toThrow();
     }
   });
@@ -47,7 +51,10 @@ describe('the leak check', () => {
 describe('property replay', () => {
   const saved = { seed: process.env.FC_SEED, path: process.env.FC_PATH };
   afterEach(() => {
-    for (const [name, value] of [['FC_SEED', saved.seed], ['FC_PATH', saved.path]] as const) {
+    for (const [name, value] of [
+      ['FC_SEED', saved.seed],
+      ['FC_PATH', saved.path],
+    ] as const) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }

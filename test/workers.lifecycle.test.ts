@@ -28,7 +28,10 @@ afterAll(async () => {
 async function startStack(settings: Record<string, string | number>, workers = 1): Promise<AttemptClient> {
   // the write-behind window is long: closing an attempt must not rely on a persist worker
   const env = { ...stores().env, PERSIST_DELAY_SECONDS: 30, ...settings };
-  const [api] = await Promise.all([startProcess('api', env), ...Array.from({ length: workers }, () => startProcess('lifecycle-worker', env))]);
+  const [api] = await Promise.all([
+    startProcess('api', env),
+    ...Array.from({ length: workers }, () => startProcess('lifecycle-worker', env)),
+  ]);
   return new AttemptClient(api.url!);
 }
 
@@ -44,7 +47,13 @@ describe('expire-session at the deadline', () => {
     // none of this progress is in PostgreSQL yet
     expect(await rowOf(stores().knex, attempt.id)).toMatchObject({ version: 1, status: 'started' });
 
-    const seenAt = await waitForRows(stores().knex, [attempt.id], (r) => r.status === 'expired', deadline - Date.now() + 5000, 'the expiry');
+    const seenAt = await waitForRows(
+      stores().knex,
+      [attempt.id],
+      (r) => r.status === 'expired',
+      deadline - Date.now() + 5000,
+      'the expiry',
+    );
     expect(seenAt).toBeGreaterThanOrEqual(deadline);
     expect(seenAt - deadline).toBeLessThanOrEqual(2000);
     const row = await rowOf(stores().knex, attempt.id);
@@ -66,7 +75,11 @@ describe('expire-session at the deadline', () => {
     expect(before).toMatchObject({ status: 'completed', version: completed.version });
 
     const deadline = Date.parse(attempt.expires_at!);
-    await waitFor('the expiry job to run', async () => (await lifecycleQueue.getJobState(jobIds.expire(attempt.id))) === 'completed', deadline - Date.now() + 5000);
+    await waitFor(
+      'the expiry job to run',
+      async () => (await lifecycleQueue.getJobState(jobIds.expire(attempt.id))) === 'completed',
+      deadline - Date.now() + 5000,
+    );
     expect((await lifecycleQueue.getJob(jobIds.expire(attempt.id)))?.returnvalue).toBe('unchanged');
     await sleepUntil(deadline, 2500); // and a couple of sweeps
     const after = await rowOf(stores().knex, attempt.id);
@@ -102,7 +115,13 @@ describe('abandonment sweep', () => {
     })();
     let seenAt: number;
     try {
-      seenAt = await waitForRows(stores().knex, [idle.id, evicted.id], (r) => r.status === 'abandoned', 8000, 'the idle attempts to be abandoned');
+      seenAt = await waitForRows(
+        stores().knex,
+        [idle.id, evicted.id],
+        (r) => r.status === 'abandoned',
+        8000,
+        'the idle attempts to be abandoned',
+      );
       await sleep(2500); // more sweeps while the busy attempt is older than the threshold in PostgreSQL
     } finally {
       stop = true;
@@ -147,7 +166,11 @@ describe('straggler sweep', () => {
     const seenAt = await waitForRows(stores().knex, [attempt.id], (r) => r.version === version, 12_000, 'the sweep to persist it');
     expect(seenAt - firstWriteAt).toBeGreaterThanOrEqual((delay + 5) * 1000);
     expect(seenAt - firstWriteAt).toBeLessThanOrEqual((delay + 5) * 1000 + 1000 + 2000); // + interval + slack
-    expect(await rowOf(stores().knex, attempt.id)).toMatchObject({ status: 'in_progress', persist_count: 2, answers: { q0: 0, q1: 1, q2: 2 } });
+    expect(await rowOf(stores().knex, attempt.id)).toMatchObject({
+      status: 'in_progress',
+      persist_count: 2,
+      answers: { q0: 0, q1: 1, q2: 2 },
+    });
   }, 30_000);
 });
 
@@ -159,7 +182,13 @@ describe('two lifecycle workers at once', () => {
     for (let n = 0; n < 30; n++) {
       // 2 or 3 s: its job must still be there to remove, and its progress land, before the deadline
       const attempt = await client.start(2 + (n % 2));
-      const c: Case = { id: attempt.id, deadline: Date.parse(attempt.expires_at!), expectedVersion: 2, answers: {}, kind: ['progress', 'lost-job', 'no-redis'][n % 3] };
+      const c: Case = {
+        id: attempt.id,
+        deadline: Date.parse(attempt.expires_at!),
+        expectedVersion: 2,
+        answers: {},
+        kind: ['progress', 'lost-job', 'no-redis'][n % 3],
+      };
       if (c.kind === 'progress') {
         // unpersisted answers in Redis: the close must carry them to PostgreSQL
         const acked = await client.progress(c.id, { q: n }, 1);

@@ -23,7 +23,9 @@ afterAll(async () => {
 }, 30_000);
 
 /** An API process and a persist worker with the same settings. */
-async function startStack(settings: Record<string, string | number>): Promise<{ client: AttemptClient; api: ServiceProcess; worker: ServiceProcess }> {
+async function startStack(
+  settings: Record<string, string | number>,
+): Promise<{ client: AttemptClient; api: ServiceProcess; worker: ServiceProcess }> {
   const env = { ...stores().env, ...settings };
   const [api, worker] = await Promise.all([startProcess('api', env), startProcess('persist-worker', env)]);
   return { client: new AttemptClient(api.url!), api, worker };
@@ -73,7 +75,13 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     expect(acked.map((a) => a.version).sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i + 2));
     const last = acked.find((a) => a.version === 101)!;
 
-    const seenAt = await waitForRows(stores().knex, [attempt.id], (r) => r.version === 101, delay * 1000 + 5000, 'the final version in PostgreSQL');
+    const seenAt = await waitForRows(
+      stores().knex,
+      [attempt.id],
+      (r) => r.version === 101,
+      delay * 1000 + 5000,
+      'the final version in PostgreSQL',
+    );
     // written once the window closed, not before; and not much later
     expect(seenAt - firstWriteAt).toBeGreaterThanOrEqual(delay * 1000 - 100);
     expect(seenAt - firstWriteAt).toBeLessThan(delay * 1000 + 3000);
@@ -102,7 +110,13 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
 
     // a batch with an older snapshot of `attempt` and a newer one of `other`: only `other` is written
     const current = (await stores().repo.findById(attempt.id))!;
-    const stale = { ...current, version: 3, currentQuestion: 1, answers: new Map([['q0', '"stale"']]), lastUpdated: current.lastUpdated - 1000 };
+    const stale = {
+      ...current,
+      version: 3,
+      currentQuestion: 1,
+      answers: new Map([['q0', '"stale"']]),
+      lastUpdated: current.lastUpdated - 1000,
+    };
     const otherNow = (await stores().repo.findById(other.id))!;
     const otherNext = { ...otherNow, version: otherNow.version + 1, answers: new Map([['q0', '"other-next"']]) };
     expect(await stores().repo.upsertSnapshots([stale, otherNext])).toEqual([other.id]);
@@ -149,7 +163,11 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     try {
       await trx('quiz_sessions').where({ id: attempt.id }).forUpdate().first();
       await client.progress(attempt.id, { q0: 'first' }, 0);
-      await waitFor('the worker upsert to wait on the row lock', async () => (await insertsWaitingOnLock(stores().knex)) > 0, delay * 1000 + 4000);
+      await waitFor(
+        'the worker upsert to wait on the row lock',
+        async () => (await insertsWaitingOnLock(stores().knex)) > 0,
+        delay * 1000 + 4000,
+      );
       // these land during the persist of version 2
       for (let i = 1; i <= 10; i++) expect((await client.progress(attempt.id, { [`q${i}`]: `during-${i}` }, i)).version).toBe(i + 2);
     } finally {
@@ -157,7 +175,13 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     }
     const releasedAt = Date.now();
 
-    const seenAt = await waitForRows(stores().knex, [attempt.id], (r) => r.version === 12, 2 * delay * 1000 + 2000, 'the later writes in PostgreSQL');
+    const seenAt = await waitForRows(
+      stores().knex,
+      [attempt.id],
+      (r) => r.version === 12,
+      2 * delay * 1000 + 2000,
+      'the later writes in PostgreSQL',
+    );
     expect(seenAt - releasedAt).toBeLessThan(2 * delay * 1000 + 1000);
     const row = await rowOf(stores().knex, attempt.id);
     // start, then version 2 (the interrupted persist), then version 12 (the next window)
@@ -186,7 +210,13 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     );
     const stoppedAt = Date.now();
     const ids = attempts.map((a) => a.id);
-    const seenAt = await waitForRows(stores().knex, ids, (r, id) => r.version === acked.get(id), 2 * delay * 1000 + 3000, 'the last acknowledged versions');
+    const seenAt = await waitForRows(
+      stores().knex,
+      ids,
+      (r, id) => r.version === acked.get(id),
+      2 * delay * 1000 + 3000,
+      'the last acknowledged versions',
+    );
     expect(seenAt - stoppedAt).toBeLessThanOrEqual(2 * delay * 1000 + 1000);
     for (const row of (await rowsById(stores().knex, ids)).values()) {
       // persisted along the way, window by window, but coalesced: far fewer writes than versions
@@ -294,4 +324,3 @@ describe('persist worker shutdown and crashes', () => {
     expect(await persistQueue.getFailedCount()).toBe(0);
   }, 60_000);
 });
-

@@ -17,7 +17,12 @@ const postgres = useProxyTo(() => stores().databaseUrl);
 test('during a PostgreSQL outage the sweep keeps a dirty attempt alive in Redis, and persists it afterwards', async () => {
   const api = await startProcess('api', { ...stores().env, PERSIST_DELAY_SECONDS: 1 });
   // no persist worker: only the sweep can persist, and it reaches PostgreSQL through the proxy
-  await startProcess('lifecycle-worker', { ...stores().env, DATABASE_URL: postgres().url, PERSIST_DELAY_SECONDS: 1, SWEEP_INTERVAL_SECONDS: 1 });
+  await startProcess('lifecycle-worker', {
+    ...stores().env,
+    DATABASE_URL: postgres().url,
+    PERSIST_DELAY_SECONDS: 1,
+    SWEEP_INTERVAL_SECONDS: 1,
+  });
   const client = new AttemptClient(api.url!);
   const attempt = await client.start();
   await postgres().proxy.stop();

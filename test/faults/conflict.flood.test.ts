@@ -58,7 +58,11 @@ test('100 concurrent writes with the same version: exactly one wins per round, e
       expect(won).toHaveLength(1);
       expect(lost).toHaveLength(CLIENTS - 1);
       const winner = won[0];
-      expect(winner.body).toMatchObject({ id: attempt.id, version: version + 1, answers: { [`q${round}`]: { client: winner.client, round } } });
+      expect(winner.body).toMatchObject({
+        id: attempt.id,
+        version: version + 1,
+        answers: { [`q${round}`]: { client: winner.client, round } },
+      });
       expect(winner.headers.etag).toBe(`"${version + 1}"`);
       winners[`q${round}`] = { client: winner.client, round };
 

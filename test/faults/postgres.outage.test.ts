@@ -117,7 +117,11 @@ test('PostgreSQL unreachable for 30 s under load: progress is still accepted, /r
   }
   expect(readyAgain.status).toBe(200);
   for (const what of ['start', 'complete'] as const) {
-    expect({ what, status: duringOutage[what].status, errorCode: duringOutage[what].body?.errorCode }).toEqual({ what, status: 503, errorCode: 'SERVICE_UNAVAILABLE' });
+    expect({ what, status: duringOutage[what].status, errorCode: duringOutage[what].body?.errorCode }).toEqual({
+      what,
+      status: 503,
+      errorCode: 'SERVICE_UNAVAILABLE',
+    });
     expect(duringOutage[what].ms).toBeLessThan(NO_HANG_MS);
   }
   expect(duringOutage.read).toMatchObject({ status: 200, body: { id: closers[1].id, version: 1 } });

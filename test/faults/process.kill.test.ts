@@ -71,7 +71,11 @@ test('API, persist worker and lifecycle worker killed (SIGKILL) mid-load and res
   try {
     await trx.raw('lock table quiz_sessions in share mode');
     // (a complete's upsert waits on the lock too: wait for the persist worker's jobs to be active)
-    await waitFor('a persist batch to block in PostgreSQL', async () => (await insertsWaitingOnLock(stores().knex)) > 0 && (await persistQueue.getActiveCount()) > 0, 8000);
+    await waitFor(
+      'a persist batch to block in PostgreSQL',
+      async () => (await insertsWaitingOnLock(stores().knex)) > 0 && (await persistQueue.getActiveCount()) > 0,
+      8000,
+    );
     stalled = (await persistQueue.getActive()).map((j) => j.id!);
     await crash(stack.persistWorkers[0]);
   } finally {
@@ -150,13 +154,21 @@ test('API, persist worker and lifecycle worker killed (SIGKILL) mid-load and res
   for (const a of completers) {
     const row = rows.get(a.id)!;
     const closes = load.closes.filter((c) => c.attemptId === a.id);
-    expect({ id: a.id, status: row.status, version: row.version }).toEqual({ id: a.id, status: 'completed', version: lastAppliedVersion(load.writes, a) + 1 });
+    expect({ id: a.id, status: row.status, version: row.version }).toEqual({
+      id: a.id,
+      status: 'completed',
+      version: lastAppliedVersion(load.writes, a) + 1,
+    });
     expect(closes.length).toBeGreaterThan(0);
     for (const c of closes) expect(c).toMatchObject({ how: 'complete', status: 'completed', version: row.version });
   }
   for (const a of timed) {
     const row = rows.get(a.id)!;
-    expect({ id: a.id, status: row.status, version: row.version }).toEqual({ id: a.id, status: 'expired', version: lastAppliedVersion(load.writes, a) + 1 });
+    expect({ id: a.id, status: row.status, version: row.version }).toEqual({
+      id: a.id,
+      status: 'expired',
+      version: lastAppliedVersion(load.writes, a) + 1,
+    });
     expect(row.ended_at?.getTime()).toBe(a.expiresAt); // closed at its deadline
   }
   for (const a of writers) expect(rows.get(a.id)!.version).toBe(finals.api.get(a.id)!.version);

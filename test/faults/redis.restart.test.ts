@@ -78,7 +78,10 @@ async function restartUnderLoad(takeDown: () => Promise<unknown>, { afterMs = 40
   const probes: Probe[] = [];
   const probeClient = new LoadHttpClient({ maxSockets: 2, timeoutMs: NO_HANG_MS + 2000 });
   while (Date.now() < downAt + OUTAGE_MS) {
-    const [ready, read] = await Promise.all([probeClient.call(url, 'GET', '/ready'), probeClient.call(url, 'GET', `/api/sessions/${ids[0]}`)]);
+    const [ready, read] = await Promise.all([
+      probeClient.call(url, 'GET', '/ready'),
+      probeClient.call(url, 'GET', `/api/sessions/${ids[0]}`),
+    ]);
     probes.push({ ready, read });
     await sleep(250);
   }
@@ -161,7 +164,9 @@ describeWithRedisServer('Redis restarted under load (AOF everysec)', () => {
     const recoverMs = (load.firstAckAfter(upAt) ?? Number.NaN) - upAt;
     // how far before the crash the oldest lost acknowledgement was
     const lostWindowMs = pg.lost.length ? downAt - Math.min(...pg.lost.map((w) => w.ackedAt!)) : 0;
-    const ackedLastSecond = load.writes.filter((w) => w.state === 'acked' && w.ackedAt! >= downAt - AOF_LOSS_WINDOW_MS && w.ackedAt! <= downAt).length;
+    const ackedLastSecond = load.writes.filter(
+      (w) => w.state === 'acked' && w.ackedAt! >= downAt - AOF_LOSS_WINDOW_MS && w.ackedAt! <= downAt,
+    ).length;
     printFigures('redis-sigkill', {
       acked: pg.acked,
       foundPg: pg.found,
@@ -189,7 +194,9 @@ describeWithRedisServer('Redis restarted under load (AOF everysec)', () => {
     // plus the up to one more second Redis may postpone a write while an fsync is slow)
     for (const w of pg.lost) expect(downAt - w.ackedAt!).toBeLessThanOrEqual(2 * AOF_LOSS_WINDOW_MS);
     // the API and PostgreSQL agree after the write-behind: nothing lost in one is kept by the other
-    expect(api.lost.map((w) => `${w.attemptId}/${w.key}/${w.seq}`).sort()).toEqual(pg.lost.map((w) => `${w.attemptId}/${w.key}/${w.seq}`).sort());
+    expect(api.lost.map((w) => `${w.attemptId}/${w.key}/${w.seq}`).sort()).toEqual(
+      pg.lost.map((w) => `${w.attemptId}/${w.key}/${w.seq}`).sort(),
+    );
     expect(pg.acked).toBeGreaterThan(200);
   }, 120_000);
 
@@ -223,7 +230,11 @@ describeWithRedisServer('Redis restarted under load (AOF everysec)', () => {
     const rightAfter = await pgFinals(stores().knex, ids);
     const notCompletedInPg = ids.filter((id) => rightAfter.get(id)?.status !== 'completed');
     // then the write-behind gets its time
-    const finals = await waitUntilPersisted(stores().knex, url, ids, 15_000).catch(async () => ({ at: Number.NaN, api: await apiFinals(url, ids), pg: await pgFinals(stores().knex, ids) }));
+    const finals = await waitUntilPersisted(stores().knex, url, ids, 15_000).catch(async () => ({
+      at: Number.NaN,
+      api: await apiFinals(url, ids),
+      pg: await pgFinals(stores().knex, ids),
+    }));
     const pg = checkDurability(load.writes, finals.pg);
     const api = checkDurability(load.writes, finals.api);
     const all = load.totals();
@@ -254,6 +265,11 @@ describeWithRedisServer('Redis restarted under load (AOF everysec)', () => {
     expect(notCompletedInPg).toEqual([]);
     expect(lostBeyondBound).toEqual([]);
     expect(pgAhead).toEqual([]);
-    for (const id of ids) expect(finals.pg.get(id)).toEqual({ version: finals.api.get(id)!.version, status: 'completed', answers: finals.api.get(id)!.answers });
+    for (const id of ids)
+      expect(finals.pg.get(id)).toEqual({
+        version: finals.api.get(id)!.version,
+        status: 'completed',
+        answers: finals.api.get(id)!.answers,
+      });
   }, 120_000);
 });

@@ -25,10 +25,17 @@ test('two APIs and two of each worker: per attempt the acknowledged versions are
 
   // clients of one attempt alternate between the APIs (client n uses urls[n % 2], and 3 is odd)
   const writers = (await startAttempts(urls[0], 10)).map((a): LoadAttempt => ({ ...a, clients: 3 }));
-  const timed = (await startAttempts(urls[0], 6, TIME_LIMIT_SECONDS)).map((a): LoadAttempt & { expiresAt: number | null } => ({ ...a, clients: 3 }));
+  const timed = (await startAttempts(urls[0], 6, TIME_LIMIT_SECONDS)).map((a): LoadAttempt & { expiresAt: number | null } => ({
+    ...a,
+    clients: 3,
+  }));
   // both clients of a completer complete it at the same moment, through different APIs
   const completeFrom = Date.now() + 2000;
-  const completers = (await startAttempts(urls[1], 6)).map((a, i): LoadAttempt => ({ ...a, clients: 2, completeAt: completeFrom + 1000 * i }));
+  const completers = (await startAttempts(urls[1], 6)).map((a, i): LoadAttempt => ({
+    ...a,
+    clients: 2,
+    completeAt: completeFrom + 1000 * i,
+  }));
   const all = [...writers, ...completers, ...timed];
   const ids = all.map((a) => a.id);
   const load = new ProgressLoad({ urls, attempts: all, thinkMs: 15 }).start();
@@ -49,7 +56,8 @@ test('two APIs and two of each worker: per attempt the acknowledged versions are
     const unique = new Set(list);
     if (unique.size !== list.length) duplicates.push(id);
     // 2, 3, …, n: every write was acknowledged to exactly one client
-    if (list[0] !== 2 || list[list.length - 1] !== list.length + 1) gaps.push(`${id}: ${list.length} acked, ${list[0]}..${list[list.length - 1]}`);
+    if (list[0] !== 2 || list[list.length - 1] !== list.length + 1)
+      gaps.push(`${id}: ${list.length} acked, ${list[0]}..${list[list.length - 1]}`);
   }
   const counts: Record<string, number> = {};
   for (const row of rows.values()) counts[row.status] = (counts[row.status] ?? 0) + 1;

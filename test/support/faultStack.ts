@@ -44,7 +44,8 @@ export async function transitionsTotal(metricsUrls: readonly string[]): Promise<
   const sums: Record<string, number> = {};
   for (const url of metricsUrls) {
     const text = await (await fetch(url)).text();
-    for (const m of text.matchAll(/^session_transitions_total\{[^}]*status="(\w+)"[^}]*\} (\d+)/gm)) sums[m[1]] = (sums[m[1]] ?? 0) + Number(m[2]);
+    for (const m of text.matchAll(/^session_transitions_total\{[^}]*status="(\w+)"[^}]*\} (\d+)/gm))
+      sums[m[1]] = (sums[m[1]] ?? 0) + Number(m[2]);
   }
   return sums;
 }
@@ -53,15 +54,27 @@ export async function transitionsTotal(metricsUrls: readonly string[]): Promise<
 export const portOf = (api: ServiceProcess): number => Number(new URL(api.url!).port);
 
 /** Starts `count` attempts for fresh users; `timeLimitSeconds` 0 is untimed. */
-export async function startAttempts(url: string, count: number, timeLimitSeconds = 0): Promise<Array<LoadAttempt & { expiresAt: number | null }>> {
+export async function startAttempts(
+  url: string,
+  count: number,
+  timeLimitSeconds = 0,
+): Promise<Array<LoadAttempt & { expiresAt: number | null }>> {
   const http = new LoadHttpClient({ maxSockets: 8, timeoutMs: 10_000 });
   const prefix = `fault-${randomUUID().slice(0, 8)}`;
   try {
     return await Promise.all(
       Array.from({ length: count }, async (_, n) => {
-        const res = await http.call(url, 'POST', '/api/sessions/start', { user_id: `${prefix}-${n}`, quiz_id: `quiz-${n}`, time_limit_seconds: timeLimitSeconds });
+        const res = await http.call(url, 'POST', '/api/sessions/start', {
+          user_id: `${prefix}-${n}`,
+          quiz_id: `quiz-${n}`,
+          time_limit_seconds: timeLimitSeconds,
+        });
         if (res.status !== 201) throw new Error(`start answered ${res.status}: ${JSON.stringify(res.body)}`);
-        return { id: res.body.id as string, version: res.body.version as number, expiresAt: res.body.expires_at ? Date.parse(res.body.expires_at) : null };
+        return {
+          id: res.body.id as string,
+          version: res.body.version as number,
+          expiresAt: res.body.expires_at ? Date.parse(res.body.expires_at) : null,
+        };
       }),
     );
   } finally {
@@ -70,7 +83,10 @@ export async function startAttempts(url: string, count: number, timeLimitSeconds
 }
 
 /** The attempts as the API shows them (a closed attempt's 410 carries it under `session`). */
-export async function apiFinals(url: string, ids: readonly string[]): Promise<Map<string, FinalAttempt & { raw: Record<string, unknown> }>> {
+export async function apiFinals(
+  url: string,
+  ids: readonly string[],
+): Promise<Map<string, FinalAttempt & { raw: Record<string, unknown> }>> {
   const http = new LoadHttpClient({ maxSockets: 8, timeoutMs: 10_000 });
   try {
     const out = new Map<string, FinalAttempt & { raw: Record<string, unknown> }>();
@@ -112,8 +128,12 @@ export async function waitUntilPersisted(
     const pending = ids.filter((id) => pg.get(id)?.version !== api.get(id)?.version || pg.get(id)?.status !== api.get(id)?.status);
     if (pending.length === 0) return { at: Date.now(), api, pg };
     if (Date.now() > until) {
-      const sample = pending.slice(0, 3).map((id) => `${id}: api v${api.get(id)?.version} ${api.get(id)?.status}, pg v${pg.get(id)?.version} ${pg.get(id)?.status}`);
-      throw new Error(`PostgreSQL did not catch up with the API within ${timeoutMs}ms: ${pending.length} of ${ids.length} behind, e.g. ${sample.join('; ')}`);
+      const sample = pending
+        .slice(0, 3)
+        .map((id) => `${id}: api v${api.get(id)?.version} ${api.get(id)?.status}, pg v${pg.get(id)?.version} ${pg.get(id)?.status}`);
+      throw new Error(
+        `PostgreSQL did not catch up with the API within ${timeoutMs}ms: ${pending.length} of ${ids.length} behind, e.g. ${sample.join('; ')}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 250));
   }

@@ -27,7 +27,9 @@ export default async function globalSetup(): Promise<void> {
     process.env.REDIS_URL = process.env.TEST_REDIS_URL;
   } else {
     if (!redisServerAvailable()) {
-      throw new Error('the tests start a redis-server of their own and none is installed: run `npm test` (it installs one) or set TEST_REDIS_URL');
+      throw new Error(
+        'the tests start a redis-server of their own and none is installed: run `npm test` (it installs one) or set TEST_REDIS_URL',
+      );
     }
     // the same hash encoding threshold as production (scripts/services.sh), so memory figures match
     runRedis.quizTestRedis = await startRedisServer({ args: ['--hash-max-listpack-value', '512', '--maxmemory-policy', 'noeviction'] });

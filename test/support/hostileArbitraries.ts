@@ -11,28 +11,44 @@ import { LONE_SURROGATE } from './inputContract';
 export const SQL_STRINGS = [
   "'; drop table quiz_sessions; --",
   "' OR '1'='1",
-  "1; DELETE FROM quiz_sessions WHERE 1=1; --",
+  '1; DELETE FROM quiz_sessions WHERE 1=1; --',
   '"; truncate quiz_sessions cascade; --',
   "' UNION SELECT usename, passwd FROM pg_shadow --",
   "'); select pg_sleep(10); --",
-  "$$; drop table quiz_sessions; $$",
-  "1)) or true; --",
-  "?",
-  "??",
-  "$1",
-  ":user_id",
-  "%",
-  "_%_",
-  "\\",
+  '$$; drop table quiz_sessions; $$',
+  '1)) or true; --',
+  '?',
+  '??',
+  '$1',
+  ':user_id',
+  '%',
+  '_%_',
+  '\\',
   "\\'",
   "E'\\\\x00'",
-  "/* */ or 1=1",
-  "`id`",
-  "quiz_sessions",
+  '/* */ or 1=1',
+  '`id`',
+  'quiz_sessions',
 ] as const;
 
 /** Strings that look like Redis commands, Lua or this service's hash fields, sent as data. */
-export const REDIS_STRINGS = ['FLUSHALL', 'KEYS *', 'session:*', 'sessions:dirty', 'a:', 'a:v', 'v', 'version', 'status', 'dirty', 'dirty_since', 'user_id', "redis.call('FLUSHALL')", ']] .. redis.call("DEL", KEYS[1]) .. [[', '*1\r\n$8\r\nFLUSHALL\r\n'] as const;
+export const REDIS_STRINGS = [
+  'FLUSHALL',
+  'KEYS *',
+  'session:*',
+  'sessions:dirty',
+  'a:',
+  'a:v',
+  'v',
+  'version',
+  'status',
+  'dirty',
+  'dirty_since',
+  'user_id',
+  "redis.call('FLUSHALL')",
+  ']] .. redis.call("DEL", KEYS[1]) .. [[',
+  '*1\r\n$8\r\nFLUSHALL\r\n',
+] as const;
 
 /** Names that live on Object.prototype (or are special to JavaScript objects), as question ids. */
 export const OBJECT_KEYS = [
@@ -54,7 +70,27 @@ export const OBJECT_KEYS = [
 ] as const;
 
 /** Unicode that stresses encodings: combining marks, RTL override, zero-width, BOM, non-characters, astral. */
-const TRICKY_UNITS = ['a', 'é', 'e\u0301', '漢', '😀', '👩‍👩‍👧', '\u202e', '\u200b', '\ufeff', '\uffff', '\ufffd', '\u00a0', '\u2028', '"', '\\', '/', '<', '{', '%00'];
+const TRICKY_UNITS = [
+  'a',
+  'é',
+  'e\u0301',
+  '漢',
+  '😀',
+  '👩‍👩‍👧',
+  '\u202e',
+  '\u200b',
+  '\ufeff',
+  '\uffff',
+  '\ufffd',
+  '\u00a0',
+  '\u2028',
+  '"',
+  '\\',
+  '/',
+  '<',
+  '{',
+  '%00',
+];
 /** Control characters: refused in ids (NUL refused everywhere), allowed inside answers otherwise. */
 export const CONTROL_UNITS = ['\u0000', '\u0001', '\t', '\n', '\r', '\u001b', '\u001f', '\u007f'];
 
@@ -68,7 +104,10 @@ export const idText: fc.Arbitrary<string> = fc
   .oneof(
     { weight: 4, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 30 }) },
     { weight: 2, arbitrary: fc.string({ unit: 'binary', minLength: 0, maxLength: 30 }) },
-    { weight: 2, arbitrary: fc.string({ unit: fc.constantFrom(...TRICKY_UNITS, ...CONTROL_UNITS, ...LONE_SURROGATES), minLength: 1, maxLength: 20 }) },
+    {
+      weight: 2,
+      arbitrary: fc.string({ unit: fc.constantFrom(...TRICKY_UNITS, ...CONTROL_UNITS, ...LONE_SURROGATES), minLength: 1, maxLength: 20 }),
+    },
     { weight: 2, arbitrary: fc.constantFrom(...SQL_STRINGS, ...REDIS_STRINGS, ...OBJECT_KEYS) },
     { weight: 1, arbitrary: fc.integer({ min: 120, max: 140 }).map((n) => 'q'.repeat(n)) },
     { weight: 1, arbitrary: fc.integer({ min: 120, max: 140 }).map((n) => 'é'.repeat(n)) },
@@ -83,7 +122,20 @@ export const validIdText = (maxLength = 60): fc.Arbitrary<string> =>
     .oneof(
       fc.string({ unit: 'grapheme', minLength: 1, maxLength: Math.min(maxLength, 30) }),
       fc.string({ unit: fc.constantFrom(...TRICKY_UNITS), minLength: 1, maxLength: Math.min(maxLength, 20) }),
-      fc.constantFrom(...SQL_STRINGS, ...OBJECT_KEYS, 'FLUSHALL', 'KEYS *', 'session:*', 'a:', 'a:v', 'v', 'version', 'status', 'dirty', 'dirty_since'),
+      fc.constantFrom(
+        ...SQL_STRINGS,
+        ...OBJECT_KEYS,
+        'FLUSHALL',
+        'KEYS *',
+        'session:*',
+        'a:',
+        'a:v',
+        'v',
+        'version',
+        'status',
+        'dirty',
+        'dirty_since',
+      ),
     )
     .filter((s) => notProto(s) && !LONE_SURROGATE.test(s) && s.length <= maxLength && !/[\u0000-\u001f\u007f]/.test(s));
 
@@ -94,9 +146,31 @@ export const numberToken: fc.Arbitrary<string> = fc.oneof(
   fc.bigInt({ min: -(2n ** 80n), max: 2n ** 80n }).map(String),
   fc.double({ noNaN: true, noDefaultInfinity: true }).map((x) => JSON.stringify(x)),
   fc.constantFrom(
-    '-0', '0.0', '1.0', '1e2', '1E+2', '1e-2', '0.1e1', '1e999', '-1e999', '5e-324', '1.7976931348623157e308',
-    '2147483647', '2147483648', '-2147483648', '4294967296', '604800', '604801', '10000', '10001',
-    '9007199254740991', '9007199254740992', '9007199254740993', '-9007199254740991', '1e21', '123456789012345678901234567890',
+    '-0',
+    '0.0',
+    '1.0',
+    '1e2',
+    '1E+2',
+    '1e-2',
+    '0.1e1',
+    '1e999',
+    '-1e999',
+    '5e-324',
+    '1.7976931348623157e308',
+    '2147483647',
+    '2147483648',
+    '-2147483648',
+    '4294967296',
+    '604800',
+    '604801',
+    '10000',
+    '10001',
+    '9007199254740991',
+    '9007199254740992',
+    '9007199254740993',
+    '-9007199254740991',
+    '1e21',
+    '123456789012345678901234567890',
   ),
 );
 
@@ -118,7 +192,10 @@ export const hostileValueText: fc.Arbitrary<string> = fc.oneof(
   { weight: 4, arbitrary: numberToken },
   { weight: 2, arbitrary: idText.map((s) => JSON.stringify(s)) },
   { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)) },
-  { weight: 1, arbitrary: fc.constantFrom('true', 'false', 'null', '[]', '{}', '""', '"1"', '"-1"', '" 5"', '[1]', '{"0":1}', '"NaN"', '"Infinity"') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('true', 'false', 'null', '[]', '{}', '""', '"1"', '"-1"', '" 5"', '[1]', '{"0":1}', '"NaN"', '"Infinity"'),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 1500 }).map((n) => nestedText(n)) },
 );
 
@@ -128,10 +205,25 @@ export const answerText: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom(...SQL_STRINGS, ...REDIS_STRINGS).map((s) => JSON.stringify(s)) },
   { weight: 1, arbitrary: fc.integer({ min: 4080, max: 4110 }).map((n) => JSON.stringify('x'.repeat(n - 2))) },
   { weight: 1, arbitrary: fc.integer({ min: 1360, max: 1370 }).map((n) => JSON.stringify('€'.repeat(n))) },
-  { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 1, max: 14 }), fc.constantFrom('array', 'object', 'mixed') as fc.Arbitrary<'array' | 'object' | 'mixed'>).map(([n, kind]) => nestedText(n, kind)) },
   {
     weight: 1,
-    arbitrary: fc.constantFrom('"a\\u0000b"', '{"k\\u0000":1}', '["\\u0000"]', '"\\u0001\\t\\r\\n"', '"\\ud800"', '{"\\udc00":1}', '["ok","x\\udbff"]', '"\\ud83d\\ude00"', '{"constructor":{"prototype":{"polluted":true}}}'),
+    arbitrary: fc
+      .tuple(fc.integer({ min: 1, max: 14 }), fc.constantFrom('array', 'object', 'mixed') as fc.Arbitrary<'array' | 'object' | 'mixed'>)
+      .map(([n, kind]) => nestedText(n, kind)),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '"a\\u0000b"',
+      '{"k\\u0000":1}',
+      '["\\u0000"]',
+      '"\\u0001\\t\\r\\n"',
+      '"\\ud800"',
+      '{"\\udc00":1}',
+      '["ok","x\\udbff"]',
+      '"\\ud83d\\ude00"',
+      '{"constructor":{"prototype":{"polluted":true}}}',
+    ),
   },
   { weight: 1, arbitrary: numberToken },
 );
@@ -158,7 +250,13 @@ export type VersionSpec = { kind: 'current' } | { kind: 'offset'; by: number } |
 /** A version for a body or If-Match: usually the current one, else stale, ahead, or any JSON at all. */
 export const versionSpec: fc.Arbitrary<VersionSpec> = fc.oneof(
   { weight: 4, arbitrary: fc.constant({ kind: 'current' } as const) },
-  { weight: 2, arbitrary: fc.integer({ min: -3, max: 3 }).filter((by) => by !== 0).map((by) => ({ kind: 'offset', by }) as const) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .integer({ min: -3, max: 3 })
+      .filter((by) => by !== 0)
+      .map((by) => ({ kind: 'offset', by }) as const),
+  },
   { weight: 2, arbitrary: hostileValueText.map((text) => ({ kind: 'raw', text }) as const) },
 );
 
@@ -171,9 +269,7 @@ export function versionText(spec: VersionSpec, current: number): string {
 
 /** An If-Match header: none, `*`, a version in each accepted form, or garbage. */
 export type IfMatchSpec =
-  | { kind: 'none' }
-  | { kind: 'literal'; header: string }
-  | { kind: 'version'; form: 'bare' | 'quoted' | 'weak'; version: VersionSpec };
+  { kind: 'none' } | { kind: 'literal'; header: string } | { kind: 'version'; form: 'bare' | 'quoted' | 'weak'; version: VersionSpec };
 
 export const ifMatchSpec: fc.Arbitrary<IfMatchSpec> = fc.oneof(
   { weight: 8, arbitrary: fc.constant({ kind: 'none' } as const) },
@@ -189,9 +285,28 @@ export const ifMatchSpec: fc.Arbitrary<IfMatchSpec> = fc.oneof(
     weight: 2,
     arbitrary: fc
       .oneof(
-        fc.constantFrom('*', '', '"0"', 'W/"0"', '0', '"-1"', '"1.5"', '"2147483648"', '"99999999999"', '"1", "2"', 'W/ "1"', '""', 'abc', 'null', '"${version}"', "'; drop table quiz_sessions; --"),
+        fc.constantFrom(
+          '*',
+          '',
+          '"0"',
+          'W/"0"',
+          '0',
+          '"-1"',
+          '"1.5"',
+          '"2147483648"',
+          '"99999999999"',
+          '"1", "2"',
+          'W/ "1"',
+          '""',
+          'abc',
+          'null',
+          '"${version}"',
+          "'; drop table quiz_sessions; --",
+        ),
         // printable garbage with a character no version form has, so it is refused whatever the parser
-        fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 20 }).filter((s) => /^[\x20-\x7e]+$/.test(s) && /[^0-9W/" ]/.test(s) && s.trim() !== '*'),
+        fc
+          .string({ unit: 'binary-ascii', minLength: 1, maxLength: 20 })
+          .filter((s) => /^[\x20-\x7e]+$/.test(s) && /[^0-9W/" ]/.test(s) && s.trim() !== '*'),
       )
       .map((header) => ({ kind: 'literal', header }) as const),
   },
@@ -213,7 +328,15 @@ export const spelling: fc.Arbitrary<Spelling> = fc.constantFrom<Spelling>('snake
 
 /** Extra keys the contract does not define (ignored), some named like Object.prototype members. */
 export const extraEntries: fc.Arbitrary<Array<[string, string]>> = fc.array(
-  fc.tuple(fc.oneof(fc.constantFrom(...OBJECT_KEYS, ...SQL_STRINGS, 'status', 'id', 'answers_count', '\ud800'), fc.string({ unit: 'grapheme', maxLength: 10 })).filter(notProto), hostileValueText),
+  fc.tuple(
+    fc
+      .oneof(
+        fc.constantFrom(...OBJECT_KEYS, ...SQL_STRINGS, 'status', 'id', 'answers_count', '\ud800'),
+        fc.string({ unit: 'grapheme', maxLength: 10 }),
+      )
+      .filter(notProto),
+    hostileValueText,
+  ),
   { maxLength: 2 },
 );
 
@@ -224,8 +347,17 @@ export const requestIdHeader: fc.Arbitrary<string | undefined> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.oneof(
-      fc.constantFrom('<script>alert(1)</script>', "'; drop table quiz_sessions; --", 'id with spaces', '{"json":1}', '../../etc/passwd', 'a'.repeat(300)),
-      fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 40 }).filter((s) => /^[\x21-\x7e]+$/.test(s) && /[^A-Za-z0-9._:-]/.test(s)),
+      fc.constantFrom(
+        '<script>alert(1)</script>',
+        "'; drop table quiz_sessions; --",
+        'id with spaces',
+        '{"json":1}',
+        '../../etc/passwd',
+        'a'.repeat(300),
+      ),
+      fc
+        .string({ unit: 'binary-ascii', minLength: 1, maxLength: 40 })
+        .filter((s) => /^[\x21-\x7e]+$/.test(s) && /[^A-Za-z0-9._:-]/.test(s)),
     ),
   },
 );

@@ -167,7 +167,11 @@ export function startVerdict(parsedBody: unknown): Verdict<StartInput> {
   if (!has(b, 'user_id')) return refuse('user_id');
   return {
     ok: true,
-    value: { userId: b.user_id as string, quizId: b.quiz_id as string | number, timeLimitSeconds: b.time_limit_seconds as number | undefined },
+    value: {
+      userId: b.user_id as string,
+      quizId: b.quiz_id as string | number,
+      timeLimitSeconds: b.time_limit_seconds as number | undefined,
+    },
   };
 }
 
@@ -215,7 +219,10 @@ export function progressVerdict(parsedBody: unknown): Verdict<ProgressInput> {
   // a write must change something: an empty answers map alone is not a write
   if (!has(b, 'question_id') && !has(b, 'current_question') && answers.length === 0) wrong.push('body');
   if (wrong.length > 0) return refuse(...wrong);
-  return { ok: true, value: { answers, currentQuestion: b.current_question as number | undefined, version: b.version as number | undefined } };
+  return {
+    ok: true,
+    value: { answers, currentQuestion: b.current_question as number | undefined, version: b.version as number | undefined },
+  };
 }
 
 /** POST .../complete and .../abandon: an optional version. */

@@ -10,7 +10,8 @@ import { killAllProcesses, runToCompletion } from './processes';
 /** A store setting globalSetup made for this run (test/support/globalSetup.ts). */
 function runSetting(name: 'DATABASE_URL' | 'REDIS_URL'): string {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is unset: the tests run through jest's globalSetup (npm test), which points them at their own stores`);
+  if (!value)
+    throw new Error(`${name} is unset: the tests run through jest's globalSetup (npm test), which points them at their own stores`);
   return value;
 }
 

@@ -50,7 +50,9 @@ export class LoadHttpClient {
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', (err) => done({ status: 0, headers: {}, body: undefined, error: (err as NodeJS.ErrnoException).code ?? err.message }));
+          res.on('error', (err) =>
+            done({ status: 0, headers: {}, body: undefined, error: (err as NodeJS.ErrnoException).code ?? err.message }),
+          );
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
             let parsed: unknown = text;
@@ -67,7 +69,9 @@ export class LoadHttpClient {
         done({ status: 0, headers: {}, body: undefined, error: 'timeout' });
         req.destroy(new Error('timeout'));
       }, this.options.timeoutMs);
-      req.on('error', (err) => done({ status: 0, headers: {}, body: undefined, error: (err as NodeJS.ErrnoException).code ?? err.message }));
+      req.on('error', (err) =>
+        done({ status: 0, headers: {}, body: undefined, error: (err as NodeJS.ErrnoException).code ?? err.message }),
+      );
       req.end(payload);
     });
   }

@@ -54,7 +54,6 @@ export interface ServiceProcess {
 const live = new Set<ServiceProcess>();
 let exitHookInstalled = false;
 
-
 /**
  * The child's environment: this process's environment without any service setting (so the
  * caller's shell cannot change a test), then test defaults, then `overrides`.
@@ -114,9 +113,14 @@ function track(role: ProcessRole, child: ChildProcess, url: string | null): Serv
           else resolve(line);
         };
         const onLine = (line: string) => pattern.test(line) && done(null, line);
-        const timer = setTimeout(() => done(new Error(`${role} (pid ${child.pid}): no line matching ${pattern} after ${timeoutMs}ms; output:\n${out}`)), timeoutMs);
+        const timer = setTimeout(
+          () => done(new Error(`${role} (pid ${child.pid}): no line matching ${pattern} after ${timeoutMs}ms; output:\n${out}`)),
+          timeoutMs,
+        );
         listeners.add(onLine);
-        void exited.then((e) => done(new Error(`${role} (pid ${child.pid}) exited (${e.code ?? e.signal}) before a line matching ${pattern}; output:\n${out}`)));
+        void exited.then((e) =>
+          done(new Error(`${role} (pid ${child.pid}) exited (${e.code ?? e.signal}) before a line matching ${pattern}; output:\n${out}`)),
+        );
       });
     },
     async kill(signal = 'SIGKILL', escalateAfterMs = 15_000) {
@@ -166,7 +170,11 @@ export async function spawnProcess(role: ProcessRole, env: Record<string, string
  * Starts a role and waits until it is ready: the API (api, all) when GET /ready answers 200, a
  * worker when it logs "<role> started". Fails with the process's output when it is not.
  */
-export async function startProcess(role: Exclude<ProcessRole, 'migrate'>, env: Record<string, string | number> = {}, timeoutMs = 20_000): Promise<ServiceProcess> {
+export async function startProcess(
+  role: Exclude<ProcessRole, 'migrate'>,
+  env: Record<string, string | number> = {},
+  timeoutMs = 20_000,
+): Promise<ServiceProcess> {
   for (let attempt = 1; ; attempt++) {
     const proc = await spawnProcess(role, env);
     try {

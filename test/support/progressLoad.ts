@@ -118,7 +118,15 @@ export class ProgressLoad {
   private readonly opts: Required<ProgressLoadOptions>;
 
   constructor(options: ProgressLoadOptions) {
-    this.opts = { thinkMs: 20, timeoutMs: 3000, keysPerClient: 10, retryPauseMs: 100, prefix: '/api/sessions', startSpreadMs: options.thinkMs ?? 20, ...options };
+    this.opts = {
+      thinkMs: 20,
+      timeoutMs: 3000,
+      keysPerClient: 10,
+      retryPauseMs: 100,
+      prefix: '/api/sessions',
+      startSpreadMs: options.thinkMs ?? 20,
+      ...options,
+    };
     const clients = options.attempts.reduce((n, a) => n + (a.clients ?? 1), 0);
     this.http = new LoadHttpClient({ maxSockets: clients + 4, timeoutMs: this.opts.timeoutMs });
   }
@@ -161,7 +169,9 @@ export class ProgressLoad {
       s5xx: events.filter((e) => e.status >= 500 && e.status !== 503).length,
       timeouts: events.filter((e) => e.error === 'timeout').length,
       networkErrors: events.filter((e) => e.status === 0 && e.error !== 'timeout').length,
-      unexpected: events.filter((e) => e.status !== 0 && e.status !== 200 && e.status !== 409 && e.status !== 410 && e.status !== 503 && e.status < 500).length,
+      unexpected: events.filter(
+        (e) => e.status !== 0 && e.status !== 200 && e.status !== 409 && e.status !== 410 && e.status !== 503 && e.status < 500,
+      ).length,
       maxMs: events.reduce((m, e) => Math.max(m, e.ms), 0),
     };
   }
@@ -228,11 +238,19 @@ export class ProgressLoad {
             continue; // not applied: send it again with the current version
           }
           if (write.state !== 'seen') write.state = 'rejected';
-          this.closes.push({ attemptId: attempt.id, client, how: 'found-closed', status: session.status, version: session.version, at: res.at });
+          this.closes.push({
+            attemptId: attempt.id,
+            client,
+            how: 'found-closed',
+            status: session.status,
+            version: session.version,
+            at: res.at,
+          });
           return;
         }
         if (res.status === 503 || res.status >= 500 || res.status === 0) {
-          if (res.status >= 500 && res.status !== 503) this.anomalies.push(`${res.status} on progress of ${attempt.id}: ${JSON.stringify(res.body)}`);
+          if (res.status >= 500 && res.status !== 503)
+            this.anomalies.push(`${res.status} on progress of ${attempt.id}: ${JSON.stringify(res.body)}`);
           write.ambiguous = true;
           await sleep(retryPauseMs);
           continue;
@@ -256,7 +274,8 @@ export class ProgressLoad {
       }
       if (res.status === 409 || res.status === 410) {
         const session = res.body?.session;
-        if (session) this.closes.push({ attemptId: id, client, how: 'found-closed', status: session.status, version: session.version, at: res.at });
+        if (session)
+          this.closes.push({ attemptId: id, client, how: 'found-closed', status: session.status, version: session.version, at: res.at });
         return;
       }
       if (res.status !== 503 && res.status !== 0) this.anomalies.push(`${res.status} on complete of ${id}: ${JSON.stringify(res.body)}`);
@@ -338,6 +357,7 @@ export function ackedVersions(writes: readonly WriteRecord[]): Map<string, numbe
 /** The highest version of an applied progress write (acked, or seen) of the attempt, or its start version. */
 export function lastAppliedVersion(writes: readonly WriteRecord[], attempt: LoadAttempt): number {
   let v = attempt.version;
-  for (const w of writes) if (w.attemptId === attempt.id && (w.state === 'acked' || w.state === 'seen') && w.version !== null) v = Math.max(v, w.version);
+  for (const w of writes)
+    if (w.attemptId === attempt.id && (w.state === 'acked' || w.state === 'seen') && w.version !== null) v = Math.max(v, w.version);
   return v;
 }

@@ -30,12 +30,18 @@ export const referenceProgressBody = progressBodyShape.transform((body, ctx) => 
     answers.set(questionId, encoded.text);
   };
   const hasAnswer = Object.prototype.hasOwnProperty.call(body, 'answer');
-  if (body.question_id !== undefined && !hasAnswer) ctx.addIssue({ code: 'custom', path: ['answer'], message: 'answer is required with question_id' });
-  if (hasAnswer && body.question_id === undefined) ctx.addIssue({ code: 'custom', path: ['question_id'], message: 'question_id is required with answer' });
+  if (body.question_id !== undefined && !hasAnswer)
+    ctx.addIssue({ code: 'custom', path: ['answer'], message: 'answer is required with question_id' });
+  if (hasAnswer && body.question_id === undefined)
+    ctx.addIssue({ code: 'custom', path: ['question_id'], message: 'question_id is required with answer' });
   if (body.answers !== undefined) {
     const keys = Object.keys(body.answers);
     if (keys.length > LIMITS.answersPerRequest) {
-      ctx.addIssue({ code: 'custom', path: ['answers'], message: `answers may hold at most ${LIMITS.answersPerRequest} entries per request` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['answers'],
+        message: `answers may hold at most ${LIMITS.answersPerRequest} entries per request`,
+      });
       return z.NEVER;
     }
     for (const key of keys) {

@@ -13,7 +13,8 @@ import fc from 'fast-check';
 export function replayParameters<T>(params: fc.Parameters<T> = {}): fc.Parameters<T> {
   const seed = process.env.FC_SEED;
   const replayPath = process.env.FC_PATH;
-  if (seed !== undefined && seed !== '' && !Number.isInteger(Number(seed))) throw new Error(`FC_SEED must be an integer, got ${JSON.stringify(seed)}`);
+  if (seed !== undefined && seed !== '' && !Number.isInteger(Number(seed)))
+    throw new Error(`FC_SEED must be an integer, got ${JSON.stringify(seed)}`);
   return {
     ...params,
     ...(seed ? { seed: Number(seed) } : {}),

@@ -25,7 +25,8 @@ export function assertNoPollution(before: PrototypeSnapshot): void {
   for (const name of Object.keys(before)) {
     const added = now[name].filter((key) => !before[name].includes(key));
     const removed = before[name].filter((key) => !now[name].includes(key));
-    if (added.length > 0 || removed.length > 0) throw new Error(`${name} changed: added ${JSON.stringify(added)}, removed ${JSON.stringify(removed)}`);
+    if (added.length > 0 || removed.length > 0)
+      throw new Error(`${name} changed: added ${JSON.stringify(added)}, removed ${JSON.stringify(removed)}`);
   }
   const probe = {} as Record<string, unknown>;
   for (const key of ['polluted', 'isAdmin', 'k', 'x', 'status']) {

@@ -33,7 +33,8 @@ function parsed(text: string): unknown {
 function seen(req: RawRequest, url: string, status: number, headers: Headers, text: string): RawResponse {
   const body = parsed(text);
   const withBody = req.body !== undefined;
-  if (!(withBody && (req.method === 'GET' || req.method === 'HEAD'))) assertMatchesOpenApi(req.method, url, status, headers.get('content-type'), body);
+  if (!(withBody && (req.method === 'GET' || req.method === 'HEAD')))
+    assertMatchesOpenApi(req.method, url, status, headers.get('content-type'), body);
   return { status, headers, body, text, sent: clientText(req.path, req.headers, req.body) };
 }
 
@@ -87,7 +88,13 @@ export async function sendRaw(base: string, req: RawRequest): Promise<RawRespons
 }
 
 /** A request body streamed in chunks with no content-length (transfer-encoding: chunked). */
-export function sendChunked(base: string, method: string, path: string, body: Uint8Array, headers: Record<string, string>): Promise<RawResponse> {
+export function sendChunked(
+  base: string,
+  method: string,
+  path: string,
+  body: Uint8Array,
+  headers: Record<string, string>,
+): Promise<RawResponse> {
   return sendOnOwnConnection(base, { method, path, body, headers }, true);
 }
 

@@ -35,7 +35,6 @@ export function redisServerAvailable(): boolean {
   return probe.error === undefined && probe.status === 0;
 }
 
-
 /** True when the server on `port` answers PING with PONG. */
 function answersPing(port: number): Promise<boolean> {
   return new Promise((resolve) => {

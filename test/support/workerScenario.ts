@@ -55,7 +55,9 @@ export async function waitForRows(
     if (pending.length === 0) return Date.now();
     if (Date.now() > until) {
       const sample = pending.slice(0, 3).map((id) => JSON.stringify(rows.get(id) ?? { id, row: 'missing' }));
-      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}: ${pending.length} of ${ids.length} not done, e.g. ${sample.join(' ')}`);
+      throw new Error(
+        `timed out after ${timeoutMs}ms waiting for ${what}: ${pending.length} of ${ids.length} not done, e.g. ${sample.join(' ')}`,
+      );
     }
     await sleep(50);
   }
