@@ -16,6 +16,9 @@ export const userIdParam = z
   .max(LIMITS.idLength, `user_id must be at most ${LIMITS.idLength} characters`)
   .regex(/^[^\u0000-\u001f\u007f]+$/, 'user_id must not contain control characters');
 
+/** The overdue handlings the service enforces today (see OVERDUE_HANDLINGS for the ones a policy names). */
+const ENFORCED_OVERDUE_HANDLINGS: ReadonlySet<string> = new Set(['expire']);
+
 const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 time, such as 2026-12-01T09:00:00Z' });
 
 /** PUT /api/quizzes/:quiz_id/policy: the whole policy (a PUT replaces it); unknown fields are refused. */
@@ -29,6 +32,16 @@ export const policyBody = z
     closes_at: isoTime.nullable().default(null),
   })
   .superRefine((p, ctx) => {
+    // stored as it will be enforced: until the overdue handlings run at the deadline, a policy that
+    // asks for one is refused rather than stored and ignored
+    if (!ENFORCED_OVERDUE_HANDLINGS.has(p.overdue_handling)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['overdue_handling'],
+        message: `overdue_handling ${p.overdue_handling} is not supported yet; this version expires every attempt at its deadline (expire)`,
+      });
+      return;
+    }
     if (p.overdue_handling === 'graceperiod' && p.grace_period_seconds === null) {
       ctx.addIssue({
         code: 'custom',
