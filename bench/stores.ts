@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
+import { dropDatabase } from '../test/support/pgAdmin';
 
 const DEFAULT_DATABASE_URL = 'postgres://quiz:quiz@127.0.0.1:5432/quiz_sessions';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -63,7 +64,8 @@ export async function createBenchStores(db: number, database: string, log: (m: s
   const keepClaim = setInterval(() => void redis.set(OWNER_KEY, token, 'PX', OWNER_TTL_MS).catch(() => undefined), OWNER_TTL_MS / 4);
   keepClaim.unref();
 
-  await adminQuery(adminUrl, [`drop database if exists "${database}" with (force)`, `create database "${database}"`]);
+  await dropDatabase(adminUrl, database);
+  await adminQuery(adminUrl, [`create database "${database}"`]);
   const databaseUrl = withPath(adminUrl, `/${database}`);
 
   return {
@@ -74,9 +76,7 @@ export async function createBenchStores(db: number, database: string, log: (m: s
       clearInterval(keepClaim);
       if (!keep) {
         await redis.flushdb().catch(() => undefined);
-        await adminQuery(adminUrl, [`drop database if exists "${database}" with (force)`]).catch((err) =>
-          log(`dropping ${database} failed: ${String(err)}`),
-        );
+        await dropDatabase(adminUrl, database).catch((err) => log(`dropping ${database} failed: ${String(err)}`));
       } else await redis.del(OWNER_KEY).catch(() => undefined);
       redis.disconnect();
     },

@@ -5,6 +5,7 @@ import { Client } from 'pg';
 import { loadConfig } from '../../src/shared/config';
 import { createKnex } from '../../src/shared/db/knex';
 import { SessionRepository } from '../../src/shared/store/sessionRepository';
+import { dropDatabase } from './pgAdmin';
 import { killAllProcesses, runToCompletion } from './processes';
 
 /** A store setting globalSetup made for this run (test/support/globalSetup.ts). */
@@ -43,17 +44,6 @@ function withPath(url: string, pathname: string): string {
   const u = new URL(url);
   u.pathname = pathname;
   return u.toString();
-}
-
-/** Drops a database the tests made, even with connections still open to it. */
-async function dropDatabase(adminUrl: string, name: string): Promise<void> {
-  const admin = new Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`drop database if exists "${name}" with (force)`);
-  } finally {
-    await admin.end();
-  }
 }
 
 /** The key that marks a Redis DB as taken by one test file (of any jest run on this machine). */
