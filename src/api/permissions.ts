@@ -8,22 +8,23 @@ import { principalOf, type Role } from './auth';
  * a proctor's to the quizzes of its `quiz_ids` claim, when it has one (quizScopeOf).
  */
 
-/** What a request asks to do. */
-export type Action =
-  'start' | 'read' | 'progress' | 'complete' | 'abandon' | 'policy:read' | 'policy:write' | 'settings:read' | 'settings:write';
+/** What a request may ask to do. */
+export const ACTIONS = [
+  'start',
+  'read',
+  'progress',
+  'complete',
+  'abandon',
+  'policy:read',
+  'policy:write',
+  'settings:read',
+  'settings:write',
+] as const;
+/** One of ACTIONS. */
+export type Action = (typeof ACTIONS)[number];
 
 const GRANTS: Record<Role, ReadonlySet<Action>> = {
-  service: new Set<Action>([
-    'start',
-    'read',
-    'progress',
-    'complete',
-    'abandon',
-    'policy:read',
-    'policy:write',
-    'settings:read',
-    'settings:write',
-  ]),
+  service: new Set<Action>(ACTIONS),
   proctor: new Set<Action>(['read', 'policy:read', 'settings:read']),
   student: new Set<Action>(['start', 'read', 'progress', 'complete', 'abandon', 'policy:read']),
 };

@@ -1,4 +1,5 @@
 import type { Attempt } from './domain/attempt';
+import { isoTime } from './domain/isoTime';
 
 /** The stable error codes of the HTTP contract: the one list (the OpenAPI document's enum is this). */
 export const ERROR_CODES = [
@@ -159,8 +160,7 @@ export class QuizNotOpenError extends AppError {
   override readonly extra: Readonly<Record<string, unknown>>;
   constructor(quizId: string, opensAt: number | null, closesAt: number | null, state: 'not-yet-open' | 'closed') {
     super(403, 'QUIZ_NOT_OPEN', `Quiz ${quizId} ${state === 'closed' ? 'is closed' : 'is not open yet'}: no attempt may start now`);
-    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-    this.extra = { opens_at: iso(opensAt), closes_at: iso(closesAt) };
+    this.extra = { opens_at: opensAt === null ? null : isoTime(opensAt), closes_at: closesAt === null ? null : isoTime(closesAt) };
   }
 }
 

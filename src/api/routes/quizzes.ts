@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
+import { isoTime } from '../../shared/domain/isoTime';
 import type { Accommodation, QuizOverride, QuizPolicy } from '../../shared/domain/policy';
 import { PolicyNotFoundError, SettingNotFoundError } from '../../shared/errors';
 import type { PolicyStore } from '../../shared/store/policyStore';
@@ -8,7 +9,7 @@ import { authorize } from '../permissions';
 import { accommodationBody, overrideBody, policyBody, quizIdParam, userIdParam } from '../schemas/quiz';
 import { parse } from '../validate';
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const iso = (ms: number | null): string | null => (ms === null ? null : isoTime(ms));
 
 /** A policy as the API returns it (snake_case, ISO times). */
 function policyJson(p: QuizPolicy) {

@@ -1,20 +1,13 @@
 import { z } from 'zod';
 import { OVERDUE_HANDLINGS } from '../../shared/domain/policy';
 import { LIMITS } from '../../shared/limits';
+import { text } from './session';
 
-/** A quiz id in a path: printable text, 1..idLength characters. */
-export const quizIdParam = z
-  .string()
-  .min(1, 'quiz_id must not be empty')
-  .max(LIMITS.idLength, `quiz_id must be at most ${LIMITS.idLength} characters`)
-  .regex(/^[^\u0000-\u001f\u007f]+$/, 'quiz_id must not contain control characters');
+/** A quiz id in a path: id text, as in a start body. */
+export const quizIdParam = text('quiz_id');
 
-/** A user id in a path: the same text rules. */
-export const userIdParam = z
-  .string()
-  .min(1, 'user_id must not be empty')
-  .max(LIMITS.idLength, `user_id must be at most ${LIMITS.idLength} characters`)
-  .regex(/^[^\u0000-\u001f\u007f]+$/, 'user_id must not contain control characters');
+/** A user id in a path: id text, as in a start body. */
+export const userIdParam = text('user_id');
 
 /** The overdue handlings the service enforces today (see OVERDUE_HANDLINGS for the ones a policy names). */
 const ENFORCED_OVERDUE_HANDLINGS: ReadonlySet<string> = new Set(['expire']);

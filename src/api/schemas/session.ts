@@ -10,7 +10,7 @@ const wellFormed = (s: string): boolean => (s as string & { isWellFormed(): bool
 const PRINTABLE = /^[^\u0000-\u001f\u007f]+$/;
 
 // ids are opaque text: printable, bounded, no control characters
-const text = (name: string) =>
+export const text = (name: string) =>
   z
     .string()
     .min(1, `${name} must not be empty`)

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { Accommodation, OverdueHandling, QuizOverride, QuizPolicy, StartRules } from '../domain/policy';
 import { ServiceUnavailableError } from '../errors';
-import { pgUnavailable } from './sessionRepository';
+import { date, ms, pgUnavailable } from './sessionRepository';
 
 /** The policies' table. */
 export const POLICY_TABLE = 'quiz_policies';
@@ -27,9 +27,6 @@ interface PolicyRow {
   closes_at: Date | null;
   updated_at: Date;
 }
-
-const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
-const date = (n: number | null): Date | null => (n === null ? null : new Date(n));
 
 function fromRow(r: PolicyRow): QuizPolicy {
   return {
@@ -131,18 +128,8 @@ export class PolicyStore {
 
   /** Creates or replaces the user's accommodation. */
   async putAccommodation(a: Accommodation): Promise<Accommodation> {
-    const [row] = await this.knex(ACCOMMODATION_TABLE)
-      .insert({
-        user_id: a.userId,
-        time_multiplier: a.timeMultiplier,
-        extra_time_seconds: a.extraTimeSeconds,
-        updated_at: this.knex.fn.now(),
-      })
-      .onConflict('user_id')
-      .merge()
-      .returning('*')
-      .catch(pgUnavailable);
-    return accommodationOf(row);
+    const row = { user_id: a.userId, time_multiplier: a.timeMultiplier, extra_time_seconds: a.extraTimeSeconds };
+    return accommodationOf(await this.upsert<AccommodationJson>(ACCOMMODATION_TABLE, ['user_id'], row));
   }
 
   /** The user's override of the quiz, or null. */
@@ -153,20 +140,25 @@ export class PolicyStore {
 
   /** Creates or replaces the user's override of the quiz. */
   async putOverride(o: QuizOverride): Promise<QuizOverride> {
-    const [row] = await this.knex(OVERRIDE_TABLE)
-      .insert({
-        quiz_id: o.quizId,
-        user_id: o.userId,
-        time_limit_seconds: o.timeLimitSeconds,
-        extra_attempts: o.extraAttempts,
-        closes_at: date(o.closesAt),
-        updated_at: this.knex.fn.now(),
-      })
-      .onConflict(['quiz_id', 'user_id'])
+    const row = {
+      quiz_id: o.quizId,
+      user_id: o.userId,
+      time_limit_seconds: o.timeLimitSeconds,
+      extra_attempts: o.extraAttempts,
+      closes_at: date(o.closesAt),
+    };
+    return overrideOf(await this.upsert<OverrideJson>(OVERRIDE_TABLE, ['quiz_id', 'user_id'], row));
+  }
+
+  /** Inserts or replaces a settings row (stamped updated_at now) and returns it as stored. */
+  private async upsert<R>(table: string, key: string[], row: Record<string, unknown>): Promise<R> {
+    const [stored] = await this.knex(table)
+      .insert({ ...row, updated_at: this.knex.fn.now() })
+      .onConflict(key)
       .merge()
       .returning('*')
       .catch(pgUnavailable);
-    return overrideOf(row);
+    return stored as R;
   }
 
   /** Removes the user's override of the quiz; true when there was one. */

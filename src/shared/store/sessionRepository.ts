@@ -39,8 +39,9 @@ interface Row {
   persist_count: number;
 }
 
-const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
-const date = (n: number | null): Date | null => (n === null ? null : new Date(n));
+/** A nullable timestamp column as epoch ms, and back. */
+export const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
+export const date = (n: number | null): Date | null => (n === null ? null : new Date(n));
 
 function fromRow(r: Row): Attempt {
   const answers = new Map<string, string>();
@@ -64,7 +65,8 @@ function fromRow(r: Row): Attempt {
   };
 }
 
-function toRow(knex: Knex, a: Attempt): Record<string, unknown> {
+/** The row's columns and their bindings; `answers` is JSON text (cast to jsonb where it is written). */
+function rowValues(a: Attempt): Record<string, string | number | boolean | Date | null> {
   return {
     id: a.id,
     user_id: a.userId,
@@ -72,18 +74,22 @@ function toRow(knex: Knex, a: Attempt): Record<string, unknown> {
     quiz_id_is_int: typeof a.quizId === 'number',
     status: a.status,
     current_question: a.currentQuestion,
-    answers: knex.raw('?::jsonb', [answersJson(a.answers)]),
+    answers: answersJson(a.answers),
     version: a.version,
     time_limit_seconds: a.timeLimitSeconds,
-    started_at: date(a.startedAt),
+    started_at: new Date(a.startedAt),
     expires_at: date(a.expiresAt),
-    last_updated: date(a.lastUpdated),
+    last_updated: new Date(a.lastUpdated),
     completed_at: date(a.completedAt),
     ended_at: date(a.endedAt),
     attempt_number: a.attemptNumber,
     submitted_by: a.submittedBy,
-    persisted_at: knex.fn.now(),
   };
+}
+
+function toRow(knex: Knex, a: Attempt): Record<string, unknown> {
+  const values = rowValues(a);
+  return { ...values, answers: knex.raw('?::jsonb', [values.answers]), persisted_at: knex.fn.now() };
 }
 
 /** Errors that mean PostgreSQL is unreachable or shutting down, as opposed to a bad query. */
@@ -113,36 +119,20 @@ export class SessionRepository {
    * at the quiz plus one, counted in the same statement. Returns the number, or null when not inserted.
    */
   async insertIfNoneOpen(a: Omit<Attempt, 'attemptNumber'>, maxAttempts: number | null): Promise<number | null> {
+    // the number is counted in the statement itself
+    const values = rowValues({ ...a, attemptNumber: 0 });
+    delete values.attempt_number;
+    const columns = Object.keys(values);
+    const placeholders = columns.map((c) => (c === 'answers' ? '?::jsonb' : '?')).join(', ');
     const result = await this.knex
       .raw(
-        `insert into ${TABLE} (id, user_id, quiz_id, quiz_id_is_int, status, current_question, answers, version, time_limit_seconds,
-           started_at, expires_at, last_updated, completed_at, ended_at, submitted_by, attempt_number)
-         select ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, count(*) + 1
+        `insert into ${TABLE} (${columns.join(', ')}, attempt_number)
+         select ${placeholders}, count(*) + 1
          from ${TABLE} where user_id = ? and quiz_id = ?
          having ?::integer is null or count(*) < ?::integer
          on conflict (user_id, quiz_id) where ${OPEN_SQL} do nothing
          returning attempt_number`,
-        [
-          a.id,
-          a.userId,
-          String(a.quizId),
-          typeof a.quizId === 'number',
-          a.status,
-          a.currentQuestion,
-          answersJson(a.answers),
-          a.version,
-          a.timeLimitSeconds,
-          new Date(a.startedAt),
-          date(a.expiresAt),
-          new Date(a.lastUpdated),
-          date(a.completedAt),
-          date(a.endedAt),
-          a.submittedBy,
-          a.userId,
-          String(a.quizId),
-          maxAttempts,
-          maxAttempts,
-        ],
+        [...Object.values(values), a.userId, String(a.quizId), maxAttempts, maxAttempts],
       )
       .catch(pgUnavailable);
     const inserted = result.rows as Array<{ attempt_number: number }>;

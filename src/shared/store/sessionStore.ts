@@ -232,19 +232,12 @@ function toResult(reply: ScriptReply): WriteResult {
 
 const defined = new WeakSet<Redis>();
 
-/** The command each session script is registered as. */
-const COMMANDS: { [N in keyof typeof SESSION_SCRIPTS]: keyof SessionCommands } = {
-  read: 'sessionRead',
-  progress: 'sessionProgress',
-  close: 'sessionClose',
-  fill: 'sessionFill',
-  markPersisted: 'sessionMarkPersisted',
-  rebase: 'sessionRebase',
-};
+/** The command a session script is registered as: `read` -> `sessionRead`. */
+const commandOf = (name: string): string => `session${name[0].toUpperCase()}${name.slice(1)}`;
 
-/** Registers the session scripts on a connection (EVALSHA, with EVAL on NOSCRIPT). */
+/** Registers the session scripts on a connection (EVALSHA, with EVAL on NOSCRIPT), as SessionCommands names them. */
 export function defineSessionCommands(redis: Redis): void {
   if (defined.has(redis)) return;
   defined.add(redis);
-  for (const [name, command] of Object.entries(COMMANDS)) redis.defineCommand(command, SESSION_SCRIPTS[name as keyof typeof COMMANDS]);
+  for (const [name, script] of Object.entries(SESSION_SCRIPTS)) redis.defineCommand(commandOf(name), script);
 }

@@ -2,7 +2,7 @@ import { DelayedError, type Job } from 'bullmq';
 import type { JobPayloads } from '../../shared/queues/jobs';
 import type { SessionService } from '../../shared/sessionService';
 import type { SnapshotPersister } from '../persister';
-import { closeAndPersist } from './sweepTask';
+import { closeAndPersist } from './closeAndPersist';
 
 /** Payload of `expire-session`. */
 export type ExpireSessionPayload = JobPayloads['expire-session'];

@@ -5,26 +5,12 @@ import type { CloseReason, SessionService } from '../../shared/sessionService';
 import type { SessionRepository } from '../../shared/store/sessionRepository';
 import type { SessionStore } from '../../shared/store/sessionStore';
 import type { SnapshotPersister } from '../persister';
+import { closeAndPersist } from './closeAndPersist';
 
 /** How many dirty attempts' TTLs one Redis round trip refreshes. */
 const TTL_REFRESH_PAGE = 1000;
 /** How long one sweep may spend persisting stragglers (the next sweep goes on where it stopped). */
 const STRAGGLER_FLUSH_BUDGET_MS = 10_000;
-
-/**
- * Closes an attempt for a worker and makes sure PostgreSQL gets the closed state (through the
- * batching persister, version-guarded, so a repeat writes nothing). True when this call closed it.
- */
-export async function closeAndPersist(
-  service: SessionService,
-  persister: SnapshotPersister,
-  id: string,
-  reason: CloseReason,
-): Promise<boolean> {
-  const result = await service.close(id, reason);
-  if (result.outcome !== 'unchanged' && !result.durable) await persister.persist(id);
-  return result.outcome === 'closed';
-}
 
 /** What one sweep did. */
 export interface SweepReport {
