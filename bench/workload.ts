@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Attempt } from '../src/shared/domain/attempt';
+import { UNCONTROLLED, type Attempt } from '../src/shared/domain/attempt';
 import { mapConcurrent, type JsonClient } from './client';
 
 /** Questions per quiz: every attempt holds this many answers once prefilled (the scale figure's 20). */
@@ -37,6 +37,7 @@ export function seededAttempt(userId: string, now: number, timeLimitSeconds = 18
     endedAt: null,
     attemptNumber: 1,
     submittedBy: null,
+    ...UNCONTROLLED,
   };
 }
 

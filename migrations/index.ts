@@ -2,12 +2,14 @@ import type { Knex } from 'knex';
 import * as createQuizSessions from './20261123000000_create_quiz_sessions';
 import * as quizPolicies from './20261201000000_quiz_policies';
 import * as accommodationsOverrides from './20261201000100_accommodations_overrides';
+import * as liveControls from './20261201000200_live_controls';
 
 /** Every migration, in order; the names are the file names, as knex records them. */
 const migrations: Array<[string, Knex.Migration]> = [
   ['20261123000000_create_quiz_sessions', createQuizSessions],
   ['20261201000000_quiz_policies', quizPolicies],
   ['20261201000100_accommodations_overrides', accommodationsOverrides],
+  ['20261201000200_live_controls', liveControls],
 ];
 
 /**

@@ -1399,6 +1399,7 @@ describe('the limits in src/shared/limits.ts are exactly the boundaries', () => 
       answerDepth: 8,
       timeLimitSeconds: 604_800,
       currentQuestion: 10_000,
+      reasonLength: 500,
       version: 2_147_483_647,
     });
   });

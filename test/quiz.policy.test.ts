@@ -61,7 +61,7 @@ describe('the policy resource (open mode)', () => {
     [{}, 'time_limit_seconds'],
     [{ time_limit_seconds: 60, max_attempts: 0 }, 'max_attempts'],
     [{ time_limit_seconds: 60, overdue_handling: 'never' }, 'overdue_handling'],
-    [{ time_limit_seconds: 60, overdue_handling: 'graceperiod' }, 'overdue_handling'],
+    [{ time_limit_seconds: 60, overdue_handling: 'graceperiod' }, 'grace_period_seconds'],
     [{ time_limit_seconds: 60, grace_period_seconds: 30 }, 'grace_period_seconds'],
     [{ time_limit_seconds: 60, opens_at: 'tomorrow' }, 'opens_at'],
     [{ time_limit_seconds: 60, opens_at: inMinutes(10), closes_at: inMinutes(5) }, 'closes_at'],
@@ -72,15 +72,15 @@ describe('the policy resource (open mode)', () => {
     expectError(await request(open.url, 'GET', `/api/quizzes/${quiz}/policy`), 404, 'POLICY_NOT_FOUND');
   });
 
-  test('an overdue handling the service does not enforce yet is refused, not stored and ignored', async () => {
-    for (const handling of ['autosubmit', 'graceperiod', 'autoabandon']) {
+  test('every overdue handling is stored and read back as given', async () => {
+    for (const handling of ['expire', 'autosubmit', 'graceperiod', 'autoabandon']) {
       const quiz = newQuiz();
-      const res = await putPolicy(open, quiz, { time_limit_seconds: 60, overdue_handling: handling, grace_period_seconds: 30 });
-      expectValidationError(res, 'overdue_handling');
-      expect(res.body.message).toMatch(/not supported yet/);
-      expectError(await request(open.url, 'GET', `/api/quizzes/${quiz}/policy`), 404, 'POLICY_NOT_FOUND');
+      const body = { time_limit_seconds: 60, overdue_handling: handling, grace_period_seconds: handling === 'graceperiod' ? 30 : null };
+      expect((await putPolicy(open, quiz, body)).status).toBe(200);
+      const got = await request(open.url, 'GET', `/api/quizzes/${quiz}/policy`);
+      expect(got.status).toBe(200);
+      expect(got.body).toMatchObject(body);
     }
-    expect((await putPolicy(open, newQuiz(), { time_limit_seconds: 60, overdue_handling: 'expire' })).status).toBe(200);
   });
 });
 

@@ -15,7 +15,7 @@ afterAll(async () => api.close());
 test('a start after an attempt closed only in Redis makes that close durable and starts a new attempt', async () => {
   const first = await buildSession(api);
   // abandoned in Redis alone, as if the PostgreSQL write had not happened yet
-  const closed = await api.store.close(first.id, Date.now(), 'abandoned', { kind: 'none' });
+  const closed = await api.store.close(first.id, Date.now(), { guard: { kind: 'none' }, target: 'abandoned' });
   expect(closed.code).toBe('OK');
   expect(await sessionRow(api, first.id)).toMatchObject({ status: 'started' });
 

@@ -61,7 +61,7 @@ describe('expire-session at the deadline', () => {
     expect(epoch(row.expires_at)).toBe(deadline);
     expect(row).toMatchObject({ version: version + 1, current_question: 2, persist_count: 2, answers: { q0: 0, q1: 1, q2: 2 } });
     expect(await stores().redis.hget(sessionKey(attempt.id), 'status')).toBe('expired');
-    const job = await lifecycleQueue.getJob(jobIds.expire(attempt.id));
+    const job = await lifecycleQueue.getJob(jobIds.expire(attempt.id, Date.parse(attempt.expires_at!)));
     expect(job?.returnvalue).toBe('expired');
   }, 30_000);
 
@@ -77,10 +77,10 @@ describe('expire-session at the deadline', () => {
     const deadline = Date.parse(attempt.expires_at!);
     await waitFor(
       'the expiry job to run',
-      async () => (await lifecycleQueue.getJobState(jobIds.expire(attempt.id))) === 'completed',
+      async () => (await lifecycleQueue.getJobState(jobIds.expire(attempt.id, Date.parse(attempt.expires_at!)))) === 'completed',
       deadline - Date.now() + 5000,
     );
-    expect((await lifecycleQueue.getJob(jobIds.expire(attempt.id)))?.returnvalue).toBe('unchanged');
+    expect((await lifecycleQueue.getJob(jobIds.expire(attempt.id, Date.parse(attempt.expires_at!))))?.returnvalue).toBe('unchanged');
     await sleepUntil(deadline, 2500); // and a couple of sweeps
     const after = await rowOf(stores().knex, attempt.id);
     expect(after).toEqual(before);
@@ -196,7 +196,7 @@ describe('two lifecycle workers at once', () => {
         c.answers = { q: n };
       } else if (c.kind === 'lost-job') {
         // its expire-session job is lost: only a sweep can expire it
-        expect(await lifecycleQueue.remove(jobIds.expire(c.id))).toBe(1);
+        expect(await lifecycleQueue.remove(jobIds.expire(c.id, c.deadline))).toBe(1);
       } else {
         // evicted from Redis: closed in PostgreSQL alone
         await stores().redis.del(sessionKey(c.id));

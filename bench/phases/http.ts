@@ -119,9 +119,10 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
     ctx,
     sample.map((id) => sessionKey(id)),
   );
+  const deadlines = await Promise.all(sample.map((id) => ctx.stores.redis.hget(sessionKey(id), 'expires_at')));
   const expiryJobHashBytes = await meanMemoryUsage(
     ctx,
-    sample.map((id) => `bull:${QUEUES.lifecycle}:${jobIds.expire(id)}`),
+    sample.map((id, i) => `bull:${QUEUES.lifecycle}:${jobIds.expire(id, Number(deadlines[i]))}`),
   );
   const queueEventEntries = (await Promise.all(Object.values(QUEUES).map((q) => ctx.stores.redis.xlen(`bull:${q}:events`)))).reduce(
     (a, b) => a + b,

@@ -44,7 +44,7 @@ export function createApp(deps: AppDeps): Koa {
   app.proxy = true;
   const router = new Router();
   registerHealthRoutes(router, deps.readiness);
-  registerSessionRoutes(router, deps.service, deps.authenticate ?? null);
+  registerSessionRoutes(router, deps.service, deps.authenticate ?? null, deps.log);
   registerQuizRoutes(router, deps.policies, deps.authenticate ?? null);
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument();

@@ -12,6 +12,7 @@ import {
   userIdParam,
 } from './schemas/quiz';
 import { closeBody, progressBodyShape, sessionIdParam, startBody } from './schemas/session';
+import { extendBody, pauseBody } from './schemas/control';
 import { SESSION_PREFIXES } from './routes/sessions';
 
 type JsonSchema = Record<string, unknown>;
@@ -29,10 +30,11 @@ const json = (s: JsonSchema) => ({ 'application/json': { schema: s } });
 const ERROR_TEXT: Record<number, string> = {
   400: 'VALIDATION_ERROR: malformed JSON, wrong types, invalid UUID, out-of-range or oversized values; `field` names the field',
   401: 'UNAUTHORIZED: authentication is configured and the bearer token is missing, expired, without exp, too old (AUTH_MAX_TOKEN_AGE_SECONDS) or invalid',
-  403: "QUIZ_NOT_OPEN on start: outside the quiz policy's window (`opens_at`, `closes_at`); or FORBIDDEN: the token's role may not do this (a proctor never answers, completes, abandons or starts; a student never sets time_limit_seconds), or its subject is not the attempt's user_id (or a different user_id was given to start), or the attempt is of a quiz outside a proctor's quiz_ids",
+  403: "QUIZ_NOT_OPEN on start: outside the quiz policy's window (`opens_at`, `closes_at`); or FORBIDDEN: the token's role may not do this (a proctor never answers, completes, abandons or starts; a student never sets time_limit_seconds, extends, pauses, resumes or reopens), or its subject is not the attempt's user_id (or a different user_id was given to start), or the attempt is of a quiz outside a proctor's quiz_ids",
   404: 'SESSION_NOT_FOUND (or ROUTE_NOT_FOUND; POLICY_NOT_FOUND for a quiz without a policy; SETTING_NOT_FOUND for a missing accommodation or override)',
-  409: 'SESSION_CONFLICT (stale version; `retry-after: 1`, retryable, current attempt under `session`), SESSION_COMPLETED, or on start ATTEMPT_LIMIT_REACHED (every attempt the quiz policy allows is used; not retryable; `attempts_used`, `max_attempts`)',
-  410: 'SESSION_EXPIRED: the deadline passed or the attempt was abandoned; the final attempt under `session`',
+  409: 'SESSION_CONFLICT (stale version; `retry-after: 1`, retryable, current attempt under `session`), SESSION_COMPLETED, on start ATTEMPT_LIMIT_REACHED (every attempt the quiz policy allows is used; not retryable; `attempts_used`, `max_attempts`), or on a reopen ANOTHER_ATTEMPT_OPEN (the user has started another attempt at the quiz since)',
+  410: 'SESSION_EXPIRED: the deadline passed (progress on an overdue attempt too), or the attempt was abandoned; the attempt under `session`',
+  423: 'SESSION_PAUSED: a proctor paused the attempt; retryable (`retry-after`), the attempt under `session`',
   413: 'PAYLOAD_TOO_LARGE',
   415: 'UNSUPPORTED_MEDIA_TYPE: the body is not JSON',
   500: 'INTERNAL_SERVER_ERROR',
@@ -78,6 +80,18 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
     requestBody: { required: true, content: json(ref('ProgressRequest')) },
     responses: {
       '200': attemptOk('The attempt after the write (version + 1)'),
+      ...errors(400, 401, 403, 404, 409, 410, 413, 415, 423, 500, 503),
+    },
+  });
+  const control = (what: 'extend' | 'pause' | 'resume', summary: string, body: string) => ({
+    tags: [tag],
+    security,
+    operationId: `${what}${tag}`,
+    summary,
+    parameters: [idParam, requestId],
+    requestBody: { required: what === 'extend', content: json(ref(body)) },
+    responses: {
+      '200': attemptOk('The attempt after the control (version + 1), or as it was when there was nothing to do'),
       ...errors(400, 401, 403, 404, 409, 410, 413, 415, 500, 503),
     },
   });
@@ -90,7 +104,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
     requestBody: { required: false, content: json(ref('CloseRequest')) },
     responses: {
       '200': attemptOk('The closed attempt (repeating returns the same)'),
-      ...errors(400, 401, 403, 404, 409, 410, 413, 415, 500, 503),
+      ...errors(400, 401, 403, 404, 409, 410, 413, 415, 423, 500, 503),
     },
   });
   return {
@@ -122,6 +136,27 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
     [`${prefix}/{id}/progress`]: { patch: progress('patch'), put: progress('put') },
     [`${prefix}/{id}/complete`]: { post: close('complete', 'Complete the attempt; durable in PostgreSQL before the response') },
     [`${prefix}/{id}/abandon`]: { post: close('abandon', 'The student quits: the attempt becomes abandoned') },
+    [`${prefix}/{id}/extend`]: {
+      post: control(
+        'extend',
+        'Add time (a proctor or a service): the deadline moves, the expiry job follows; an untimed attempt is 400, a completed one 409, one that expired by time 410 unless `reopen`',
+        'ExtendRequest',
+      ),
+    },
+    [`${prefix}/{id}/pause`]: {
+      post: control(
+        'pause',
+        'Pause (a proctor or a service): status paused, the clock stops, writes get 423 and no worker closes it; a repeat is 200 unchanged',
+        'PauseRequest',
+      ),
+    },
+    [`${prefix}/{id}/resume`]: {
+      post: control(
+        'resume',
+        'Resume (a proctor or a service): the status before the pause returns, with the time remaining at the pause; on an attempt not paused, 200 unchanged',
+        'PauseRequest',
+      ),
+    },
   };
 }
 
@@ -271,6 +306,8 @@ export function openApiDocument(): Record<string, unknown> {
         StartRequest: schema(startBody),
         ProgressRequest: schema(progressBodyShape),
         CloseRequest: schema(closeBody),
+        ExtendRequest: schema(extendBody),
+        PauseRequest: schema(pauseBody),
         QuizPolicyRequest: schema(policyBody),
         QuizPolicy: schema(policyResponse),
         AccommodationRequest: schema(accommodationBody),

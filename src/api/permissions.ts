@@ -15,6 +15,10 @@ export const ACTIONS = [
   'progress',
   'complete',
   'abandon',
+  'extend',
+  'pause',
+  'resume',
+  'reopen',
   'policy:read',
   'policy:write',
   'settings:read',
@@ -25,7 +29,7 @@ export type Action = (typeof ACTIONS)[number];
 
 const GRANTS: Record<Role, ReadonlySet<Action>> = {
   service: new Set<Action>(ACTIONS),
-  proctor: new Set<Action>(['read', 'policy:read', 'settings:read']),
+  proctor: new Set<Action>(['read', 'extend', 'pause', 'resume', 'reopen', 'policy:read', 'settings:read']),
   student: new Set<Action>(['start', 'read', 'progress', 'complete', 'abandon', 'policy:read']),
 };
 
@@ -34,6 +38,8 @@ function refusal(role: Role, action: Action): string {
   if (action === 'policy:write') return 'Only a service may set a quiz policy';
   if (action === 'settings:write') return "Only a service may set a user's accommodations and overrides";
   if (action === 'settings:read') return 'A student may not read accommodations and overrides';
+  if (action === 'extend' || action === 'pause' || action === 'resume' || action === 'reopen')
+    return 'Only a proctor or a service may extend, pause, resume or reopen an attempt';
   if (role === 'proctor') return 'A proctor may read attempts and run the live controls, not act for the student';
   return `This token may not ${action}`;
 }

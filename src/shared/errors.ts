@@ -12,6 +12,8 @@ export const ERROR_CODES = [
   'SESSION_CONFLICT',
   'SESSION_COMPLETED',
   'SESSION_EXPIRED',
+  'SESSION_PAUSED',
+  'ANOTHER_ATTEMPT_OPEN',
   'QUIZ_NOT_OPEN',
   'ATTEMPT_LIMIT_REACHED',
   'POLICY_NOT_FOUND',
@@ -114,9 +116,30 @@ export class SessionCompletedError extends AppError {
 
 /** 410: the attempt's deadline has passed or it was abandoned. */
 export class SessionExpiredError extends AppError {
-  constructor(attempt: Attempt) {
-    const why = attempt.status === 'abandoned' ? 'was abandoned' : 'has expired';
+  constructor(attempt: Attempt, why = SessionExpiredError.why(attempt)) {
     super(410, 'SESSION_EXPIRED', `Session ${attempt.id} ${why}`, attempt, attempt.id);
+  }
+
+  private static why(attempt: Attempt): string {
+    if (attempt.status === 'abandoned') return 'was abandoned';
+    if (attempt.status === 'overdue') return 'is past its deadline: it may still be completed until the grace period ends';
+    return 'has expired';
+  }
+}
+
+/** 423: a proctor paused the attempt; writes are refused until it resumes (retryable). */
+export class SessionPausedError extends AppError {
+  override readonly retryable = true;
+  override readonly retryAfterSeconds = 5;
+  constructor(attempt: Attempt) {
+    super(423, 'SESSION_PAUSED', `Session ${attempt.id} is paused by a proctor; try again once it resumes`, attempt, attempt.id);
+  }
+}
+
+/** 409: reopening an attempt while its user has another open attempt at the quiz. */
+export class AnotherAttemptOpenError extends AppError {
+  constructor(attempt: Attempt, otherId: string) {
+    super(409, 'ANOTHER_ATTEMPT_OPEN', `The user has another open attempt at quiz ${attempt.quizId} (${otherId})`, attempt, attempt.id);
   }
 }
 

@@ -10,7 +10,7 @@ export function queueHooks(
 ): SessionHooks {
   return {
     becameDirty: (id, dirtySince) => scheduler.schedulePersist(id, dirtySince),
-    started: (attempt) => scheduler.scheduleExpiry(attempt),
+    deadlineSet: (attempt) => scheduler.scheduleExpiry(attempt),
     transitioned: (attempt) => {
       observe.transitioned?.(attempt);
       log?.debug(`attempt ${attempt.id} is ${attempt.status}`);

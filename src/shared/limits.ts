@@ -16,6 +16,8 @@ export const LIMITS = {
   timeLimitSeconds: 7 * 86_400,
   /** Highest current_question index. */
   currentQuestion: 10_000,
+  /** Longest reason a proctor gives for a live control. */
+  reasonLength: 500,
   /** Highest version a client may send (PostgreSQL integer). */
   version: 2_147_483_647,
 } as const;

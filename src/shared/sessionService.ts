@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Attempt } from './domain/attempt';
+import { UNCONTROLLED, type Attempt } from './domain/attempt';
+import type { Control } from './domain/control';
 import { deadlineOf, isPastDeadline, presentAt } from './domain/deadline';
-import { INITIAL_STATUS, isOpen, type ClosedStatus } from './domain/status';
+import { INITIAL_STATUS, isOpen } from './domain/status';
 import { cappedDeadline, effectiveRules, windowAt, type EffectiveRules } from './domain/policy';
 import { FIRST_VERSION } from './domain/version';
 import {
+  AnotherAttemptOpenError,
   AttemptLimitReachedError,
   ForbiddenError,
   QuizNotOpenError,
@@ -12,13 +14,14 @@ import {
   SessionConflictError,
   SessionExpiredError,
   SessionNotFoundError,
+  SessionPausedError,
   ServiceUnavailableError,
   ValidationError,
 } from './errors';
 import type { Logger } from './logger';
 import type { PolicyStore } from './store/policyStore';
 import type { SessionRepository } from './store/sessionRepository';
-import type { CloseGuard, FoundResult, SessionStore, WriteResult } from './store/sessionStore';
+import type { CloseRequest, FoundResult, SessionStore, UnownedResult, WriteResult } from './store/sessionStore';
 import { writeSnapshots } from './store/snapshotWriter';
 
 /** Limits on what one attempt may hold. */
@@ -30,8 +33,8 @@ export interface AttemptLimits {
 export interface SessionHooks {
   /** The attempt got its first change not yet in PostgreSQL: schedule the write-behind. */
   becameDirty(id: string, dirtySince: number): Promise<void>;
-  /** A timed attempt started: schedule its expiry at the deadline. */
-  started(attempt: Attempt): Promise<void>;
+  /** The attempt's deadline is set or moved (start, extension, resume, grace): schedule the job that applies it (deadline.ts dueAt). */
+  deadlineSet(attempt: Attempt): Promise<void>;
   /** An attempt moved to a closed status. */
   transitioned(attempt: Attempt): void;
   /** Where a read was served from. */
@@ -43,7 +46,7 @@ export interface SessionHooks {
 /** Hooks that do nothing, for tests and tools. */
 export const noHooks: SessionHooks = {
   becameDirty: async () => undefined,
-  started: async () => undefined,
+  deadlineSet: async () => undefined,
   transitioned: () => undefined,
   readFrom: () => undefined,
   conflicted: () => undefined,
@@ -70,13 +73,21 @@ export interface ProgressInput {
 export type CloseReason = { by: 'deadline' } | { by: 'idle'; idleMs: number };
 
 /**
- * What a worker's close did: closed it now, found it closed already, or left it open (the guard
- * does not hold, or PostgreSQL has it closed and Redis no copy). `durable`: PostgreSQL has it.
+ * What a worker's close did: moved it now (closed it, or made it overdue), found it moved already
+ * (perhaps only in Redis so far), or left it as it was (the guard does not hold, or there is no
+ * such attempt). `durable`: PostgreSQL has it.
  */
 export type CloseResult =
   | { outcome: 'closed'; attempt: Attempt; durable: boolean }
   | { outcome: 'was-closed'; attempt: Attempt; durable: false }
   | { outcome: 'unchanged' };
+
+/** A live control on behalf of a proctor (scoped to its quizzes) or a service. */
+export interface ControlInput {
+  control: Control;
+  /** The quizzes the caller may act on; undefined for every quiz. */
+  quizScope?: readonly string[];
+}
 
 /** How many times start tries to insert or resume before giving up (each try is a race lost). */
 const START_ROUNDS = 3;
@@ -149,19 +160,23 @@ export class SessionService {
       completedAt: null,
       endedAt: null,
       submittedBy: null,
+      ...UNCONTROLLED,
+      overdueHandling: rules.overdueHandling,
+      gracePeriodSeconds: rules.gracePeriodSeconds,
     };
     const attemptNumber = await this.repo.insertIfNoneOpen(candidate, rules.maxAttempts);
     if (attemptNumber === null) return null;
     const attempt: Attempt = { ...candidate, attemptNumber };
     await this.store.fill(attempt);
-    await this.quietly('schedule expiry', this.hooks.started(attempt));
+    await this.quietly('schedule expiry', this.hooks.deadlineSet(attempt));
     return attempt;
   }
 
   /**
    * The user's open attempt for the quiz, at its latest (Redis, or PostgreSQL when newer), or null
    * when there is none to resume. One that is closed in Redis but not yet in PostgreSQL (its
-   * write-behind is pending), or past its deadline, is closed durably first, so a new one can start.
+   * write-behind is pending), or past its deadline, is moved on durably first, so a new one can
+   * start (or, in its grace period, the overdue attempt is resumed).
    */
   private async resumeOpen(input: StartInput): Promise<Attempt | null> {
     const open = await this.repo.findOpen(input.userId, input.quizId);
@@ -175,12 +190,12 @@ export class SessionService {
       return null;
     }
     if (isPastDeadline(current, this.clock())) {
-      await this.closeDurably(open.id, { by: 'deadline' });
-      return null;
+      const moved = await this.closeDurably(open.id, { by: 'deadline' });
+      return moved.outcome !== 'unchanged' && isOpen(moved.attempt.status) ? moved.attempt : null;
     }
     // the first start may have failed after its insert (Redis away): make sure expiry is
     // scheduled; the job id is deterministic, so this adds nothing when it already is
-    await this.quietly('schedule expiry', this.hooks.started(current));
+    await this.quietly('schedule expiry', this.hooks.deadlineSet(current));
     return current;
   }
 
@@ -236,6 +251,8 @@ export class SessionService {
         throw new SessionConflictError(result.stored.attempt, input.expectedVersion ?? -1);
       case 'COMPLETED':
         throw new SessionCompletedError(result.stored.attempt);
+      case 'PAUSED':
+        throw new SessionPausedError(result.stored.attempt);
       case 'TOO_MANY':
         throw new ValidationError(`answers: an attempt holds at most ${this.options.limits.maxAnswers} answers`, 'answers');
       default:
@@ -254,7 +271,8 @@ export class SessionService {
   }
 
   private async closeByStudent(id: string, target: 'completed' | 'abandoned', expectedVersion?: number, owner?: string): Promise<Attempt> {
-    const result = await this.write(id, (now) => this.store.close(id, now, target, { kind: 'none' }, expectedVersion, owner));
+    const request: CloseRequest = { guard: { kind: 'none' }, target };
+    const result = await this.write(id, (now) => this.store.close(id, now, request, expectedVersion, owner));
     const attempt = result.stored.attempt;
     switch (result.code) {
       case 'OK':
@@ -264,6 +282,8 @@ export class SessionService {
       case 'CONFLICT':
         this.hooks.conflicted();
         throw new SessionConflictError(attempt, expectedVersion ?? -1);
+      case 'PAUSED':
+        throw new SessionPausedError(attempt);
       default:
         if (attempt.status === 'completed') throw new SessionCompletedError(attempt);
         throw new SessionExpiredError(attempt);
@@ -271,29 +291,74 @@ export class SessionService {
   }
 
   /**
-   * Closes an attempt for the workers: at its deadline or for idleness. Works on the Redis copy when
-   * there is one (so its latest answers close with it) and on PostgreSQL alone when there is not.
-   * The result says whether this call closed it and whether PostgreSQL already has the closed
-   * state; when not (`durable: false`), the caller writes it (the workers through their batching
-   * persister, closeDurably at once).
+   * Closes an attempt for the workers: applies its deadline (deadline.ts: expired, completed by the
+   * timer, abandoned, or overdue), or abandons it for idleness. Works on the Redis copy, filled from
+   * PostgreSQL when Redis has none, so its latest answers close with it. The result says whether
+   * this call moved it; the caller writes it to PostgreSQL (`durable: false`: the workers through
+   * their batching persister, closeDurably at once).
    */
   async close(id: string, reason: CloseReason): Promise<CloseResult> {
-    const target: ClosedStatus = reason.by === 'deadline' ? 'expired' : 'abandoned';
-    const guard: CloseGuard = reason.by === 'deadline' ? { kind: 'deadline' } : { kind: 'idle', idleMs: reason.idleMs };
-    const now = this.clock();
-    const result = await this.store.close(id, now, target, guard);
+    const request: CloseRequest =
+      reason.by === 'deadline' ? { guard: { kind: 'deadline' } } : { guard: { kind: 'idle', idleMs: reason.idleMs } };
+    let result = await this.store.close(id, this.clock(), request);
     if (result.code === 'MISS') {
-      const closed = await this.repo.close(id, target, now, guard);
-      if (!closed) return { outcome: 'unchanged' };
-      this.hooks.transitioned(closed);
-      return { outcome: 'closed', attempt: closed, durable: true };
+      const stored = await this.repo.findById(id);
+      if (!stored) return { outcome: 'unchanged' };
+      this.hooks.readFrom('postgres');
+      await this.store.fill(stored);
+      result = await this.store.close(id, this.clock(), request);
+      if (result.code === 'MISS') throw new ServiceUnavailableError('redis');
     }
     await this.afterWrite(result);
     const attempt = result.stored.attempt;
     if (result.code === 'OK' || result.code === 'EXPIRED') return { outcome: 'closed', attempt, durable: false };
-    // closed before (perhaps only in Redis so far): the caller makes sure PostgreSQL has it
-    if (!isOpen(attempt.status)) return { outcome: 'was-closed', attempt, durable: false };
+    // moved before (perhaps only in Redis so far): the caller makes sure PostgreSQL has it
+    if (result.code === 'CLOSED' || result.code === 'ALREADY') return { outcome: 'was-closed', attempt, durable: false };
     return { outcome: 'unchanged' };
+  }
+
+  /**
+   * A live control (control.ts): extend, pause or resume, by a proctor or a service. Durable in
+   * PostgreSQL before it returns, and the expiry job follows the new deadline (the old job finds
+   * nothing due and does nothing). Reopening an expired attempt is refused while the user has
+   * another open attempt at the quiz.
+   */
+  async control(id: string, input: ControlInput): Promise<{ attempt: Attempt; changed: boolean }> {
+    const { control, quizScope } = input;
+    if (quizScope !== undefined || (control.action === 'extend' && control.reopen)) await this.checkControllable(id, control, quizScope);
+    const result = (await this.write(id, (now) => this.store.control(id, now, control))) as Exclude<UnownedResult, { code: 'MISS' }>;
+    const attempt = result.stored.attempt;
+    switch (result.code) {
+      case 'OK': {
+        const held = await this.writeDurably(attempt);
+        await this.quietly('schedule expiry', this.hooks.deadlineSet(held));
+        return { attempt: held, changed: true };
+      }
+      case 'UNCHANGED':
+        return { attempt: result.movedByDeadline ? await this.writeDurably(attempt) : attempt, changed: false };
+      case 'UNTIMED':
+        throw new ValidationError('seconds: this attempt is untimed; there is no deadline to extend', 'seconds');
+      case 'PAST':
+        throw new ValidationError('seconds: the extended deadline would still be in the past; extend from now', 'seconds');
+      case 'COMPLETED':
+        throw new SessionCompletedError(attempt);
+      case 'OVERDUE':
+        throw new SessionExpiredError(attempt, 'is overdue: its time is up, and only the grace period is left');
+      default:
+        if (result.movedByDeadline) await this.writeDurably(attempt);
+        throw new SessionExpiredError(attempt);
+    }
+  }
+
+  /** The attempt is of a quiz in scope, and (to reopen) its user has no other open attempt at the quiz. */
+  private async checkControllable(id: string, control: Control, quizScope: readonly string[] | undefined): Promise<void> {
+    const attempt = (await this.store.read(id))?.attempt ?? (await this.repo.findById(id));
+    if (!attempt) throw new SessionNotFoundError(id);
+    if (quizScope !== undefined && !quizScope.includes(String(attempt.quizId)))
+      throw new ForbiddenError('This attempt is of a quiz outside the token’s quiz_ids');
+    if (control.action !== 'extend' || !control.reopen || isOpen(attempt.status)) return;
+    const open = await this.repo.findOpen(attempt.userId, attempt.quizId);
+    if (open && open.id !== id) throw new AnotherAttemptOpenError(attempt, open.id);
   }
 
   /** close, with the closed state written to PostgreSQL before it returns. */
@@ -332,7 +397,9 @@ export class SessionService {
 
   private async afterWrite(result: FoundResult): Promise<void> {
     const { attempt, dirtySince } = result.stored;
-    if (result.code === 'EXPIRED' || (result.code === 'OK' && !isOpen(attempt.status))) this.hooks.transitioned(attempt);
+    if ((result.movedByDeadline || result.code === 'OK') && !isOpen(attempt.status)) this.hooks.transitioned(attempt);
+    // overdue now: the job that ends the grace
+    if (result.movedByDeadline && isOpen(attempt.status)) await this.quietly('schedule expiry', this.hooks.deadlineSet(attempt));
     // the dirty set is the safety net when this enqueue fails: the sweep persists what it lists
     if (result.becameDirty) await this.quietly('schedule persist', this.hooks.becameDirty(attempt.id, dirtySince ?? this.clock()));
   }

@@ -43,8 +43,10 @@ export function expectAttemptShape(body: unknown): asserts body is AttemptJson {
       'completed_at',
       'current_question',
       'expires_at',
+      'extra_time_seconds',
       'id',
       'last_updated',
+      'paused_at',
       'quiz_id',
       'started_at',
       'status',
@@ -61,6 +63,10 @@ export function expectAttemptShape(body: unknown): asserts body is AttemptJson {
   expect(a.last_updated).toMatch(ISO_TIME);
   expect(timeOrNull(a.expires_at)).toBe(true);
   expect(timeOrNull(a.completed_at)).toBe(true);
+  expect(timeOrNull(a.paused_at)).toBe(true);
+  // paused exactly when paused_at is set
+  expect(a.paused_at !== null).toBe(a.status === 'paused');
+  expect(Number.isInteger(a.extra_time_seconds) && a.extra_time_seconds >= 0).toBe(true);
   expect(Number.isInteger(a.version)).toBe(true);
   expect(Number.isInteger(a.current_question)).toBe(true);
   expect(Number.isInteger(a.attempt_number) && a.attempt_number >= 1).toBe(true);

@@ -9,10 +9,11 @@ export const ERROR_CODES_BY_STATUS: Readonly<Record<number, readonly string[]>> 
   403: ['FORBIDDEN', 'QUIZ_NOT_OPEN'],
   404: ['SESSION_NOT_FOUND', 'ROUTE_NOT_FOUND', 'POLICY_NOT_FOUND', 'SETTING_NOT_FOUND'],
   405: ['METHOD_NOT_ALLOWED'],
-  409: ['SESSION_CONFLICT', 'SESSION_COMPLETED', 'ATTEMPT_LIMIT_REACHED'],
+  409: ['SESSION_CONFLICT', 'SESSION_COMPLETED', 'ATTEMPT_LIMIT_REACHED', 'ANOTHER_ATTEMPT_OPEN'],
   410: ['SESSION_EXPIRED'],
   413: ['PAYLOAD_TOO_LARGE'],
   415: ['UNSUPPORTED_MEDIA_TYPE'],
+  423: ['SESSION_PAUSED'],
 };
 
 /** A stack frame, a module path or an SQL statement: what an error body must never show. */

@@ -26,7 +26,7 @@ export interface AttemptJson {
   id: string;
   user_id: string;
   quiz_id: string | number;
-  status: 'started' | 'in_progress' | 'completed' | 'expired' | 'abandoned';
+  status: 'started' | 'in_progress' | 'paused' | 'overdue' | 'completed' | 'expired' | 'abandoned';
   current_question: number;
   answers: Record<string, unknown>;
   version: number;
@@ -38,6 +38,8 @@ export interface AttemptJson {
   completed_at: string | null;
   attempt_number: number;
   submitted_by: 'student' | 'timer' | null;
+  paused_at: string | null;
+  extra_time_seconds: number;
 }
 
 /** A response as the tests see it: status, headers and the parsed body (text when not JSON). */

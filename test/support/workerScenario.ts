@@ -10,6 +10,9 @@ import type { IsolatedStores } from './isolatedStores';
 export interface SessionRow {
   id: string;
   status: string;
+  submitted_by: string | null;
+  paused_at: Date | null;
+  extra_time_seconds: number;
   version: number;
   persist_count: number;
   current_question: number;
@@ -102,6 +105,36 @@ export class AttemptClient {
   /** Reads the attempt: status code and body. */
   get(id: string) {
     return request(this.url, 'GET', `/api/sessions/${id}`);
+  }
+
+  /** A fresh quiz with this policy (must answer 200); returns the quiz id. */
+  async quizWithPolicy(policy: Record<string, unknown>): Promise<string> {
+    const quizId = `quiz-${randomUUID().slice(0, 8)}`;
+    const res = await request(this.url, 'PUT', `/api/quizzes/${quizId}/policy`, policy);
+    if (res.status !== 200) throw new Error(`policy PUT answered ${res.status}: ${JSON.stringify(res.body)}`);
+    return quizId;
+  }
+
+  /** Starts a new attempt at a quiz (its policy decides the time) for a fresh user. */
+  async startQuiz(quizId: string): Promise<AttemptJson> {
+    const res = await request(this.url, 'POST', '/api/sessions/start', {
+      user_id: `${this.userPrefix}-${randomUUID().slice(0, 8)}`,
+      quiz_id: quizId,
+    });
+    if (res.status !== 201) throw new Error(`start answered ${res.status}: ${JSON.stringify(res.body)}`);
+    return res.body as AttemptJson;
+  }
+
+  /** A live control (extend, pause, resume): the response. */
+  control(id: string, action: 'extend' | 'pause' | 'resume', body: Record<string, unknown> = {}) {
+    return request(this.url, 'POST', `/api/sessions/${id}/${action}`, body);
+  }
+
+  /** A live control that must answer 200; returns the attempt. */
+  async controlOk(id: string, action: 'extend' | 'pause' | 'resume', body: Record<string, unknown> = {}): Promise<AttemptJson> {
+    const res = await this.control(id, action, body);
+    if (res.status !== 200) throw new Error(`${action} of ${id} answered ${res.status}: ${JSON.stringify(res.body)}`);
+    return res.body as AttemptJson;
   }
 }
 

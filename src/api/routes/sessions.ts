@@ -4,6 +4,9 @@ import { attemptJson, type Attempt } from '../../shared/domain/attempt';
 import { ForbiddenError, ValidationError } from '../../shared/errors';
 import type { SessionService } from '../../shared/sessionService';
 import { closeBody, parseProgressBody, SESSION_ID_MESSAGE, startBody, UUID_V4 } from '../schemas/session';
+import { extendBody, pauseBody } from '../schemas/control';
+import type { Control } from '../../shared/domain/control';
+import type { Logger } from '../../shared/logger';
 import { parse } from '../validate';
 import { ownerOf, principalOf, requireAuth, type Authenticator } from '../auth';
 import { authorize, maySetTimeLimit, quizScopeOf } from '../permissions';
@@ -58,8 +61,13 @@ function startingUser(ctx: Context, fromBody: string | undefined): string {
   return fromBody;
 }
 
-/** Registers start, read, progress, complete and abandon under every prefix. */
-export function registerSessionRoutes(router: Router, service: SessionService, authenticate: Authenticator | null = null): void {
+/** Registers start, read, progress, complete, abandon and the live controls under every prefix. */
+export function registerSessionRoutes(
+  router: Router,
+  service: SessionService,
+  authenticate: Authenticator | null = null,
+  log?: Logger,
+): void {
   const now = service.clock;
   // open (no authenticator): no auth layer at all, rather than one that passes every request on
   const auth: Middleware[] = authenticate ? [requireAuth(authenticate)] : [];
@@ -117,5 +125,38 @@ export function registerSessionRoutes(router: Router, service: SessionService, a
       const body = parse(closeBody, ctx.request.body);
       send(ctx, 200, await service.abandon(id, expectedVersion(ctx, body.version), ownerOf(ctx)), now());
     });
+
+    /** A live control: 200 with the attempt, changed or (a repeat) as it was. */
+    const control =
+      (read: (ctx: Context) => { control: Control; reason?: string }) => async (ctx: Context & { params: Record<string, string> }) => {
+        const { control: c, reason } = read(ctx);
+        const id = sessionIdOf(ctx);
+        const { attempt, changed } = await service.control(id, { control: c, quizScope: quizScopeOf(ctx) });
+        if (changed) {
+          const who = principalOf(ctx)?.subject ?? 'open mode';
+          log?.info(`attempt ${id}: ${c.action} by ${who}${reason === undefined ? '' : ` (${JSON.stringify(reason)})`}`);
+        }
+        send(ctx, 200, attempt, now());
+      };
+    router.post(
+      `${prefix}/:id/extend`,
+      ...auth,
+      control((ctx) => {
+        authorize(ctx, 'extend');
+        const body = parse(extendBody, ctx.request.body);
+        if (body.reopen) authorize(ctx, 'reopen');
+        return { control: { action: 'extend', seconds: body.seconds, from: body.from, reopen: body.reopen }, reason: body.reason };
+      }),
+    );
+    for (const action of ['pause', 'resume'] as const) {
+      router.post(
+        `${prefix}/:id/${action}`,
+        ...auth,
+        control((ctx) => {
+          authorize(ctx, action);
+          return { control: { action }, reason: parse(pauseBody, ctx.request.body ?? {}).reason };
+        }),
+      );
+    }
   }
 }

@@ -9,9 +9,6 @@ export const quizIdParam = text('quiz_id');
 /** A user id in a path: id text, as in a start body. */
 export const userIdParam = text('user_id');
 
-/** The overdue handlings the service enforces today (see OVERDUE_HANDLINGS for the ones a policy names). */
-const ENFORCED_OVERDUE_HANDLINGS: ReadonlySet<string> = new Set(['expire']);
-
 const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 time, such as 2026-12-01T09:00:00Z' });
 
 /** PUT /api/quizzes/:quiz_id/policy: the whole policy (a PUT replaces it); unknown fields are refused. */
@@ -25,16 +22,6 @@ export const policyBody = z
     closes_at: isoTime.nullable().default(null),
   })
   .superRefine((p, ctx) => {
-    // stored as it will be enforced: until the overdue handlings run at the deadline, a policy that
-    // asks for one is refused rather than stored and ignored
-    if (!ENFORCED_OVERDUE_HANDLINGS.has(p.overdue_handling)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['overdue_handling'],
-        message: `overdue_handling ${p.overdue_handling} is not supported yet; this version expires every attempt at its deadline (expire)`,
-      });
-      return;
-    }
     if (p.overdue_handling === 'graceperiod' && p.grace_period_seconds === null) {
       ctx.addIssue({
         code: 'custom',

@@ -9,11 +9,19 @@ export const attemptResponse = z.object({
   id: z.uuid({ version: 'v4' }),
   user_id: z.string(),
   quiz_id: z.union([z.string(), z.number().int()]),
-  status: z.enum(ATTEMPT_STATUSES),
+  status: z.enum(ATTEMPT_STATUSES).meta({
+    description:
+      'started and in_progress take progress; paused (by a proctor: the clock is stopped, writes get 423) and overdue (past the deadline in the grace period: reads and complete only) are still open; completed, expired and abandoned are closed',
+  }),
   current_question: z.number().int().min(0),
   version: z.number().int().min(1),
   time_limit_seconds: z.number().int().min(0).meta({ description: '0 means untimed' }),
-  time_remaining: z.number().int().min(0).nullable().meta({ description: 'Seconds left, computed at response time; null when untimed' }),
+  time_remaining: z
+    .number()
+    .int()
+    .min(0)
+    .nullable()
+    .meta({ description: 'Seconds left, computed at response time (frozen while paused, 0 when overdue); null when untimed' }),
   started_at: timestamp,
   expires_at: timestamp.nullable(),
   last_updated: timestamp,
@@ -23,6 +31,8 @@ export const attemptResponse = z.object({
     .enum(['student', 'timer'])
     .nullable()
     .meta({ description: 'Who submitted it (complete: student; autosubmit: timer); null until then' }),
+  paused_at: timestamp.nullable().meta({ description: 'When a proctor paused it; null unless paused' }),
+  extra_time_seconds: z.number().int().min(0).meta({ description: 'Seconds granted live by extensions, in total' }),
   answers: z.record(z.string(), z.unknown()),
 });
 

@@ -1,6 +1,7 @@
 import { presentAt, timeRemaining } from './deadline';
 import { isoTime } from './isoTime';
-import type { AttemptStatus } from './status';
+import type { OverdueHandling } from './policy';
+import type { AttemptStatus, RunningStatus } from './status';
 
 /**
  * One quiz attempt, as the service holds it. Times are epoch milliseconds; answers map a question
@@ -25,7 +26,26 @@ export interface Attempt {
   attemptNumber: number;
   /** Who submitted it: the student (complete), the timer (autosubmit at the deadline); null until then. */
   submittedBy: SubmittedBy | null;
+  /** When a proctor paused it; null unless paused. */
+  pausedAt: number | null;
+  /** The status a resume returns to; null unless paused. */
+  pausedFrom: RunningStatus | null;
+  /** Seconds granted live by extensions, in total. */
+  extraTimeSeconds: number;
+  /** What its deadline does (the quiz policy's, when it started). */
+  overdueHandling: OverdueHandling;
+  /** With graceperiod: the grace after the deadline; else null. */
+  gracePeriodSeconds: number | null;
 }
+
+/** The fields of an attempt that no proctor has touched, on a quiz whose deadline expires it. */
+export const UNCONTROLLED: Pick<Attempt, 'pausedAt' | 'pausedFrom' | 'extraTimeSeconds' | 'overdueHandling' | 'gracePeriodSeconds'> = {
+  pausedAt: null,
+  pausedFrom: null,
+  extraTimeSeconds: 0,
+  overdueHandling: 'expire',
+  gracePeriodSeconds: null,
+};
 
 /** Who submitted a completed attempt. */
 export type SubmittedBy = 'student' | 'timer';
@@ -129,6 +149,7 @@ export function attemptJson(attempt: Attempt, now: number): string {
     `,"time_remaining":${remaining === null ? 'null' : remaining},"started_at":${isoOrNull(a.startedAt)}` +
     `,"expires_at":${isoOrNull(a.expiresAt)},"last_updated":${isoOrNull(a.lastUpdated)},"completed_at":${isoOrNull(a.completedAt)}` +
     `,"attempt_number":${a.attemptNumber},"submitted_by":${a.submittedBy === null ? 'null' : `"${a.submittedBy}"`}` +
+    `,"paused_at":${isoOrNull(a.pausedAt)},"extra_time_seconds":${a.extraTimeSeconds}` +
     `,"answers":${answersJson(a.answers)}}`
   );
 }

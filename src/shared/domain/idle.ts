@@ -1,9 +1,10 @@
 import type { SqlCondition } from './fragments';
-import { isOpen, OPEN_SQL, type AttemptStatus } from './status';
+import { isRunning, RUNNING_SQL, type AttemptStatus } from './status';
 
 /*
- * The idle rule: an open attempt with no activity for ABANDON_AFTER_SECONDS is abandoned by the
- * sweep. Activity is any accepted write (its `lastUpdated`); reads do not count.
+ * The idle rule: a running attempt with no activity for ABANDON_AFTER_SECONDS is abandoned by the
+ * sweep. Activity is any accepted write (its `lastUpdated`; a resume counts); reads do not count. A
+ * paused or overdue attempt is never idle: a proctor or the grace period decides its end.
  */
 
 /** What the idle rule reads of an attempt. */
@@ -13,19 +14,19 @@ export interface IdleFields {
   lastUpdated: number;
 }
 
-/** True when an open attempt has had no activity for at least `idleMs` at `now`. */
+/** True when a running attempt has had no activity for at least `idleMs` at `now`. */
 export function isIdle(a: IdleFields, now: number, idleMs: number): boolean {
-  return isOpen(a.status) && now - a.lastUpdated >= idleMs;
+  return isRunning(a.status) && now - a.lastUpdated >= idleMs;
 }
 
 /** isIdle in Lua; `last_updated` is the hash field's text. */
 export const IDLE_LUA = `
 local function is_idle(status, last_updated, now, idle_ms)
-  return is_open(status) and now - tonumber(last_updated) >= idle_ms
+  return is_running(status) and now - tonumber(last_updated) >= idle_ms
 end
 `;
 
 /** isIdle in SQL. */
 export function idleSql(now: number, idleMs: number): SqlCondition {
-  return { sql: `${OPEN_SQL} and last_updated <= ?`, bindings: [new Date(now - idleMs)] };
+  return { sql: `${RUNNING_SQL} and last_updated <= ?`, bindings: [new Date(now - idleMs)] };
 }

@@ -56,6 +56,10 @@ export interface EffectiveRules {
   maxAttempts: number | null;
   opensAt: number | null;
   closesAt: number | null;
+  /** What the deadline does to the attempt. */
+  overdueHandling: OverdueHandling;
+  /** With graceperiod, its grace; else null. */
+  gracePeriodSeconds: number | null;
 }
 
 /**
@@ -63,7 +67,7 @@ export interface EffectiveRules {
  * start asked for (a service, or open mode without a policy) and the default; then the
  * accommodation applies (round(limit × multiplier) + extra; an untimed quiz stays untimed). The
  * attempts allowed are the policy's plus the override's extra ones; the override's closes_at
- * replaces the policy's.
+ * replaces the policy's. What the deadline does is the policy's (expire without one).
  */
 export function effectiveRules(rules: StartRules, requested: number | undefined, defaultSeconds: number): EffectiveRules {
   const { policy, override, accommodation } = rules;
@@ -72,7 +76,15 @@ export function effectiveRules(rules: StartRules, requested: number | undefined,
     base === 0 || !accommodation ? base : Math.round(base * accommodation.timeMultiplier) + accommodation.extraTimeSeconds;
   const allowed = policy?.maxAttempts ?? null;
   const maxAttempts = allowed === null ? null : allowed + (override?.extraAttempts ?? 0);
-  return { timeLimitSeconds, maxAttempts, opensAt: policy?.opensAt ?? null, closesAt: override?.closesAt ?? policy?.closesAt ?? null };
+  const overdueHandling = policy?.overdueHandling ?? 'expire';
+  return {
+    timeLimitSeconds,
+    maxAttempts,
+    opensAt: policy?.opensAt ?? null,
+    closesAt: override?.closesAt ?? policy?.closesAt ?? null,
+    overdueHandling,
+    gracePeriodSeconds: overdueHandling === 'graceperiod' ? (policy?.gracePeriodSeconds ?? null) : null,
+  };
 }
 
 /** Where `now` is relative to the policy's window. */

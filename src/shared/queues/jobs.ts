@@ -11,7 +11,7 @@ export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 export interface JobPayloads {
   /** Write the attempt's current Redis state to PostgreSQL (the 30-second write-behind). */
   'persist-snapshot': { sessionId: string; dirtySince: number };
-  /** Close the attempt at its deadline, if it is still open. */
+  /** Apply the attempt's deadline when it is due (deadline.ts dueAt: the deadline, or the end of the grace), if it still is. */
   'expire-session': { sessionId: string; expiresAt: number };
   /** The safety net: expire overdue, abandon idle, persist stragglers. */
   sweep: { scheduledBy: 'scheduler' };
@@ -29,11 +29,12 @@ export const QUEUE_OF: { [J in JobName]: QueueName } = {
 
 /**
  * Deterministic job ids, so a duplicate add is dropped: one persist job per attempt per window
- * (the window is named by when the attempt became dirty), one expiry job per attempt.
+ * (the window is named by when the attempt became dirty), one expiry job per attempt and due time
+ * (an extension or a resume schedules a new one; the old one finds nothing due).
  */
 export const jobIds = {
   persist: (sessionId: string, dirtySince: number) => `persist-${sessionId}-${dirtySince}`,
-  expire: (sessionId: string) => `expire-${sessionId}`,
+  expire: (sessionId: string, dueAt: number) => `expire-${sessionId}-${dueAt}`,
 };
 
 /** The id of the repeatable sweep's job scheduler. */

@@ -1,5 +1,6 @@
 import type { Config } from '../config';
 import type { Attempt } from '../domain/attempt';
+import { dueAt } from '../domain/deadline';
 import { jobIds, QUEUES, QUEUE_OF } from './jobs';
 import type { TypedQueue } from './queue';
 
@@ -21,13 +22,18 @@ export class JobScheduler {
     );
   }
 
-  /** Expires a timed attempt at its deadline (deterministic id: a resumed attempt is not scheduled twice). */
+  /**
+   * Applies the attempt's deadline when it is next due (its deadline, or the end of its grace);
+   * nothing for an untimed, paused or closed attempt. The id names the due time, so a resumed
+   * attempt is not scheduled twice, and a moved deadline gets a job of its own.
+   */
   async scheduleExpiry(attempt: Attempt): Promise<void> {
-    if (attempt.expiresAt === null) return;
+    const at = dueAt(attempt);
+    if (at === null) return;
     await this.queues[QUEUE_OF['expire-session']].add(
       'expire-session',
-      { sessionId: attempt.id, expiresAt: attempt.expiresAt },
-      { jobId: jobIds.expire(attempt.id), delay: Math.max(0, attempt.expiresAt - this.clock()) },
+      { sessionId: attempt.id, expiresAt: at },
+      { jobId: jobIds.expire(attempt.id, at), delay: Math.max(0, at - this.clock()) },
     );
   }
 }

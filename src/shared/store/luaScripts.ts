@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { CONTROL_LUA } from '../domain/control';
 import { DEADLINE_LUA } from '../domain/deadline';
 import { IDLE_LUA } from '../domain/idle';
 import { STATUS_LUA } from '../domain/status';
@@ -11,12 +12,13 @@ import { FIELDS_LUA } from './sessionCodec';
  * `<name>-<number of keys>.lua`, opening with its KEYS, ARGV and replies. A line
  * `--- @include "<name>"` pulls in a shared piece once: lua/includes/<name>.lua, or one of the
  * pieces built here from the rules' one home:
- *   "rules"   is_open, past_deadline, is_idle, version_matches, next_version (src/shared/domain/)
+ *   "rules"   is_running, is_open, due_change, is_idle, version_matches, next_version, the
+ *             controls' clock (src/shared/domain/)
  *   "fields"  META_FIELDS, read_fields, is_answer_field (the field table in sessionCodec.ts)
  */
 
 /** The rules as Lua functions, in dependency order (test/rules.agree.test.ts runs them on their own). */
-export const RULES_LUA = STATUS_LUA + DEADLINE_LUA + IDLE_LUA + VERSION_LUA;
+export const RULES_LUA = STATUS_LUA + DEADLINE_LUA + IDLE_LUA + VERSION_LUA + CONTROL_LUA;
 
 /** Shared pieces generated from TypeScript, so Lua restates no rule and no field list. */
 const GENERATED_INCLUDES: Readonly<Record<string, string>> = {
@@ -72,6 +74,7 @@ function loadAll() {
     read: load('read'),
     progress: load('progress'),
     close: load('close'),
+    control: load('control'),
     fill: load('fill'),
     markPersisted: load('markPersisted'),
     rebase: load('rebase'),

@@ -1,6 +1,7 @@
 import { RenderedAnswers, type Attempt, type SubmittedBy } from '../domain/attempt';
 import { luaLiteral } from '../domain/fragments';
-import type { AttemptStatus } from '../domain/status';
+import { OVERDUE_HANDLINGS, type OverdueHandling } from '../domain/policy';
+import type { AttemptStatus, RunningStatus } from '../domain/status';
 
 /*
  * The one field table of `session:{id}`: every meta field's name and how it maps to the Attempt.
@@ -31,8 +32,21 @@ const submittedBy: Codec<SubmittedBy | null> = {
   encode: (v) => v ?? '',
   decode: (s) => (s === '' || s === undefined ? null : (s as SubmittedBy)),
 };
-// a hash cached before attempt numbers existed has none: it is the user's first attempt then
-const attemptNumber: Codec<number> = { encode: (v) => String(v), decode: (s) => (s === '' || s === undefined ? 1 : Number(s)) };
+/** An integer field that a hash cached before it existed lacks: `absent` then. */
+const integerOr = (absent: number): Codec<number> => ({
+  encode: (v) => String(v),
+  decode: (s) => (s === '' || s === undefined ? absent : Number(s)),
+});
+const optionalInteger: Codec<number | null> = optionalMs;
+const pausedFrom: Codec<RunningStatus | null> = {
+  encode: (v) => v ?? '',
+  decode: (s) => (s === '' || s === undefined ? null : (s as RunningStatus)),
+};
+// '' (a hash cached before policies had one) is the default, expire
+const overdueHandling: Codec<OverdueHandling> = {
+  encode: (v) => v,
+  decode: (s) => ((OVERDUE_HANDLINGS as readonly string[]).includes(s) ? (s as OverdueHandling) : 'expire'),
+};
 
 /** What `session:{id}` holds besides the answers: the attempt's fields, and when it became dirty. */
 export interface SessionMeta extends Omit<Attempt, 'answers'> {
@@ -56,8 +70,14 @@ export const SESSION_FIELDS = {
   last_updated: { property: 'lastUpdated', codec: integer },
   completed_at: { property: 'completedAt', codec: optionalMs },
   ended_at: { property: 'endedAt', codec: optionalMs },
-  attempt_number: { property: 'attemptNumber', codec: attemptNumber },
+  // a hash cached before attempt numbers existed has none: it is the user's first attempt then
+  attempt_number: { property: 'attemptNumber', codec: integerOr(1) },
   submitted_by: { property: 'submittedBy', codec: submittedBy },
+  paused_at: { property: 'pausedAt', codec: optionalMs },
+  paused_from: { property: 'pausedFrom', codec: pausedFrom },
+  extra_time_seconds: { property: 'extraTimeSeconds', codec: integerOr(0) },
+  overdue_handling: { property: 'overdueHandling', codec: overdueHandling },
+  grace_period_seconds: { property: 'gracePeriodSeconds', codec: optionalInteger },
   dirty_since: { property: 'dirtySince', codec: optionalMs },
 } as const satisfies FieldTable;
 

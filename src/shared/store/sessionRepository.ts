@@ -1,22 +1,28 @@
 import type { Knex } from 'knex';
-import { answersJson, type Attempt, type SubmittedBy } from '../domain/attempt';
+import { answersJson, UNCONTROLLED, type Attempt, type SubmittedBy } from '../domain/attempt';
 import { pastDeadlineSql } from '../domain/deadline';
 import type { SqlCondition } from '../domain/fragments';
 import { idleSql } from '../domain/idle';
-import { OPEN_SQL, type AttemptStatus, type ClosedStatus } from '../domain/status';
+import type { OverdueHandling } from '../domain/policy';
+import { OPEN_SQL, type AttemptStatus, type RunningStatus } from '../domain/status';
 import { newerSnapshotSql } from '../domain/version';
 import { ServiceUnavailableError } from '../errors';
-import type { CloseGuard } from './sessionStore';
 
 /** The durable copy's table (the seeds' name). */
 export const TABLE = 'quiz_sessions';
 
-/** The rows a close guard allows at `now`: any open attempt, or only one past its deadline, or idle. */
-function guardSql(guard: CloseGuard, now: number): SqlCondition {
-  if (guard.kind === 'deadline') return pastDeadlineSql(now);
-  if (guard.kind === 'idle') return idleSql(now, guard.idleMs);
-  return { sql: OPEN_SQL, bindings: [] };
-}
+/** Columns a snapshot never changes: set when the attempt starts. */
+const FIXED_COLUMNS: ReadonlySet<string> = new Set([
+  'id',
+  'user_id',
+  'quiz_id',
+  'quiz_id_is_int',
+  'time_limit_seconds',
+  'started_at',
+  'attempt_number',
+  'overdue_handling',
+  'grace_period_seconds',
+]);
 
 interface Row {
   id: string;
@@ -35,6 +41,11 @@ interface Row {
   ended_at: Date | null;
   attempt_number: number;
   submitted_by: SubmittedBy | null;
+  paused_at: Date | null;
+  paused_from: RunningStatus | null;
+  extra_time_seconds: number;
+  overdue_handling: OverdueHandling;
+  grace_period_seconds: number | null;
   persisted_at: Date;
   persist_count: number;
 }
@@ -62,6 +73,11 @@ function fromRow(r: Row): Attempt {
     endedAt: ms(r.ended_at),
     attemptNumber: r.attempt_number,
     submittedBy: r.submitted_by,
+    pausedAt: ms(r.paused_at),
+    pausedFrom: r.paused_from,
+    extraTimeSeconds: r.extra_time_seconds,
+    overdueHandling: r.overdue_handling,
+    gracePeriodSeconds: r.grace_period_seconds,
   };
 }
 
@@ -84,6 +100,11 @@ function rowValues(a: Attempt): Record<string, string | number | boolean | Date 
     ended_at: date(a.endedAt),
     attempt_number: a.attemptNumber,
     submitted_by: a.submittedBy,
+    paused_at: date(a.pausedAt),
+    paused_from: a.pausedFrom,
+    extra_time_seconds: a.extraTimeSeconds,
+    overdue_handling: a.overdueHandling,
+    grace_period_seconds: a.gracePeriodSeconds,
   };
 }
 
@@ -91,6 +112,26 @@ function toRow(knex: Knex, a: Attempt): Record<string, unknown> {
   const values = rowValues(a);
   return { ...values, answers: knex.raw('?::jsonb', [values.answers]), persisted_at: knex.fn.now() };
 }
+
+/** An attempt whose row has every column: the snapshot upsert's column list comes from it. */
+const EXAMPLE_ATTEMPT: Attempt = {
+  id: '00000000-0000-4000-8000-000000000000',
+  userId: '',
+  quizId: '',
+  status: 'started',
+  currentQuestion: 0,
+  answers: new Map(),
+  version: 1,
+  timeLimitSeconds: 0,
+  startedAt: 0,
+  expiresAt: null,
+  lastUpdated: 0,
+  completedAt: null,
+  endedAt: null,
+  attemptNumber: 1,
+  submittedBy: null,
+  ...UNCONTROLLED,
+};
 
 /** Errors that mean PostgreSQL is unreachable or shutting down, as opposed to a bad query. */
 function isUnavailable(err: unknown): boolean {
@@ -164,6 +205,16 @@ export class SessionRepository {
     return row ? fromRow(row) : null;
   }
 
+  /** What a newer snapshot replaces: every column but the fixed ones, and one more write counted. */
+  private snapshotMerge(): Record<string, Knex.Raw> {
+    const merge: Record<string, Knex.Raw> = {};
+    for (const column of Object.keys(toRow(this.knex, EXAMPLE_ATTEMPT))) {
+      if (!FIXED_COLUMNS.has(column)) merge[column] = this.knex.raw('??', [`excluded.${column}`]);
+    }
+    merge.persist_count = this.knex.raw(`${TABLE}.persist_count + 1`);
+    return merge;
+  }
+
   /**
    * Writes snapshots in one multi-row upsert, each only over an older version, so a replayed or
    * reordered snapshot never overwrites a newer one. Returns the ids actually written.
@@ -173,55 +224,19 @@ export class SessionRepository {
     const rows = await this.knex(TABLE)
       .insert(attempts.map((a) => toRow(this.knex, a)))
       .onConflict('id')
-      .merge({
-        status: this.knex.raw('excluded.status'),
-        current_question: this.knex.raw('excluded.current_question'),
-        answers: this.knex.raw('excluded.answers'),
-        version: this.knex.raw('excluded.version'),
-        last_updated: this.knex.raw('excluded.last_updated'),
-        completed_at: this.knex.raw('excluded.completed_at'),
-        ended_at: this.knex.raw('excluded.ended_at'),
-        submitted_by: this.knex.raw('excluded.submitted_by'),
-        persisted_at: this.knex.raw('excluded.persisted_at'),
-        persist_count: this.knex.raw(`${TABLE}.persist_count + 1`),
-      })
+      .merge(this.snapshotMerge())
       .whereRaw(newerSnapshotSql(TABLE))
       .returning('id')
       .catch(pgUnavailable);
     return rows.map((r: { id: string }) => r.id);
   }
 
-  /**
-   * Closes an open attempt in PostgreSQL alone (used when Redis holds no copy of it), under the
-   * same guard the Redis close applies. Returns the closed attempt, or null when the guard or the
-   * status did not allow it. An expired attempt ends at its deadline, as the Redis close has it.
-   */
-  async close(id: string, target: ClosedStatus, now: number, guard: CloseGuard): Promise<Attempt | null> {
-    const allowed = guardSql(guard, now);
-    const rows = await this.knex<Row>(TABLE)
-      .where({ id })
-      .whereRaw(allowed.sql, allowed.bindings)
-      .update({
-        status: target,
-        version: this.knex.raw('version + 1'),
-        ended_at: target === 'expired' ? this.knex.raw('expires_at') : new Date(now),
-        completed_at: target === 'completed' ? new Date(now) : null,
-        submitted_by: target === 'completed' ? 'student' : null,
-        last_updated: new Date(now),
-        persisted_at: this.knex.fn.now(),
-        persist_count: this.knex.raw('persist_count + 1'),
-      })
-      .returning('*')
-      .catch(pgUnavailable);
-    return rows.length === 1 ? fromRow(rows[0] as Row) : null;
-  }
-
-  /** Ids of open attempts past their deadline at `now`, oldest deadline first. */
+  /** Ids of attempts the deadline moves at `now` (deadline.ts), oldest deadline first. */
   async findOverdue(now: number, limit: number): Promise<string[]> {
     return this.findIds(pastDeadlineSql(now), 'expires_at', limit);
   }
 
-  /** Ids of open attempts idle for `idleMs` at `now`, least recently active first. */
+  /** Ids of running attempts idle for `idleMs` at `now`, least recently active first. */
   async findIdle(now: number, idleMs: number, limit: number): Promise<string[]> {
     return this.findIds(idleSql(now, idleMs), 'last_updated', limit);
   }

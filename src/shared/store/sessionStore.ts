@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { ReplyError } from 'ioredis';
 import type { Attempt } from '../domain/attempt';
-import type { ClosedStatus } from '../domain/status';
+import type { Control } from '../domain/control';
 import { ServiceUnavailableError } from '../errors';
 import { SESSION_SCRIPTS } from './luaScripts';
 import { ANSWER_FIELD_PREFIX, decodeHash, decodeRendered, encodeAttempt, isSessionHash, type StoredAttempt } from './sessionCodec';
@@ -12,13 +12,31 @@ export const sessionKey = (id: string): string => `session:${id}`;
 export const DIRTY_SET_KEY = 'sessions:dirty';
 
 /** What a write script answered. */
-export type WriteCode = 'OK' | 'MISS' | 'FORBIDDEN' | 'CONFLICT' | 'COMPLETED' | 'CLOSED' | 'EXPIRED' | 'TOO_MANY' | 'ALREADY' | 'NOOP';
+export type WriteCode =
+  | 'OK'
+  | 'MISS'
+  | 'FORBIDDEN'
+  | 'CONFLICT'
+  | 'COMPLETED'
+  | 'CLOSED'
+  | 'EXPIRED'
+  | 'PAUSED'
+  | 'OVERDUE'
+  | 'UNCHANGED'
+  | 'UNTIMED'
+  | 'PAST'
+  | 'TOO_MANY'
+  | 'ALREADY'
+  | 'NOOP';
 
-/** The outcome of a write: its code, the attempt after it, and whether it made the attempt dirty. */
+/**
+ * The outcome of a write: its code, the attempt after it, whether it made the attempt dirty, and
+ * whether the deadline moved it in the same step (deadline.ts).
+ */
 export type WriteResult =
   | { code: 'MISS' }
   | { code: 'FORBIDDEN' }
-  | { code: Exclude<WriteCode, 'MISS' | 'FORBIDDEN'>; becameDirty: boolean; stored: StoredAttempt };
+  | { code: Exclude<WriteCode, 'MISS' | 'FORBIDDEN'>; becameDirty: boolean; movedByDeadline: boolean; stored: StoredAttempt };
 
 /** A write result when the caller acts for nobody in particular (a worker): never FORBIDDEN. */
 export type UnownedResult = Exclude<WriteResult, { code: 'FORBIDDEN' }>;
@@ -32,13 +50,20 @@ export type MarkResult = 'CLEAN' | 'DIRTY' | 'GONE';
 /** The guard a close applies: none (the student asks), the deadline, or idleness. */
 export type CloseGuard = { kind: 'none' } | { kind: 'deadline' } | { kind: 'idle'; idleMs: number };
 
-type ScriptReply = [string, number?, string[]?];
+/** What a close asks for: the student's target status, or what the deadline or idleness does. */
+export type CloseRequest =
+  | { guard: { kind: 'none' }; target: 'completed' | 'abandoned' }
+  | { guard: { kind: 'deadline' } }
+  | { guard: { kind: 'idle'; idleMs: number } };
+
+type ScriptReply = [string, number?, string[]?, number?];
 
 interface SessionCommands {
   sessionRebase(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
   sessionRead(key: string): Promise<ScriptReply>;
   sessionProgress(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
   sessionClose(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
+  sessionControl(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
   sessionFill(key: string, ...args: string[]): Promise<number>;
   sessionMarkPersisted(key: string, dirtyKey: string, ...args: string[]): Promise<MarkResult>;
 }
@@ -114,26 +139,19 @@ export class SessionStore {
   }
 
   /**
-   * Moves an open attempt to a closed status, under the given guard. With `owner`, only that user's
-   * attempt (else FORBIDDEN); without, any attempt, so FORBIDDEN cannot come back.
+   * Closes an attempt as asked (see CloseRequest). With `owner`, only that user's attempt (else
+   * FORBIDDEN); without, any attempt, so FORBIDDEN cannot come back.
    */
-  close(id: string, now: number, target: ClosedStatus, guard: CloseGuard): Promise<UnownedResult>;
+  close(id: string, now: number, request: CloseRequest): Promise<UnownedResult>;
   close(
     id: string,
     now: number,
-    target: ClosedStatus,
-    guard: CloseGuard,
+    request: CloseRequest,
     expectedVersion: number | undefined,
     owner: string | undefined,
   ): Promise<WriteResult>;
-  async close(
-    id: string,
-    now: number,
-    target: ClosedStatus,
-    guard: CloseGuard,
-    expectedVersion?: number,
-    owner = '',
-  ): Promise<WriteResult> {
+  async close(id: string, now: number, request: CloseRequest, expectedVersion?: number, owner = ''): Promise<WriteResult> {
+    const { guard } = request;
     const reply = await this.redis
       .sessionClose(
         sessionKey(id),
@@ -142,12 +160,32 @@ export class SessionStore {
         String(this.ttlSeconds),
         versionArg(expectedVersion),
         owner,
-        target,
+        'target' in request ? request.target : guard.kind === 'idle' ? 'abandoned' : '',
         guard.kind === 'none' ? '' : guard.kind,
         guard.kind === 'idle' ? String(guard.idleMs) : '',
       )
       .catch(unavailable);
     return toResult(reply);
+  }
+
+  /** Applies a live control (extend, pause, resume) to any attempt: FORBIDDEN cannot come back. */
+  async control(id: string, now: number, control: Control): Promise<UnownedResult> {
+    const extend = control.action === 'extend' ? control : null;
+    const reply = await this.redis
+      .sessionControl(
+        sessionKey(id),
+        DIRTY_SET_KEY,
+        String(now),
+        String(this.ttlSeconds),
+        '',
+        '',
+        control.action,
+        extend ? String(extend.seconds) : '',
+        extend ? extend.from : '',
+        extend?.reopen ? '1' : '',
+      )
+      .catch(unavailable);
+    return toResult(reply) as UnownedResult;
   }
 
   /** The cached attempts for many ids in one round trip (null where missing), in order. */
@@ -227,7 +265,7 @@ const versionArg = (v: number | undefined): string => (v === undefined ? '' : St
 function toResult(reply: ScriptReply): WriteResult {
   const code = reply[0] as WriteCode;
   if (code === 'MISS' || code === 'FORBIDDEN') return { code } as WriteResult;
-  return { code, becameDirty: reply[1] === 1, stored: decodeRendered(reply[2] ?? []) };
+  return { code, becameDirty: reply[1] === 1, movedByDeadline: reply[3] === 1, stored: decodeRendered(reply[2] ?? []) };
 }
 
 const defined = new WeakSet<Redis>();

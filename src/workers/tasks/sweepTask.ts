@@ -36,7 +36,7 @@ export function sweepTask(
 ) {
   /** Closes each attempt; returns how many this sweep closed. */
   const closeAll = async (ids: readonly string[], reason: CloseReason): Promise<number> =>
-    (await Promise.all(ids.map((id) => closeAndPersist(service, persister, id, reason)))).filter(Boolean).length;
+    (await Promise.all(ids.map((id) => closeAndPersist(service, persister, id, reason)))).filter((r) => r.outcome === 'closed').length;
   // each step runs even when another fails (PostgreSQL down must not stop the TTL refresh)
   const step = async <T>(name: string, run: () => Promise<T>, fallback: T): Promise<T> => {
     try {

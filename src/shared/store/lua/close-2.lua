@@ -1,18 +1,20 @@
 --[[
-  Close: complete, abandon or expire an open attempt, under a guard.
+  Close: the student completes or abandons an open attempt, or a worker applies the deadline or
+  abandons an idle attempt.
   Input:
     KEYS[1], KEYS[2], ARGV[1..4]  as in includes/write.lua
-    ARGV[5]  the target status: completed, abandoned or expired
-    ARGV[6]  the guard: '' (the student asks), 'deadline' (only once the deadline has passed) or
-             'idle' (only when the attempt is idle: no activity for ARGV[7] ms)
+    ARGV[5]  the target status: completed or abandoned ('' with the 'deadline' guard)
+    ARGV[6]  the guard: '' (the student asks), 'deadline' (only what the deadline does now:
+             deadline.ts) or 'idle' (only when the attempt is idle: no activity for ARGV[7] ms)
     ARGV[7]  the idle time (ms), with the 'idle' guard
   Output:
     {'MISS'} | {'FORBIDDEN'}  as in includes/write.lua
-    {code, first, render()}   code:
-      OK        closed now (version + 1; completed: submitted_by student)
+    {code, first, render(), moved}  code:
+      OK        done now (version + 1; completed: submitted_by student; 'deadline': moved)
       ALREADY   already in the target status
-      EXPIRED   found past its deadline: expired instead (OK when the target was expired)
-      CLOSED    closed otherwise
+      EXPIRED   the deadline closed it instead, just now (moved)
+      PAUSED    a proctor paused it: the student may not close it now
+      CLOSED    closed before ('deadline': overdue or closed before)
       NOOP      the guard does not hold
       CONFLICT  the expected version is not the current one
 ]]
@@ -21,17 +23,20 @@
 --- @include "render"
 --- @include "write"
 local target = ARGV[5]
-if m.status == target then return reply('ALREADY') end
-local expired = expire_if_due()
-if expired then
-  if target == 'expired' then expired[1] = 'OK' end
-  return expired
+local guard = ARGV[6]
+settle_deadline()
+if guard == 'deadline' then
+  if moved == 1 then return reply('OK') end
+  -- overdue or closed: the deadline (or something else) moved it before
+  if is_running(m.status) or m.status == PAUSED_STATUS then return reply('NOOP') end
+  return reply('CLOSED')
 end
-if not is_open(m.status) then return reply('CLOSED') end
-if ARGV[6] == 'deadline' then return reply('NOOP') end
-if ARGV[6] == 'idle' and not is_idle(m.status, m.last_updated, now, tonumber(ARGV[7])) then return reply('NOOP') end
+if m.status == target then return reply('ALREADY') end
+if not is_open(m.status) then return reply(moved == 1 and 'EXPIRED' or 'CLOSED') end
+if m.status == PAUSED_STATUS then return reply(guard == '' and 'PAUSED' or 'NOOP') end
+if guard == 'idle' and not is_idle(m.status, m.last_updated, now, tonumber(ARGV[7])) then return reply('NOOP') end
 if not version_matches(ARGV[3], v) then return reply('CONFLICT') end
-local f = {'status', target, 'ended_at', ARGV[1], 'version', next_version(v), 'last_updated', ARGV[1]}
+local f = {'status', target, 'ended_at', ARGV[1], 'last_updated', ARGV[1]}
 if target == 'completed' then
   f[#f + 1] = 'completed_at'
   f[#f + 1] = ARGV[1]

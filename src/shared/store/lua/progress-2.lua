@@ -8,11 +8,11 @@
     ARGV[7..] answer field/value pairs: 'a:<question id>', the answer's JSON text
   Output:
     {'MISS'} | {'FORBIDDEN'}  as in includes/write.lua
-    {code, first, render()}   code:
+    {code, first, render(), moved}  code:
       OK         applied (version + 1, status in progress)
-      EXPIRED    found past its deadline: expired instead (a transition the caller persists)
-      COMPLETED  the attempt is completed
-      CLOSED     the attempt is expired or abandoned
+      COMPLETED  the attempt is completed (perhaps by the timer, just now: moved)
+      PAUSED     a proctor paused it
+      CLOSED     expired, abandoned or overdue (perhaps just now: moved)
       CONFLICT   the expected version is not the current one
       TOO_MANY   the attempt would hold more than ARGV[6] answers
 ]]
@@ -20,10 +20,10 @@
 --- @include "fields"
 --- @include "render"
 --- @include "write"
-local expired = expire_if_due()
-if expired then return expired end
+settle_deadline()
 if m.status == 'completed' then return reply('COMPLETED') end
-if not is_open(m.status) then return reply('CLOSED') end
+if m.status == PAUSED_STATUS then return reply('PAUSED') end
+if not is_running(m.status) then return reply('CLOSED') end
 if not version_matches(ARGV[3], v) then return reply('CONFLICT') end
 if #ARGV > 6 then
   local count = redis.call('HLEN', key) - #META_FIELDS
@@ -32,7 +32,7 @@ if #ARGV > 6 then
   end
   if count > tonumber(ARGV[6]) then return reply('TOO_MANY') end
 end
-local f = {'version', next_version(v), 'last_updated', ARGV[1], 'status', PROGRESS_STATUS}
+local f = {'last_updated', ARGV[1], 'status', PROGRESS_STATUS}
 if ARGV[5] ~= '' then
   f[#f + 1] = 'current_question'
   f[#f + 1] = ARGV[5]

@@ -12,19 +12,48 @@
                    from PostgreSQL, which replaces the hash, and runs again)
     {'FORBIDDEN'}  another user's attempt: nothing about it is revealed
   Defines m (the fields below, by name), v (the version as a number), and:
-    apply(fields, code)  writes the fields, marks the attempt dirty if it was clean, refreshes the
-                         TTL; returns {code, first, render()}, first = 1 when it became dirty
-    reply(code)          {code, 0, render()} without writing
-    expire_if_due()      an open attempt past its deadline becomes expired at its deadline, right
-                         here (whoever looks): the EXPIRED reply, or nil
+    settle_deadline()    applies what the deadline does at now (deadline.ts: expired, completed by
+                         the timer, abandoned, overdue), whoever looks: m shows the result, and it
+                         is written with the script's reply; true when it moved the attempt
+    apply(fields, code)  writes the fields (with the deadline's change and version + 1), marks the
+                         attempt dirty if it was clean, refreshes the TTL
+    reply(code)          answers without a change of its own (still writing the deadline's, if any)
+  Every reply is {code, first, render(), moved}: first = 1 when the attempt became dirty, moved = 1
+  when the deadline moved it.
   Needs the "rules", "fields" and "render" includes.
 ]]
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
-local m = read_fields(key, {'id', 'user_id', 'status', 'version', 'expires_at', 'last_updated', 'dirty_since'})
+local m = read_fields(key, {
+  'id', 'user_id', 'status', 'version', 'expires_at', 'last_updated', 'dirty_since', 'ended_at',
+  'overdue_handling', 'grace_period_seconds', 'paused_at', 'paused_from', 'extra_time_seconds',
+})
 if not m.version then return {'MISS'} end
 if ARGV[4] ~= '' and m.user_id ~= ARGV[4] then return {'FORBIDDEN'} end
 local v = tonumber(m.version)
+-- fields of a hash cached before they existed
+for _, f in ipairs({'overdue_handling', 'grace_period_seconds', 'paused_at', 'paused_from', 'ended_at'}) do
+  if not m[f] then m[f] = '' end
+end
+
+local due = {}
+local moved = 0
+
+local function settle_deadline()
+  local status, ended_at, submitted = due_change(m.status, m.expires_at, m.overdue_handling, m.grace_period_seconds, now)
+  if not status then return false end
+  due = {'status', status, 'ended_at', ended_at, 'last_updated', ARGV[1]}
+  if submitted then
+    due[#due + 1] = 'completed_at'
+    due[#due + 1] = ended_at
+    due[#due + 1] = 'submitted_by'
+    due[#due + 1] = 'timer'
+  end
+  m.status = status
+  m.ended_at = ended_at
+  moved = 1
+  return true
+end
 
 local function mark_dirty(fields)
   if m.dirty_since ~= '' then return 0 end
@@ -35,17 +64,18 @@ local function mark_dirty(fields)
 end
 
 local function apply(fields, code)
-  local first = mark_dirty(fields)
-  redis.call('HSET', key, unpack(fields))
+  local all = {}
+  for i = 1, #due do all[#all + 1] = due[i] end
+  for i = 1, #fields do all[#all + 1] = fields[i] end
+  all[#all + 1] = 'version'
+  all[#all + 1] = next_version(v)
+  local first = mark_dirty(all)
+  redis.call('HSET', key, unpack(all))
   redis.call('EXPIRE', key, ARGV[2])
-  return {code, first, (render())}
+  return {code, first, (render()), moved}
 end
 
 local function reply(code)
-  return {code, 0, (render())}
-end
-
-local function expire_if_due()
-  if not past_deadline(m.status, m.expires_at, now) then return nil end
-  return apply({'status', 'expired', 'ended_at', m.expires_at, 'version', next_version(v), 'last_updated', ARGV[1]}, 'EXPIRED')
+  if moved == 1 then return apply({}, code) end
+  return {code, 0, (render()), 0}
 end
