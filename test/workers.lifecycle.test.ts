@@ -89,6 +89,30 @@ describe('expire-session at the deadline', () => {
   }, 30_000);
 });
 
+describe('a paused attempt', () => {
+  test('is neither expired nor abandoned by the jobs or the sweeps, also with its Redis copy evicted; resumed, it expires at its new deadline', async () => {
+    // idle for longer than 3 s before the checks; once resumed (activity again), the 2 s left run out first
+    const client = await startStack({ ABANDON_AFTER_SECONDS: 3, SWEEP_INTERVAL_SECONDS: 1 });
+    const cached = await client.start(2);
+    const evicted = await client.start(2);
+    const paused = await Promise.all([cached, evicted].map((a) => client.controlOk(a.id, 'pause', { reason: 'medical break' })));
+    await stores().redis.del(sessionKey(evicted.id));
+
+    // past both deadlines, idle for longer than ABANDON_AFTER_SECONDS, and several sweeps
+    await sleepUntil(Date.parse(cached.started_at) + 4000, 500);
+    for (const [i, a] of [cached, evicted].entries()) {
+      expect(await rowOf(stores().knex, a.id)).toMatchObject({ status: 'paused', version: paused[i].version });
+      expect((await client.get(a.id)).body).toMatchObject({ status: 'paused', time_remaining: paused[i].time_remaining });
+    }
+
+    const resumed = await client.controlOk(cached.id, 'resume');
+    const deadline = Date.parse(resumed.expires_at!);
+    const seenAt = await waitForRows(stores().knex, [cached.id], (r) => r.status === 'expired', deadline - Date.now() + 5000, 'the expiry');
+    expect(seenAt - deadline).toBeLessThanOrEqual(2000);
+    expect((await rowOf(stores().knex, evicted.id)).status).toBe('paused');
+  }, 30_000);
+});
+
 describe('abandonment sweep', () => {
   test('an idle open attempt becomes abandoned after ABANDON_AFTER_SECONDS; one that keeps getting writes does not', async () => {
     const client = await startStack({ ABANDON_AFTER_SECONDS: 2, SWEEP_INTERVAL_SECONDS: 1 });

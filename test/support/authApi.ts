@@ -9,6 +9,7 @@ import { createLogger } from '../../src/shared/logger';
 import { Metrics } from '../../src/shared/metrics';
 import { createRuntime, type Runtime } from '../../src/shared/runtime';
 import { Shutdown } from '../../src/shared/shutdown';
+import { ACCOMMODATION_TABLE, OVERRIDE_TABLE, POLICY_TABLE, policyKey } from '../../src/shared/store/policyStore';
 import { cleanupUsers } from './harness';
 
 /* An API with authentication configured, over the real stores, and tokens for it. */
@@ -49,6 +50,15 @@ export async function startAuthApi(overrides: Partial<Config>) {
       await new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
       await cleanupUsers(runtime, prefix);
+      // settings of this API's users and quizzes (quiz ids made with user() too), cached copies included
+      await runtime.knex(ACCOMMODATION_TABLE).where('user_id', 'like', `${prefix}%`).delete();
+      await runtime.knex(OVERRIDE_TABLE).where('quiz_id', 'like', `${prefix}%`).orWhere('user_id', 'like', `${prefix}%`).delete();
+      const policies: Array<{ quiz_id: string }> = await runtime
+        .knex(POLICY_TABLE)
+        .select('quiz_id')
+        .where('quiz_id', 'like', `${prefix}%`);
+      if (policies.length) await runtime.redis.del(...policies.map((p) => policyKey(p.quiz_id)));
+      await runtime.knex(POLICY_TABLE).where('quiz_id', 'like', `${prefix}%`).delete();
       await shutdown.run('done');
     },
   };
