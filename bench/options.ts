@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { OVERDUE_HANDLINGS, type OverdueHandling } from '../src/shared/domain/policy';
 
 /** The HTTP load profiles: reads, versioned progress writes, and 80 % reads / 20 % writes. */
 export const PROFILES = ['get', 'write', 'mixed'] as const;
@@ -44,6 +45,11 @@ export interface BenchOptions {
   /** --max-semi-space-size (MB) of every Node process the bench starts, baseline included; 0: Node's default. */
   semiSpace: number;
   resultsDir: string;
+  /**
+   * Run the HTTP phase's attempts under a quiz policy with this overdue handling (and an
+   * accommodation for each user), so its figures are "with policies in use"; null: no policy.
+   */
+  policy: OverdueHandling | null;
 }
 
 const HELP = `usage: node dist/bench/bench/run.js [options]   (npm run bench -- [options])
@@ -64,6 +70,9 @@ const HELP = `usage: node dist/bench/bench/run.js [options]   (npm run bench -- 
   --semi-space MB       --max-semi-space-size of the API, the workers and the baseline alike
                         (default 64, as the Procfile, scripts/start.sh and the Dockerfile run
                         the service; 0 = Node's default)
+  --policy HANDLING     the HTTP phase's attempts start under a quiz policy with this
+                        overdue_handling (${OVERDUE_HANDLINGS.join(', ')}) and an accommodation
+                        each, to compare the write ratio with policies in use (default: none)
   --cpu-prof            run the API and the baseline under node --cpu-prof
   --keep                keep the database and the Redis DB afterwards
   --results DIR         where the JSON (and profiles, logs) go (default bench/results)
@@ -103,6 +112,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       'cpu-prof': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'semi-space': { type: 'string' },
+      policy: { type: 'string' },
       results: { type: 'string' },
       smoke: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -137,6 +147,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         keep: false,
         semiSpace: 64,
         resultsDir: 'bench/results',
+        policy: null,
       }
     : {
         smoke,
@@ -160,6 +171,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         keep: false,
         semiSpace: 64,
         resultsDir: 'bench/results',
+        policy: null,
       };
   const o = { ...defaults, cpuProf: values['cpu-prof'] === true, keep: values.keep === true };
   if (values['semi-space'] !== undefined)
@@ -180,6 +192,11 @@ export function parseOptions(argv: string[]): BenchOptions {
     o.pgDatabase = values['pg-database'];
   }
   if (values.results !== undefined) o.resultsDir = values.results;
+  if (values.policy !== undefined) {
+    if (!(OVERDUE_HANDLINGS as readonly string[]).includes(values.policy))
+      throw new Error(`--policy: one of ${OVERDUE_HANDLINGS.join(', ')}, got ${JSON.stringify(values.policy)}`);
+    o.policy = values.policy as OverdueHandling;
+  }
   if (values.phases !== undefined) {
     const phases = values.phases.split(',').map((p) => p.trim());
     const unknown = phases.filter((p) => !(PHASES as readonly string[]).includes(p));

@@ -121,7 +121,8 @@ export function renderReport(r: BenchReport): string {
     `every process (service and baseline): ${r.options.semiSpace > 0 ? `--max-semi-space-size=${r.options.semiSpace}` : "Node's default young generation"}`,
   );
   if (r.http) {
-    out.push('', `HTTP (${r.http.attempts} attempts with 20 answers, ${r.options.duration} s per run; rps = 2xx/s; latency ms)`);
+    const policies = r.options.policy ? `, under a quiz policy (overdue_handling ${r.options.policy}) with an accommodation each` : '';
+    out.push('', `HTTP (${r.http.attempts} attempts with 20 answers${policies}, ${r.options.duration} s per run; rps = 2xx/s; latency ms)`);
     out.push(
       table(
         [

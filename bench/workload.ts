@@ -54,11 +54,12 @@ export async function startAttempts(
   concurrency: number,
   userPrefix: string,
   timeLimitSeconds?: (i: number) => number,
+  quizId = 'bench-quiz',
 ): Promise<{ ids: string[]; versions: number[] }> {
   const responses = await mapConcurrent(count, concurrency, (i) =>
     client.send('POST', '/api/sessions/start', {
       user_id: `${userPrefix}-${i}`,
-      quiz_id: 'bench-quiz',
+      quiz_id: quizId,
       ...(timeLimitSeconds ? { time_limit_seconds: timeLimitSeconds(i) } : {}),
     }),
   );
@@ -66,6 +67,29 @@ export async function startAttempts(
   if (failed.length > 0)
     throw new Error(`${failed.length} of ${count} starts failed (first: ${failed[0].status} ${JSON.stringify(failed[0].body)})`);
   return { ids: responses.map((r) => String(r.body!.id)), versions: responses.map((r) => r.version ?? 1) };
+}
+
+/** The quiz the HTTP phase's attempts start at when it runs with policies in use (--policy). */
+export const POLICY_QUIZ = 'bench-policy-quiz';
+
+/**
+ * Puts POLICY_QUIZ under a policy with this overdue handling (30 minutes, at most 3 attempts) and
+ * gives each of the `count` users an accommodation (time and a quarter plus a minute), through the
+ * API, as an institution would before an exam.
+ */
+export async function applyPolicies(client: JsonClient, handling: string, userPrefix: string, count: number): Promise<void> {
+  const policy = await client.send('PUT', `/api/quizzes/${POLICY_QUIZ}/policy`, {
+    time_limit_seconds: 1800,
+    max_attempts: 3,
+    overdue_handling: handling,
+    grace_period_seconds: handling === 'graceperiod' ? 300 : null,
+  });
+  if (policy.status !== 200) throw new Error(`the bench policy was refused: ${policy.status} ${JSON.stringify(policy.body)}`);
+  const responses = await mapConcurrent(count, 64, (i) =>
+    client.send('PUT', `/api/users/${userPrefix}-${i}/accommodations`, { time_multiplier: 1.25, extra_time_seconds: 60 }),
+  );
+  const failed = responses.filter((r) => r.status !== 200);
+  if (failed.length > 0) throw new Error(`${failed.length} of ${count} accommodations were refused (first: ${failed[0].status})`);
 }
 
 /** Writes all QUESTIONS answers to each attempt in one versioned progress write; updates `versions`. */

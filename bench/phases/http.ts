@@ -8,7 +8,7 @@ import { runLoad, type AttemptSet, type RunResult } from '../load';
 import type { Profile } from '../options';
 import { sampleCpu } from '../processes';
 import { round } from '../stats';
-import { prefillAnswers, seededAttempt, startAttempts } from '../workload';
+import { applyPolicies, POLICY_QUIZ, prefillAnswers, seededAttempt, startAttempts } from '../workload';
 
 /**
  * Sets every attempt's version to what Redis holds. A run ends with requests in flight whose
@@ -90,8 +90,12 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
 
   const client = new JsonClient(ctx.apiUrl, 64);
   const memBefore = await usedMemory(ctx);
+  if (o.policy) {
+    await applyPolicies(client, o.policy, 'bench-http', o.attempts);
+    ctx.log(`policies in use: ${POLICY_QUIZ} overdue_handling ${o.policy}, an accommodation per user`);
+  }
   const createStarted = Date.now();
-  const created = await startAttempts(client, o.attempts, 64, 'bench-http');
+  const created = await startAttempts(client, o.attempts, 64, 'bench-http', undefined, o.policy ? POLICY_QUIZ : undefined);
   const createSeconds = (Date.now() - createStarted) / 1000;
   const memStarted = await usedMemory(ctx);
   ctx.log(`created ${o.attempts} attempts in ${createSeconds.toFixed(1)} s; writing 20 answers to each`);
