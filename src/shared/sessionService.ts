@@ -327,7 +327,8 @@ export class SessionService {
     const { control, quizScope } = input;
     if (quizScope !== undefined || (control.action === 'extend' && control.reopen)) await this.checkControllable(id, control, quizScope);
     const result = (await this.write(id, (now) => this.store.control(id, now, control))) as Exclude<UnownedResult, { code: 'MISS' }>;
-    const attempt = result.stored.attempt;
+    // what the deadline did on the way is durable before the answer, whatever the control's outcome
+    const attempt = result.movedByDeadline && result.code !== 'OK' ? await this.writeDurably(result.stored.attempt) : result.stored.attempt;
     switch (result.code) {
       case 'OK': {
         const held = await this.writeDurably(attempt);
@@ -335,7 +336,7 @@ export class SessionService {
         return { attempt: held, changed: true };
       }
       case 'UNCHANGED':
-        return { attempt: result.movedByDeadline ? await this.writeDurably(attempt) : attempt, changed: false };
+        return { attempt, changed: false };
       case 'UNTIMED':
         throw new ValidationError('seconds: this attempt is untimed; there is no deadline to extend', 'seconds');
       case 'PAST':
@@ -345,7 +346,6 @@ export class SessionService {
       case 'OVERDUE':
         throw new SessionExpiredError(attempt, 'is overdue: its time is up, and only the grace period is left');
       default:
-        if (result.movedByDeadline) await this.writeDurably(attempt);
         throw new SessionExpiredError(attempt);
     }
   }
