@@ -7,7 +7,7 @@ import { extendedDeadline, grantedSeconds, resumedDeadline, type Control, type E
 import { dueChange, timeRemaining } from '../src/shared/domain/deadline';
 import { OVERDUE_HANDLINGS, type OverdueHandling } from '../src/shared/domain/policy';
 import { isOpen, isRunning } from '../src/shared/domain/status';
-import { DIRTY_SET_KEY, SessionStore, sessionKey, type WriteResult } from '../src/shared/store/sessionStore';
+import { DIRTY_SET_KEY, eventsKey, SessionStore, sessionKey, type WriteResult } from '../src/shared/store/sessionStore';
 import { buildSession, request, startTestApi, type AttemptJson, type TestApi } from './support/harness';
 import { assertAsyncProperty } from './support/property';
 
@@ -195,7 +195,7 @@ test('the scripts follow the reference model step by step, and no sequence break
             model = got;
           }
         } finally {
-          await redis.del(sessionKey(model.id));
+          await redis.del(sessionKey(model.id), eventsKey(model.id));
           await redis.zrem(DIRTY_SET_KEY, model.id);
         }
       },

@@ -1400,6 +1400,7 @@ describe('the limits in src/shared/limits.ts are exactly the boundaries', () => 
       timeLimitSeconds: 604_800,
       currentQuestion: 10_000,
       reasonLength: 500,
+      clientEventDataBytes: 2048,
       version: 2_147_483_647,
     });
   });

@@ -22,7 +22,7 @@ import {
 import { FIRST_VERSION } from '../src/shared/domain/version';
 import { RULES_LUA } from '../src/shared/store/luaScripts';
 import { TABLE } from '../src/shared/store/sessionRepository';
-import { DIRTY_SET_KEY, SessionStore, sessionKey } from '../src/shared/store/sessionStore';
+import { DIRTY_SET_KEY, eventsKey, SessionStore, sessionKey } from '../src/shared/store/sessionStore';
 import { assertAsyncProperty } from './support/property';
 
 /*
@@ -218,7 +218,7 @@ test('TypeScript, Lua and SQL agree on running, open, the deadline (what it does
       // says; an idle close abandons one that is idle (and not due, which the deadline moves instead)
       const forDeadline = copyOf(attempt);
       const forIdle = copyOf(attempt);
-      const keys = [forDeadline, forIdle].map((a) => sessionKey(a.id));
+      const keys = [forDeadline, forIdle].flatMap((a) => [sessionKey(a.id), eventsKey(a.id)]);
       try {
         await store.fill(forDeadline);
         await store.fill(forIdle);

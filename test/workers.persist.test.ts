@@ -1,7 +1,8 @@
 import type { Queue } from 'bullmq';
 import { QUEUES } from '../src/shared/queues/jobs';
-import { DIRTY_SET_KEY, sessionKey } from '../src/shared/store/sessionStore';
-import { sleep, waitFor } from './support/harness';
+import { DIRTY_SET_KEY, eventsKey, sessionKey } from '../src/shared/store/sessionStore';
+import { foldAnswers, type AttemptEvent } from '../src/shared/domain/events';
+import { request, sleep, waitFor } from './support/harness';
 import { useIsolatedStores } from './support/isolatedStores';
 import { startProcess, type ExitInfo, type ServiceProcess } from './support/processes';
 import { AttemptClient, insertsWaitingOnLock, openQueue, rowOf, rowsById, waitForRows } from './support/workerScenario';
@@ -96,6 +97,34 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     expect(jobs).toHaveLength(1);
     expect(await jobs[0].getState()).toBe('completed');
     expect(jobs[0].returnvalue).toBe('written');
+
+    // the event log came with it, in the same window: started and 100 answer_saved, nothing left in Redis
+    const events = await stores().knex('attempt_events').where({ attempt_id: attempt.id }).orderBy('seq');
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 101 }, (_, i) => i + 1));
+    expect(events.filter((e) => e.type === 'answer_saved')).toHaveLength(100);
+    expect(await stores().redis.llen(eventsKey(attempt.id))).toBe(0);
+    const folded = foldAnswers(events.map((e) => ({ seq: e.seq, type: e.type, data: e.data }) as AttemptEvent));
+    expect(folded).toEqual(answers);
+  }, 30_000);
+
+  test('a refused write alone is recorded: write_rejected reaches PostgreSQL with the write-behind, the attempt unchanged', async () => {
+    const delay = 2;
+    const { client } = await startStack({ PERSIST_DELAY_SECONDS: delay });
+    const attempt = await client.start();
+    const saved = await client.progress(attempt.id, { q1: 'A' });
+    await waitForRows(stores().knex, [attempt.id], (r) => r.version === saved.version, delay * 1000 + 5000, 'the write');
+    await expectClean([attempt.id]);
+
+    const stale = await request(client.url, 'PATCH', `/api/sessions/${attempt.id}/progress`, { answers: { q1: 'B' }, version: 1 });
+    expect(stale.status).toBe(409);
+    await waitFor(
+      'write_rejected in PostgreSQL',
+      async () => (await stores().knex('attempt_events').where({ attempt_id: attempt.id, type: 'write_rejected' })).length === 1,
+      delay * 1000 + 5000,
+    );
+    await expectClean([attempt.id]);
+    expect(await stores().redis.llen(eventsKey(attempt.id))).toBe(0);
+    expect(await rowOf(stores().knex, attempt.id)).toMatchObject({ version: saved.version, answers: { q1: 'A' } });
   }, 30_000);
 
   test('a stale snapshot (lower version) never overwrites a newer row, directly or through a replayed job; a regressed Redis copy is rebased above it', async () => {

@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { LIMITS } from '../shared/limits';
-import { attemptResponse, errorResponse, healthResponse, notReadyResponse, readyResponse } from './schemas/responses';
+import {
+  attemptResponse,
+  clientEventsAccepted,
+  errorResponse,
+  eventsPageResponse,
+  healthResponse,
+  notReadyResponse,
+  readyResponse,
+} from './schemas/responses';
 import {
   accommodationBody,
   accommodationResponse,
@@ -12,7 +20,7 @@ import {
   userIdParam,
 } from './schemas/quiz';
 import { closeBody, progressBodyShape, sessionIdParam, startBody } from './schemas/session';
-import { extendBody, pauseBody } from './schemas/control';
+import { clientEventsBody, extendBody, pauseBody } from './schemas/control';
 import { SESSION_PREFIXES } from './routes/sessions';
 
 type JsonSchema = Record<string, unknown>;
@@ -142,6 +150,37 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
         'Add time (a proctor or a service): the deadline moves, the expiry job follows; an untimed attempt is 400, a completed one 409, one that expired by time 410 unless `reopen`',
         'ExtendRequest',
       ),
+    },
+    [`${prefix}/{id}/events`]: {
+      get: {
+        tags: [tag],
+        security,
+        operationId: `events${tag}`,
+        summary: "The attempt's event log after `after` (seq), at most `limit` (the owner, a proctor or a service)",
+        parameters: [
+          idParam,
+          { name: 'after', in: 'query', required: false, schema: { type: 'integer', minimum: 0, default: 0 } },
+          { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+          requestId,
+        ],
+        responses: {
+          '200': { description: 'Events in seq order', content: json(ref('EventsPage')) },
+          ...errors(400, 401, 403, 404, 500, 503),
+        },
+      },
+      post: {
+        tags: [tag],
+        security,
+        operationId: `clientEvents${tag}`,
+        summary:
+          "Report the client's events (page_blurred, page_focused, question_viewed, connection_lost, connection_restored), up to 50; the server adds `at`",
+        parameters: [idParam, requestId],
+        requestBody: { required: true, content: json(ref('ClientEventsRequest')) },
+        responses: {
+          '202': { description: 'Recorded', content: json(ref('ClientEventsAccepted')) },
+          ...errors(400, 401, 403, 404, 413, 415, 500, 503),
+        },
+      },
     },
     [`${prefix}/{id}/pause`]: {
       post: control(
@@ -308,6 +347,9 @@ export function openApiDocument(): Record<string, unknown> {
         CloseRequest: schema(closeBody),
         ExtendRequest: schema(extendBody),
         PauseRequest: schema(pauseBody),
+        ClientEventsRequest: schema(clientEventsBody),
+        ClientEventsAccepted: schema(clientEventsAccepted),
+        EventsPage: schema(eventsPageResponse),
         QuizPolicyRequest: schema(policyBody),
         QuizPolicy: schema(policyResponse),
         AccommodationRequest: schema(accommodationBody),

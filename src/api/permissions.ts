@@ -19,6 +19,8 @@ export const ACTIONS = [
   'pause',
   'resume',
   'reopen',
+  'events:read',
+  'events:write',
   'policy:read',
   'policy:write',
   'settings:read',
@@ -29,8 +31,8 @@ export type Action = (typeof ACTIONS)[number];
 
 const GRANTS: Record<Role, ReadonlySet<Action>> = {
   service: new Set<Action>(ACTIONS),
-  proctor: new Set<Action>(['read', 'extend', 'pause', 'resume', 'reopen', 'policy:read', 'settings:read']),
-  student: new Set<Action>(['start', 'read', 'progress', 'complete', 'abandon', 'policy:read']),
+  proctor: new Set<Action>(['read', 'extend', 'pause', 'resume', 'reopen', 'events:read', 'policy:read', 'settings:read']),
+  student: new Set<Action>(['start', 'read', 'progress', 'complete', 'abandon', 'events:read', 'events:write', 'policy:read']),
 };
 
 /** Why a role may not: said in the 403. */

@@ -33,7 +33,7 @@ export function withSeedNames(body: unknown): unknown {
 }
 
 /** Parses input with a schema; a failure is a 400 whose message names the field. */
-export function parse<S extends z.ZodType>(schema: S, input: unknown, where: 'body' | 'path' = 'body'): z.output<S> {
+export function parse<S extends z.ZodType>(schema: S, input: unknown, where: 'body' | 'path' | 'query' = 'body'): z.output<S> {
   const result = schema.safeParse(where === 'body' ? withSeedNames(input) : input);
   if (result.success) return result.data;
   const issue = result.error.issues[0];

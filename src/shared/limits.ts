@@ -18,6 +18,8 @@ export const LIMITS = {
   currentQuestion: 10_000,
   /** Longest reason a proctor gives for a live control. */
   reasonLength: 500,
+  /** Largest `data` of one client event, as JSON text. */
+  clientEventDataBytes: 2048,
   /** Highest version a client may send (PostgreSQL integer). */
   version: 2_147_483_647,
 } as const;

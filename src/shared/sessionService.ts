@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { UNCONTROLLED, type Attempt } from './domain/attempt';
 import type { Control } from './domain/control';
+import { SYSTEM_CONTEXT, type AttemptEvent, type EventContext } from './domain/events';
 import { deadlineOf, isPastDeadline, presentAt } from './domain/deadline';
 import { INITIAL_STATUS, isOpen } from './domain/status';
 import { cappedDeadline, effectiveRules, windowAt, type EffectiveRules } from './domain/policy';
@@ -60,10 +61,14 @@ export interface StartInput {
   timeLimitSeconds?: number;
   /** True for a service: its time limit is ignored for a quiz with a policy; open mode's is refused. */
   fromService?: boolean;
+  /** Who starts it, for the event log. */
+  ctx?: EventContext;
 }
 
 /** A progress write: answers (question id -> answer JSON text) and/or the current question. */
 export interface ProgressInput {
+  /** Who writes, for the event log. */
+  ctx?: EventContext;
   expectedVersion?: number;
   currentQuestion?: number;
   answers: ReadonlyMap<string, string>;
@@ -87,6 +92,9 @@ export interface ControlInput {
   control: Control;
   /** The quizzes the caller may act on; undefined for every quiz. */
   quizScope?: readonly string[];
+  /** Why, as the proctor said it (kept in the event). */
+  reason?: string;
+  ctx?: EventContext;
 }
 
 /** How many times start tries to insert or resume before giving up (each try is a race lost). */
@@ -166,8 +174,14 @@ export class SessionService {
     };
     const attemptNumber = await this.repo.insertIfNoneOpen(candidate, rules.maxAttempts);
     if (attemptNumber === null) return null;
-    const attempt: Attempt = { ...candidate, attemptNumber };
-    await this.store.fill(attempt);
+    const filled: Attempt = { ...candidate, attemptNumber };
+    await this.store.fill(filled);
+    const noted = await this.note(
+      filled.id,
+      [{ type: 'started', data: { version: filled.version, time_limit_seconds: timeLimitSeconds, expires_at: filled.expiresAt } }],
+      input.ctx,
+    );
+    const attempt = noted ?? filled;
     await this.quietly('schedule expiry', this.hooks.deadlineSet(attempt));
     return attempt;
   }
@@ -196,7 +210,7 @@ export class SessionService {
     // the first start may have failed after its insert (Redis away): make sure expiry is
     // scheduled; the job id is deterministic, so this adds nothing when it already is
     await this.quietly('schedule expiry', this.hooks.deadlineSet(current));
-    return current;
+    return (await this.note(current.id, [{ type: 'resumed', data: { version: current.version } }], input.ctx)) ?? current;
   }
 
   /**
@@ -235,13 +249,18 @@ export class SessionService {
   /** Applies a progress write; with a version, only if it is the current one (else 409). */
   async progress(id: string, input: ProgressInput, owner?: string): Promise<Attempt> {
     const result = await this.write(id, (now) =>
-      this.store.progress(id, now, {
-        owner,
-        expectedVersion: input.expectedVersion,
-        currentQuestion: input.currentQuestion,
-        answers: input.answers,
-        maxAnswers: this.options.limits.maxAnswers,
-      }),
+      this.store.progress(
+        id,
+        now,
+        {
+          owner,
+          expectedVersion: input.expectedVersion,
+          currentQuestion: input.currentQuestion,
+          answers: input.answers,
+          maxAnswers: this.options.limits.maxAnswers,
+        },
+        input.ctx,
+      ),
     );
     switch (result.code) {
       case 'OK':
@@ -261,18 +280,24 @@ export class SessionService {
   }
 
   /** Completes the attempt; durable in PostgreSQL before it returns; repeating it is harmless. */
-  async complete(id: string, expectedVersion?: number, owner?: string): Promise<Attempt> {
-    return this.closeByStudent(id, 'completed', expectedVersion, owner);
+  async complete(id: string, expectedVersion?: number, owner?: string, ctx?: EventContext): Promise<Attempt> {
+    return this.closeByStudent(id, 'completed', expectedVersion, owner, ctx);
   }
 
   /** The student quits: the attempt becomes abandoned, durably. */
-  async abandon(id: string, expectedVersion?: number, owner?: string): Promise<Attempt> {
-    return this.closeByStudent(id, 'abandoned', expectedVersion, owner);
+  async abandon(id: string, expectedVersion?: number, owner?: string, ctx?: EventContext): Promise<Attempt> {
+    return this.closeByStudent(id, 'abandoned', expectedVersion, owner, ctx);
   }
 
-  private async closeByStudent(id: string, target: 'completed' | 'abandoned', expectedVersion?: number, owner?: string): Promise<Attempt> {
+  private async closeByStudent(
+    id: string,
+    target: 'completed' | 'abandoned',
+    expectedVersion?: number,
+    owner?: string,
+    ctx?: EventContext,
+  ): Promise<Attempt> {
     const request: CloseRequest = { guard: { kind: 'none' }, target };
-    const result = await this.write(id, (now) => this.store.close(id, now, request, expectedVersion, owner));
+    const result = await this.write(id, (now) => this.store.close(id, now, request, expectedVersion, owner, ctx));
     const attempt = result.stored.attempt;
     switch (result.code) {
       case 'OK':
@@ -326,7 +351,10 @@ export class SessionService {
   async control(id: string, input: ControlInput): Promise<{ attempt: Attempt; changed: boolean }> {
     const { control, quizScope } = input;
     if (quizScope !== undefined || (control.action === 'extend' && control.reopen)) await this.checkControllable(id, control, quizScope);
-    const result = (await this.write(id, (now) => this.store.control(id, now, control))) as Exclude<UnownedResult, { code: 'MISS' }>;
+    const result = (await this.write(id, (now) => this.store.control(id, now, control, input.ctx, input.reason))) as Exclude<
+      UnownedResult,
+      { code: 'MISS' }
+    >;
     // what the deadline did on the way is durable before the answer, whatever the control's outcome
     const attempt = result.movedByDeadline && result.code !== 'OK' ? await this.writeDurably(result.stored.attempt) : result.stored.attempt;
     switch (result.code) {
@@ -368,8 +396,65 @@ export class SessionService {
     return result;
   }
 
+  /**
+   * Appends events that change nothing else (started, resumed): best-effort, since the attempt
+   * itself is already durable; returns the attempt after it, or null when Redis did not take it.
+   */
+  private async note(
+    id: string,
+    events: Array<{ type: string; data: Record<string, unknown> }>,
+    ctx = SYSTEM_CONTEXT,
+  ): Promise<Attempt | null> {
+    try {
+      const result = await this.store.note(id, this.clock(), events, ctx);
+      if (!('stored' in result)) return null;
+      await this.afterWrite(result);
+      return result.stored.attempt;
+    } catch (err) {
+      this.log?.warn(`recording ${events.map((e) => e.type).join(', ')} of ${id} failed: ${String(err)}`);
+      return null;
+    }
+  }
+
+  /**
+   * The attempt's events after `after` (seq), at most `limit`: PostgreSQL's, then those still only
+   * in Redis. With `owner` / `quizScope`, as for a read.
+   */
+  async events(
+    id: string,
+    after: number,
+    limit: number,
+    owner?: string,
+    quizScope?: readonly string[],
+  ): Promise<{ events: AttemptEvent[]; nextAfter: number }> {
+    const attempt = (await this.store.read(id))?.attempt ?? (await this.repo.findById(id));
+    if (!attempt) throw new SessionNotFoundError(id);
+    if (owner !== undefined && attempt.userId !== owner) throw new ForbiddenError();
+    if (quizScope !== undefined && !quizScope.includes(String(attempt.quizId)))
+      throw new ForbiddenError('This attempt is of a quiz outside the token’s quiz_ids');
+    const [durable, pending] = await Promise.all([this.repo.eventsAfter(id, after, limit), this.store.pendingEvents(id)]);
+    const bySeq = new Map<number, AttemptEvent>();
+    for (const e of [...durable, ...pending]) if (e.seq > after && !bySeq.has(e.seq)) bySeq.set(e.seq, e);
+    const events = [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(0, limit);
+    return { events, nextAfter: events.length ? events[events.length - 1].seq : after };
+  }
+
+  /** A client's events (page_blurred, …), recorded with the server's time; with `owner`, only on that user's attempt. */
+  async clientEvents(
+    id: string,
+    events: ReadonlyArray<{ type: string; data: Record<string, unknown> }>,
+    owner?: string,
+    ctx = SYSTEM_CONTEXT,
+  ): Promise<number> {
+    const result = await this.write(id, (now) => this.store.note(id, now, events, ctx, owner));
+    return result.stored.attempt.eventSeq;
+  }
+
   /** Writes the attempt to PostgreSQL now and returns what PostgreSQL holds of it (see writeSnapshots). */
   private async writeDurably(attempt: Attempt): Promise<Attempt> {
+    // its events first (the close's own among them): as durable as the close they record
+    const events = await this.store.pendingEvents(attempt.id);
+    await this.repo.insertEvents(events.map((event) => ({ attemptId: attempt.id, event })));
     const held = (await writeSnapshots(this.store, this.repo, [attempt], this.clock)).get(attempt.id);
     // changed again while it was being written: the caller may retry and will get the newer state
     if (!held) throw new ServiceUnavailableError('redis');

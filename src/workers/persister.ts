@@ -1,4 +1,5 @@
 import type { Attempt } from '../shared/domain/attempt';
+import type { AttemptEvent } from '../shared/domain/events';
 import { ServiceUnavailableError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { SessionRepository } from '../shared/store/sessionRepository';
@@ -13,8 +14,8 @@ export type PersistOutcome = 'written' | 'current' | 'gone' | 'redirtied';
 /** One attempt of a batch, as the batch learns about it. */
 interface BatchRecord {
   id: string;
-  /** Its Redis copy; null when the key is gone. */
-  stored: StoredAttempt | null;
+  /** Its Redis copy, with its events not yet in PostgreSQL; null when the key is gone. */
+  stored: (StoredAttempt & { events: AttemptEvent[] }) | null;
   /** What PostgreSQL holds after the upsert, when it holds this attempt. */
   held?: HeldSnapshot;
   /** Why PostgreSQL refused it. */
@@ -97,6 +98,9 @@ export class SnapshotPersister {
    */
   async write(ids: readonly string[]): Promise<Map<string, PersistOutcome | Error>> {
     const records: BatchRecord[] = (await this.store.getMany(ids)).map((stored, i) => ({ id: ids[i], stored }));
+    // the events first, in one statement (each once), so a snapshot never reaches PostgreSQL
+    // without the events that led to it
+    await this.repo.insertEvents(records.flatMap((r) => (r.stored ? r.stored.events.map((event) => ({ attemptId: r.id, event })) : [])));
     const { held, refused } = await this.upsert(records.flatMap((r) => (r.stored ? [r.stored.attempt] : [])));
     for (const r of records) {
       r.held = held.get(r.id);
@@ -107,7 +111,11 @@ export class SnapshotPersister {
     // nothing left to write and leave the dirty set
     const marked = records.filter((r) => r.held !== undefined || r.stored === null);
     const marks = await this.store.markPersistedMany(
-      marked.map((r) => ({ id: r.id, version: r.held?.attempt.version ?? null })),
+      marked.map((r) => ({
+        id: r.id,
+        version: r.held?.attempt.version ?? null,
+        eventsThrough: r.stored?.events.length ? r.stored.events[r.stored.events.length - 1].seq : undefined,
+      })),
       now,
     );
     marked.forEach((r, i) => (r.mark = marks[i]));

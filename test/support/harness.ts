@@ -8,7 +8,7 @@ import { loadConfig, type Config } from '../../src/shared/config';
 import { createLogger } from '../../src/shared/logger';
 import { createRuntime, type Runtime } from '../../src/shared/runtime';
 import { Shutdown } from '../../src/shared/shutdown';
-import { DIRTY_SET_KEY, sessionKey } from '../../src/shared/store/sessionStore';
+import { DIRTY_SET_KEY, eventsKey, sessionKey } from '../../src/shared/store/sessionStore';
 import type { SessionHooks } from '../../src/shared/sessionService';
 
 /** A test's own API: a real Koa server on an ephemeral port over real Redis and PostgreSQL. */
@@ -102,10 +102,11 @@ export async function cleanupUsers(runtime: Pick<Runtime, 'knex' | 'redis'>, pre
       }
     }
     if (ids.length) {
-      await runtime.redis.del(...ids.map(sessionKey));
+      await runtime.redis.del(...ids.map(sessionKey), ...ids.map(eventsKey));
       await runtime.redis.zrem(DIRTY_SET_KEY, ...ids);
     }
   }
+  if (ids.length) await runtime.knex('attempt_events').whereIn('attempt_id', ids).delete();
   await runtime.knex('quiz_sessions').where('user_id', 'like', `${prefix}%`).delete();
 }
 

@@ -122,7 +122,7 @@ export async function createIsolatedStores(): Promise<IsolatedStores> {
     repo: new SessionRepository(knex),
     env,
     async reset() {
-      await knex.raw('truncate quiz_sessions');
+      await knex.raw('truncate quiz_sessions, attempt_events');
       await flush();
     },
     async destroy() {

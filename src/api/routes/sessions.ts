@@ -4,7 +4,9 @@ import { attemptJson, type Attempt } from '../../shared/domain/attempt';
 import { ForbiddenError, ValidationError } from '../../shared/errors';
 import type { SessionService } from '../../shared/sessionService';
 import { closeBody, parseProgressBody, SESSION_ID_MESSAGE, startBody, UUID_V4 } from '../schemas/session';
-import { extendBody, pauseBody } from '../schemas/control';
+import { clientEventsBody, eventsQuery, extendBody, pauseBody } from '../schemas/control';
+import { isoTime } from '../../shared/domain/isoTime';
+import type { AttemptEvent, EventContext } from '../../shared/domain/events';
 import type { Control } from '../../shared/domain/control';
 import type { Logger } from '../../shared/logger';
 import { parse } from '../validate';
@@ -23,6 +25,18 @@ function sessionIdOf(ctx: { params: Record<string, string> }): string {
   if (!UUID_V4.test(id)) throw new ValidationError(SESSION_ID_MESSAGE, 'id');
   return id.toLowerCase();
 }
+
+/** Who makes the request and which request it is, for the event log. */
+function eventContext(ctx: Context): EventContext {
+  const principal = principalOf(ctx);
+  return {
+    actor: principal ? { id: principal.subject, role: principal.role } : { id: null, role: 'open' },
+    requestId: (ctx.state.requestId as string | undefined) ?? null,
+  };
+}
+
+/** An event as the API shows it: `at` as an ISO time. */
+const eventJson = (e: AttemptEvent) => ({ ...e, at: isoTime(e.at) });
 
 /** Writes an attempt as the response body, with its version as the ETag. */
 function send(ctx: Context, status: number, attempt: Attempt, now: number): void {
@@ -83,6 +97,7 @@ export function registerSessionRoutes(
         quizId: body.quiz_id,
         timeLimitSeconds: body.time_limit_seconds,
         fromService: principalOf(ctx)?.role === 'service',
+        ctx: eventContext(ctx),
       });
       ctx.set('location', `${prefix}/${attempt.id}`);
       send(ctx, created ? 201 : 200, attempt, now());
@@ -104,6 +119,7 @@ export function registerSessionRoutes(
           expectedVersion: expectedVersion(ctx, body.version),
           currentQuestion: body.currentQuestion,
           answers: body.answers,
+          ctx: eventContext(ctx),
         },
         ownerOf(ctx),
       );
@@ -116,14 +132,14 @@ export function registerSessionRoutes(
       authorize(ctx, 'complete');
       const id = sessionIdOf(ctx);
       const body = parse(closeBody, ctx.request.body);
-      send(ctx, 200, await service.complete(id, expectedVersion(ctx, body.version), ownerOf(ctx)), now());
+      send(ctx, 200, await service.complete(id, expectedVersion(ctx, body.version), ownerOf(ctx), eventContext(ctx)), now());
     });
 
     router.post(`${prefix}/:id/abandon`, ...auth, async (ctx) => {
       authorize(ctx, 'abandon');
       const id = sessionIdOf(ctx);
       const body = parse(closeBody, ctx.request.body);
-      send(ctx, 200, await service.abandon(id, expectedVersion(ctx, body.version), ownerOf(ctx)), now());
+      send(ctx, 200, await service.abandon(id, expectedVersion(ctx, body.version), ownerOf(ctx), eventContext(ctx)), now());
     });
 
     /** A live control: 200 with the attempt, changed or (a repeat) as it was. */
@@ -131,7 +147,7 @@ export function registerSessionRoutes(
       (read: (ctx: Context) => { control: Control; reason?: string }) => async (ctx: Context & { params: Record<string, string> }) => {
         const { control: c, reason } = read(ctx);
         const id = sessionIdOf(ctx);
-        const { attempt, changed } = await service.control(id, { control: c, quizScope: quizScopeOf(ctx) });
+        const { attempt, changed } = await service.control(id, { control: c, quizScope: quizScopeOf(ctx), reason, ctx: eventContext(ctx) });
         if (changed) {
           const who = principalOf(ctx)?.subject ?? 'open mode';
           log?.info(`attempt ${id}: ${c.action} by ${who}${reason === undefined ? '' : ` (${JSON.stringify(reason)})`}`);
@@ -148,6 +164,24 @@ export function registerSessionRoutes(
         return { control: { action: 'extend', seconds: body.seconds, from: body.from, reopen: body.reopen }, reason: body.reason };
       }),
     );
+    router.get(`${prefix}/:id/events`, ...auth, async (ctx) => {
+      authorize(ctx, 'events:read');
+      const query = parse(eventsQuery, ctx.query, 'query');
+      const id = sessionIdOf(ctx);
+      const { events, nextAfter } = await service.events(id, query.after, query.limit, ownerOf(ctx), quizScopeOf(ctx));
+      ctx.body = { events: events.map(eventJson), next_after: nextAfter };
+    });
+
+    router.post(`${prefix}/:id/events`, ...auth, async (ctx) => {
+      authorize(ctx, 'events:write');
+      const body = parse(clientEventsBody, ctx.request.body);
+      const id = sessionIdOf(ctx);
+      const events = body.events.map((e) => ({ type: e.type, data: { ...(e.data ?? {}), client_time: e.client_time } }));
+      const lastSeq = await service.clientEvents(id, events, ownerOf(ctx), eventContext(ctx));
+      ctx.status = 202;
+      ctx.body = { accepted: events.length, last_seq: lastSeq };
+    });
+
     for (const action of ['pause', 'resume'] as const) {
       router.post(
         `${prefix}/:id/${action}`,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ATTEMPT_STATUSES } from '../../shared/domain/status';
 import { ERROR_CODES } from '../../shared/errors';
+import { EVENT_TYPES } from '../../shared/domain/events';
 
 const timestamp = z.iso.datetime();
 
@@ -53,6 +54,31 @@ export const errorResponse = z.object({
   attempts_used: z.number().int().min(0).optional().meta({ description: 'ATTEMPT_LIMIT_REACHED: attempts the user made' }),
   max_attempts: z.number().int().min(1).optional().meta({ description: 'ATTEMPT_LIMIT_REACHED: attempts allowed' }),
 });
+
+/** One event of an attempt's log. */
+export const eventResponse = z.object({
+  seq: z.number().int().min(1).meta({ description: 'Increasing per attempt, from 1' }),
+  type: z.enum(EVENT_TYPES),
+  at: timestamp.meta({ description: 'Server time' }),
+  actor: z.object({
+    id: z.string().nullable().meta({ description: "The token's subject; null in open mode and for the service's own workers" }),
+    role: z.enum(['service', 'proctor', 'student', 'open', 'system']),
+  }),
+  request_id: z.string().nullable(),
+  data: z.record(z.string(), z.unknown()).meta({
+    description:
+      'answer_saved: {answers, current_question?, version}; write_rejected: {status, error_code, version, attempt_status}; extended/reopened: {seconds, from, expires_at, granted_seconds, reason, version}; paused/resumed_by_proctor: {reason, version}; completed/expired/abandoned/overdue: {by, version, submitted_by?}; a client event: its data and client_time',
+  }),
+});
+
+/** GET .../:id/events */
+export const eventsPageResponse = z.object({
+  events: z.array(eventResponse),
+  next_after: z.number().int().min(0).meta({ description: 'The `after` of the next page (the last seq returned, or the `after` given)' }),
+});
+
+/** POST .../:id/events: 202 */
+export const clientEventsAccepted = z.object({ accepted: z.number().int().min(1), last_seq: z.number().int().min(1) });
 
 /** GET /health */
 export const healthResponse = z.object({ status: z.literal('ok'), uptimeSeconds: z.number() });

@@ -36,15 +36,21 @@ export interface Attempt {
   overdueHandling: OverdueHandling;
   /** With graceperiod: the grace after the deadline; else null. */
   gracePeriodSeconds: number | null;
+  /** The seq of its latest event (events.ts); not shown in the attempt's JSON. */
+  eventSeq: number;
 }
 
-/** The fields of an attempt that no proctor has touched, on a quiz whose deadline expires it. */
-export const UNCONTROLLED: Pick<Attempt, 'pausedAt' | 'pausedFrom' | 'extraTimeSeconds' | 'overdueHandling' | 'gracePeriodSeconds'> = {
+/** The fields of an attempt that no proctor has touched, on a quiz whose deadline expires it, with no event yet. */
+export const UNCONTROLLED: Pick<
+  Attempt,
+  'pausedAt' | 'pausedFrom' | 'extraTimeSeconds' | 'overdueHandling' | 'gracePeriodSeconds' | 'eventSeq'
+> = {
   pausedAt: null,
   pausedFrom: null,
   extraTimeSeconds: 0,
   overdueHandling: 'expire',
   gracePeriodSeconds: null,
+  eventSeq: 0,
 };
 
 /** Who submitted a completed attempt. */

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CONTROL_LUA } from '../domain/control';
 import { DEADLINE_LUA } from '../domain/deadline';
+import { EVENTS_LUA } from '../domain/events';
 import { IDLE_LUA } from '../domain/idle';
 import { STATUS_LUA } from '../domain/status';
 import { VERSION_LUA } from '../domain/version';
@@ -18,7 +19,7 @@ import { FIELDS_LUA } from './sessionCodec';
  */
 
 /** The rules as Lua functions, in dependency order (test/rules.agree.test.ts runs them on their own). */
-export const RULES_LUA = STATUS_LUA + DEADLINE_LUA + IDLE_LUA + VERSION_LUA + CONTROL_LUA;
+export const RULES_LUA = STATUS_LUA + DEADLINE_LUA + IDLE_LUA + VERSION_LUA + CONTROL_LUA + EVENTS_LUA;
 
 /** Shared pieces generated from TypeScript, so Lua restates no rule and no field list. */
 const GENERATED_INCLUDES: Readonly<Record<string, string>> = {
@@ -60,8 +61,9 @@ function resolveIncludes(dir: string, source: string, seen: Set<string>): string
 
 /** Loads lua/<name>-<keys>.lua. */
 function loadScript(dir: string, files: readonly string[], name: string): LuaScript {
-  const file = files.find((f) => new RegExp(`^${name}-\\d+\\.lua$`).test(f));
-  if (!file) throw new Error(`no Lua script ${name}-<keys>.lua in ${dir}`);
+  const matching = files.filter((f) => new RegExp(`^${name}-\\d+\\.lua$`).test(f));
+  if (matching.length !== 1) throw new Error(`expected one Lua script ${name}-<keys>.lua in ${dir}, found ${matching.length}`);
+  const file = matching[0];
   const numberOfKeys = Number(/-(\d+)\.lua$/.exec(file)![1]);
   return { numberOfKeys, lua: resolveIncludes(dir, readFileSync(path.join(dir, file), 'utf8'), new Set()) };
 }
@@ -75,6 +77,7 @@ function loadAll() {
     progress: load('progress'),
     close: load('close'),
     control: load('control'),
+    note: load('note'),
     fill: load('fill'),
     markPersisted: load('markPersisted'),
     rebase: load('rebase'),

@@ -78,6 +78,7 @@ export const SESSION_FIELDS = {
   extra_time_seconds: { property: 'extraTimeSeconds', codec: integerOr(0) },
   overdue_handling: { property: 'overdueHandling', codec: overdueHandling },
   grace_period_seconds: { property: 'gracePeriodSeconds', codec: optionalInteger },
+  event_seq: { property: 'eventSeq', codec: integerOr(0) },
   dirty_since: { property: 'dirtySince', codec: optionalMs },
 } as const satisfies FieldTable;
 

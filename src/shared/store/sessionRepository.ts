@@ -3,6 +3,7 @@ import { answersJson, UNCONTROLLED, type Attempt, type SubmittedBy } from '../do
 import { pastDeadlineSql } from '../domain/deadline';
 import type { SqlCondition } from '../domain/fragments';
 import { idleSql } from '../domain/idle';
+import type { ActorRole, AttemptEvent, EventType } from '../domain/events';
 import type { OverdueHandling } from '../domain/policy';
 import { OPEN_SQL, type AttemptStatus, type RunningStatus } from '../domain/status';
 import { newerSnapshotSql } from '../domain/version';
@@ -10,6 +11,19 @@ import { ServiceUnavailableError } from '../errors';
 
 /** The durable copy's table (the seeds' name). */
 export const TABLE = 'quiz_sessions';
+/** The event log (events.ts). */
+export const EVENTS_TABLE = 'attempt_events';
+
+interface EventRow {
+  attempt_id: string;
+  seq: number;
+  type: EventType;
+  at: Date;
+  actor_id: string | null;
+  actor_role: ActorRole;
+  request_id: string | null;
+  data: Record<string, unknown>;
+}
 
 /** Columns a snapshot never changes: set when the attempt starts. */
 const FIXED_COLUMNS: ReadonlySet<string> = new Set([
@@ -46,6 +60,8 @@ interface Row {
   extra_time_seconds: number;
   overdue_handling: OverdueHandling;
   grace_period_seconds: number | null;
+  /** Selected by ATTEMPT_COLUMNS: the latest event seq PostgreSQL holds. */
+  event_seq?: number;
   persisted_at: Date;
   persist_count: number;
 }
@@ -78,6 +94,7 @@ function fromRow(r: Row): Attempt {
     extraTimeSeconds: r.extra_time_seconds,
     overdueHandling: r.overdue_handling,
     gracePeriodSeconds: r.grace_period_seconds,
+    eventSeq: r.event_seq ?? 0,
   };
 }
 
@@ -191,7 +208,7 @@ export class SessionRepository {
 
   /** The user's open attempt for the quiz, if any. */
   async findOpen(userId: string, quizId: string | number): Promise<Attempt | null> {
-    const row = await this.knex<Row>(TABLE)
+    const row = await this.withEventSeq()
       .where({ user_id: userId, quiz_id: String(quizId) })
       .whereRaw(OPEN_SQL)
       .first()
@@ -199,10 +216,57 @@ export class SessionRepository {
     return row ? fromRow(row) : null;
   }
 
+  /** The attempt's columns and the latest event seq PostgreSQL holds for it (a cache fill continues from there). */
+  private withEventSeq() {
+    return this.knex<Row>(TABLE).select(
+      `${TABLE}.*`,
+      this.knex.raw(`(select coalesce(max(seq), 0) from ${EVENTS_TABLE} e where e.attempt_id = ${TABLE}.id) as event_seq`),
+    );
+  }
+
+  /** Writes events (each once: a replayed batch writes nothing twice). */
+  async insertEvents(events: ReadonlyArray<{ attemptId: string; event: AttemptEvent }>): Promise<void> {
+    if (events.length === 0) return;
+    await this.knex(EVENTS_TABLE)
+      .insert(
+        events.map(({ attemptId, event }) => ({
+          attempt_id: attemptId,
+          seq: event.seq,
+          type: event.type,
+          at: new Date(event.at),
+          actor_id: event.actor.id,
+          actor_role: event.actor.role,
+          request_id: event.request_id,
+          data: this.knex.raw('?::jsonb', [JSON.stringify(event.data)]),
+        })),
+      )
+      .onConflict(['attempt_id', 'seq'])
+      .ignore()
+      .catch(pgUnavailable);
+  }
+
+  /** The attempt's events after `after`, in seq order, at most `limit`. */
+  async eventsAfter(attemptId: string, after: number, limit: number): Promise<AttemptEvent[]> {
+    const rows: EventRow[] = await this.knex<EventRow>(EVENTS_TABLE)
+      .where({ attempt_id: attemptId })
+      .andWhere('seq', '>', after)
+      .orderBy('seq')
+      .limit(limit)
+      .catch(pgUnavailable);
+    return rows.map((r) => ({
+      seq: r.seq,
+      type: r.type,
+      at: r.at.getTime(),
+      actor: { id: r.actor_id, role: r.actor_role },
+      request_id: r.request_id,
+      data: r.data,
+    }));
+  }
+
   /** The attempt with this id, if any. */
   async findById(id: string): Promise<Attempt | null> {
-    const row = await this.knex<Row>(TABLE).where({ id }).first().catch(pgUnavailable);
-    return row ? fromRow(row) : null;
+    const row = await this.withEventSeq().where(`${TABLE}.id`, id).first().catch(pgUnavailable);
+    return row ? fromRow(row as Row) : null;
   }
 
   /** What a newer snapshot replaces: every column but the fixed ones, and one more write counted. */

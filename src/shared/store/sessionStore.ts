@@ -2,12 +2,15 @@ import type { Redis } from 'ioredis';
 import { ReplyError } from 'ioredis';
 import type { Attempt } from '../domain/attempt';
 import type { Control } from '../domain/control';
+import { contextFragment, SYSTEM_CONTEXT, type AttemptEvent, type EventContext } from '../domain/events';
 import { ServiceUnavailableError } from '../errors';
 import { SESSION_SCRIPTS } from './luaScripts';
 import { ANSWER_FIELD_PREFIX, decodeHash, decodeRendered, encodeAttempt, isSessionHash, type StoredAttempt } from './sessionCodec';
 
 /** Redis key of an attempt's live state. */
 export const sessionKey = (id: string): string => `session:${id}`;
+/** Redis key of an attempt's events not yet in PostgreSQL (a list of JSON texts, in seq order). */
+export const eventsKey = (id: string): string => `session:${id}:events`;
 /** Sorted set of attempts with changes not yet in PostgreSQL, scored by when they became dirty. */
 export const DIRTY_SET_KEY = 'sessions:dirty';
 
@@ -61,11 +64,12 @@ type ScriptReply = [string, number?, string[]?, number?];
 interface SessionCommands {
   sessionRebase(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
   sessionRead(key: string): Promise<ScriptReply>;
-  sessionProgress(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
-  sessionClose(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
-  sessionControl(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
-  sessionFill(key: string, ...args: string[]): Promise<number>;
-  sessionMarkPersisted(key: string, dirtyKey: string, ...args: string[]): Promise<MarkResult>;
+  sessionProgress(key: string, dirtyKey: string, eventsKey: string, ...args: string[]): Promise<ScriptReply>;
+  sessionClose(key: string, dirtyKey: string, eventsKey: string, ...args: string[]): Promise<ScriptReply>;
+  sessionControl(key: string, dirtyKey: string, eventsKey: string, ...args: string[]): Promise<ScriptReply>;
+  sessionNote(key: string, dirtyKey: string, eventsKey: string, ...args: string[]): Promise<ScriptReply>;
+  sessionFill(key: string, eventsKey: string, ...args: string[]): Promise<number>;
+  sessionMarkPersisted(key: string, dirtyKey: string, eventsKey: string, ...args: string[]): Promise<MarkResult>;
 }
 
 /** Replies that mean Redis cannot take the command now (as opposed to a bug in a script). */
@@ -108,7 +112,7 @@ export class SessionStore {
   async fill(attempt: Attempt, dirtySince: number | null = null): Promise<boolean> {
     const fields = encodeAttempt(attempt, dirtySince);
     const written = await this.redis
-      .sessionFill(sessionKey(attempt.id), String(this.ttlSeconds), String(attempt.version), ...fields)
+      .sessionFill(sessionKey(attempt.id), eventsKey(attempt.id), String(this.ttlSeconds), String(attempt.version), ...fields)
       .catch(unavailable);
     return written === 1;
   }
@@ -124,17 +128,19 @@ export class SessionStore {
       maxAnswers: number;
       owner?: string;
     },
+    ctx: EventContext = SYSTEM_CONTEXT,
   ): Promise<WriteResult> {
     const args = [
       String(now),
       String(this.ttlSeconds),
       versionArg(change.expectedVersion),
       change.owner ?? '',
+      contextFragment(ctx),
       change.currentQuestion === undefined ? '' : String(change.currentQuestion),
       String(change.maxAnswers),
     ];
     for (const [questionId, answer] of change.answers) args.push(ANSWER_FIELD_PREFIX + questionId, answer);
-    const reply = await this.redis.sessionProgress(sessionKey(id), DIRTY_SET_KEY, ...args).catch(unavailable);
+    const reply = await this.redis.sessionProgress(sessionKey(id), DIRTY_SET_KEY, eventsKey(id), ...args).catch(unavailable);
     return toResult(reply);
   }
 
@@ -149,17 +155,27 @@ export class SessionStore {
     request: CloseRequest,
     expectedVersion: number | undefined,
     owner: string | undefined,
+    ctx?: EventContext,
   ): Promise<WriteResult>;
-  async close(id: string, now: number, request: CloseRequest, expectedVersion?: number, owner = ''): Promise<WriteResult> {
+  async close(
+    id: string,
+    now: number,
+    request: CloseRequest,
+    expectedVersion?: number,
+    owner = '',
+    ctx: EventContext = SYSTEM_CONTEXT,
+  ): Promise<WriteResult> {
     const { guard } = request;
     const reply = await this.redis
       .sessionClose(
         sessionKey(id),
         DIRTY_SET_KEY,
+        eventsKey(id),
         String(now),
         String(this.ttlSeconds),
         versionArg(expectedVersion),
         owner,
+        contextFragment(ctx),
         'target' in request ? request.target : guard.kind === 'idle' ? 'abandoned' : '',
         guard.kind === 'none' ? '' : guard.kind,
         guard.kind === 'idle' ? String(guard.idleMs) : '',
@@ -169,35 +185,68 @@ export class SessionStore {
   }
 
   /** Applies a live control (extend, pause, resume) to any attempt: FORBIDDEN cannot come back. */
-  async control(id: string, now: number, control: Control): Promise<UnownedResult> {
+  async control(id: string, now: number, control: Control, ctx: EventContext = SYSTEM_CONTEXT, reason?: string): Promise<UnownedResult> {
     const extend = control.action === 'extend' ? control : null;
     const reply = await this.redis
       .sessionControl(
         sessionKey(id),
         DIRTY_SET_KEY,
+        eventsKey(id),
         String(now),
         String(this.ttlSeconds),
         '',
         '',
+        contextFragment(ctx),
         control.action,
         extend ? String(extend.seconds) : '',
         extend ? extend.from : '',
         extend?.reopen ? '1' : '',
+        JSON.stringify(reason ?? null),
       )
       .catch(unavailable);
     return toResult(reply) as UnownedResult;
   }
 
-  /** The cached attempts for many ids in one round trip (null where missing), in order. */
-  async getMany(ids: readonly string[]): Promise<Array<StoredAttempt | null>> {
+  /**
+   * Appends events that change nothing else (started, resumed, a client's events), marking the
+   * attempt dirty; with `owner`, only to that user's attempt.
+   */
+  async note(
+    id: string,
+    now: number,
+    events: ReadonlyArray<{ type: string; data: Record<string, unknown> }>,
+    ctx: EventContext,
+    owner = '',
+  ): Promise<WriteResult> {
+    const args = [String(now), String(this.ttlSeconds), '', owner, contextFragment(ctx)];
+    for (const e of events) args.push(e.type, JSON.stringify(e.data));
+    const reply = await this.redis.sessionNote(sessionKey(id), DIRTY_SET_KEY, eventsKey(id), ...args).catch(unavailable);
+    return toResult(reply);
+  }
+
+  /** The attempt's events not yet in PostgreSQL, in seq order. */
+  async pendingEvents(id: string): Promise<AttemptEvent[]> {
+    const texts = await this.redis.lrange(eventsKey(id), 0, -1).catch(unavailable);
+    return texts.map((t) => JSON.parse(t) as AttemptEvent);
+  }
+
+  /**
+   * The cached attempts for many ids, each with its events not yet in PostgreSQL, in one round trip
+   * (null where missing), in order.
+   */
+  async getMany(ids: readonly string[]): Promise<Array<(StoredAttempt & { events: AttemptEvent[] }) | null>> {
     if (ids.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hgetall(sessionKey(id));
+    for (const id of ids) pipeline.hgetall(sessionKey(id)).lrange(eventsKey(id), 0, -1);
     const replies = (await pipeline.exec().catch(unavailable)) ?? [];
-    return replies.map(([err, hash]) => {
-      if (err) unavailable(err);
+    return ids.map((_id, i) => {
+      const [hashErr, hash] = replies[2 * i];
+      const [eventsErr, events] = replies[2 * i + 1];
+      if (hashErr) unavailable(hashErr);
+      if (eventsErr) unavailable(eventsErr);
       const h = hash as Record<string, string>;
-      return isSessionHash(h) ? decodeHash(h) : null;
+      if (!isSessionHash(h)) return null;
+      return { ...decodeHash(h), events: (events as string[]).map((t) => JSON.parse(t) as AttemptEvent) };
     });
   }
 
@@ -206,14 +255,25 @@ export class SessionStore {
    * written, because the key was gone): CLEAN when that is the current one, DIRTY when a newer write
    * landed since (a new window opens now), GONE when the key is gone (out of the dirty set).
    */
-  async markPersistedMany(entries: ReadonlyArray<{ id: string; version: number | null }>, now: number): Promise<MarkResult[]> {
+  async markPersistedMany(
+    entries: ReadonlyArray<{ id: string; version: number | null; eventsThrough?: number }>,
+    now: number,
+  ): Promise<MarkResult[]> {
     if (entries.length === 0) return [];
     const pipeline = this.redis.pipeline() as unknown as {
       sessionMarkPersisted: (...a: string[]) => void;
       exec: () => Promise<Array<[Error | null, unknown]> | null>;
     };
     for (const e of entries)
-      pipeline.sessionMarkPersisted(sessionKey(e.id), DIRTY_SET_KEY, versionArg(e.version ?? undefined), String(now), e.id);
+      pipeline.sessionMarkPersisted(
+        sessionKey(e.id),
+        DIRTY_SET_KEY,
+        eventsKey(e.id),
+        versionArg(e.version ?? undefined),
+        String(now),
+        e.id,
+        versionArg(e.eventsThrough),
+      );
     const replies = (await pipeline.exec().catch(unavailable)) ?? [];
     return replies.map(([err, r]) => (err ? unavailable(err) : (r as MarkResult)));
   }
@@ -246,7 +306,7 @@ export class SessionStore {
   async touch(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.expire(sessionKey(id), this.ttlSeconds);
+    for (const id of ids) pipeline.expire(sessionKey(id), this.ttlSeconds).expire(eventsKey(id), this.ttlSeconds);
     await pipeline.exec().catch(unavailable);
   }
 

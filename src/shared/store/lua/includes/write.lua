@@ -3,10 +3,12 @@
   Input:
     KEYS[1] session:{id}
     KEYS[2] sessions:dirty (zset: id -> dirty since, ms)
+    KEYS[3] session:{id}:events (list of the events not yet in PostgreSQL, JSON, in seq order)
     ARGV[1] now (epoch ms)
     ARGV[2] cache TTL (seconds)
     ARGV[3] the version the caller expects, or '' for any
     ARGV[4] the user the caller acts for, or '' for any
+    ARGV[5] the event context: the JSON fragment `"actor":{...},"request_id":...` (events.ts)
   Returns early:
     {'MISS'}       the attempt is not cached, or cached in another layout (the caller fills it
                    from PostgreSQL, which replaces the hash, and runs again)
@@ -15,9 +17,12 @@
     settle_deadline()    applies what the deadline does at now (deadline.ts: expired, completed by
                          the timer, abandoned, overdue), whoever looks: m shows the result, and it
                          is written with the script's reply; true when it moved the attempt
-    apply(fields, code)  writes the fields (with the deadline's change and version + 1), marks the
-                         attempt dirty if it was clean, refreshes the TTL
-    reply(code)          answers without a change of its own (still writing the deadline's, if any)
+    add_event(type, data) queues an event (data: JSON text) for the reply to append
+    apply(fields, code)  writes the fields (with the deadline's change and version + 1) and the
+                         queued events, marks the attempt dirty if it was clean, refreshes the TTL
+    reply(code)          answers without a change of its own (still writing the deadline's change
+                         and the queued events, if any)
+    reject(code, http_status, error_code)  records the refused write (write_rejected), then reply
   Every reply is {code, first, render(), moved}: first = 1 when the attempt became dirty, moved = 1
   when the deadline moved it.
   Needs the "rules", "fields" and "render" includes.
@@ -26,18 +31,36 @@ local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local m = read_fields(key, {
   'id', 'user_id', 'status', 'version', 'expires_at', 'last_updated', 'dirty_since', 'ended_at',
-  'overdue_handling', 'grace_period_seconds', 'paused_at', 'paused_from', 'extra_time_seconds',
+  'overdue_handling', 'grace_period_seconds', 'paused_at', 'paused_from', 'extra_time_seconds', 'event_seq',
 })
 if not m.version then return {'MISS'} end
 if ARGV[4] ~= '' and m.user_id ~= ARGV[4] then return {'FORBIDDEN'} end
 local v = tonumber(m.version)
 -- fields of a hash cached before they existed
-for _, f in ipairs({'overdue_handling', 'grace_period_seconds', 'paused_at', 'paused_from', 'ended_at'}) do
+for _, f in ipairs({'overdue_handling', 'grace_period_seconds', 'paused_at', 'paused_from', 'ended_at', 'event_seq'}) do
   if not m[f] then m[f] = '' end
 end
 
 local due = {}
 local moved = 0
+local events = {}
+
+local function add_event(type, data)
+  events[#events + 1] = {type, data}
+end
+
+-- appends the queued events (seq from the hash's event_seq) and adds the new event_seq to fields
+local function flush_events(fields)
+  if #events == 0 then return end
+  local seq = tonumber(m.event_seq) or 0
+  for i = 1, #events do
+    seq = seq + 1
+    redis.call('RPUSH', KEYS[3], '{"seq":' .. seq .. ',"type":"' .. events[i][1] .. '","at":' .. ARGV[1] .. ',' .. ARGV[5] .. ',"data":' .. events[i][2] .. '}')
+  end
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
+  fields[#fields + 1] = 'event_seq'
+  fields[#fields + 1] = seq
+end
 
 local function settle_deadline()
   local status, ended_at, submitted = due_change(m.status, m.expires_at, m.overdue_handling, m.grace_period_seconds, now)
@@ -52,6 +75,7 @@ local function settle_deadline()
   m.status = status
   m.ended_at = ended_at
   moved = 1
+  add_event(EVENT_OF_STATUS[status], '{"by":"deadline","version":' .. next_version(v) .. (submitted and ',"submitted_by":"timer"' or '') .. '}')
   return true
 end
 
@@ -69,6 +93,7 @@ local function apply(fields, code)
   for i = 1, #fields do all[#all + 1] = fields[i] end
   all[#all + 1] = 'version'
   all[#all + 1] = next_version(v)
+  flush_events(all)
   local first = mark_dirty(all)
   redis.call('HSET', key, unpack(all))
   redis.call('EXPIRE', key, ARGV[2])
@@ -77,5 +102,18 @@ end
 
 local function reply(code)
   if moved == 1 then return apply({}, code) end
-  return {code, 0, (render()), 0}
+  if #events == 0 then return {code, 0, (render()), 0} end
+  -- only events (a refused write, a note): recorded, the attempt itself unchanged (nor its TTL:
+  -- this is no activity; dirty, it is kept alive by the sweep until PostgreSQL has the events)
+  local f = {}
+  flush_events(f)
+  local first = mark_dirty(f)
+  redis.call('HSET', key, unpack(f))
+  return {code, first, (render()), 0}
+end
+
+local function reject(code, http_status, error_code)
+  add_event('write_rejected', '{"status":' .. http_status .. ',"error_code":"' .. error_code .. '","version":' ..
+    (ARGV[3] == '' and 'null' or ARGV[3]) .. ',"attempt_status":"' .. m.status .. '"}')
+  return reply(code)
 end

@@ -1,0 +1,49 @@
+--[[
+  Progress: answers and/or the current question, with the deadline, the status, the expected
+  version and the answer limit checked in the same atomic step; the answer_saved event (or the
+  write_rejected one) appended with it.
+  Input:
+    KEYS[1..3], ARGV[1..5]  as in includes/write.lua
+    ARGV[6]   the current question, or ''
+    ARGV[7]   the most answers an attempt may hold
+    ARGV[8..] answer field/value pairs: 'a:<question id>', the answer's JSON text
+  Output:
+    {'MISS'} | {'FORBIDDEN'}  as in includes/write.lua
+    {code, first, render(), moved}  code:
+      OK         applied (version + 1, status in progress)
+      COMPLETED  the attempt is completed (perhaps by the timer, just now: moved)
+      PAUSED     a proctor paused it
+      CLOSED     expired, abandoned or overdue (perhaps just now: moved)
+      CONFLICT   the expected version is not the current one
+      TOO_MANY   the attempt would hold more than ARGV[7] answers
+]]
+--- @include "rules"
+--- @include "fields"
+--- @include "render"
+--- @include "write"
+settle_deadline()
+if m.status == 'completed' then return reject('COMPLETED', 409, 'SESSION_COMPLETED') end
+if m.status == PAUSED_STATUS then return reject('PAUSED', 423, 'SESSION_PAUSED') end
+if not is_running(m.status) then return reject('CLOSED', 410, 'SESSION_EXPIRED') end
+if not version_matches(ARGV[3], v) then return reject('CONFLICT', 409, 'SESSION_CONFLICT') end
+if #ARGV > 7 then
+  local count = redis.call('HLEN', key) - #META_FIELDS
+  for i = 8, #ARGV, 2 do
+    if redis.call('HEXISTS', key, ARGV[i]) == 0 then count = count + 1 end
+  end
+  if count > tonumber(ARGV[7]) then return reject('TOO_MANY', 400, 'VALIDATION_ERROR') end
+end
+local f = {'last_updated', ARGV[1], 'status', PROGRESS_STATUS}
+local saved = {}
+if ARGV[6] ~= '' then
+  f[#f + 1] = 'current_question'
+  f[#f + 1] = ARGV[6]
+end
+for i = 8, #ARGV, 2 do
+  f[#f + 1] = ARGV[i]
+  f[#f + 1] = ARGV[i + 1]
+  saved[#saved + 1] = cjson.encode(string.sub(ARGV[i], ANSWER_FIELD_PREFIX_LENGTH + 1)) .. ':' .. ARGV[i + 1]
+end
+add_event('answer_saved', '{"answers":{' .. table.concat(saved, ',') .. '}' ..
+  (ARGV[6] ~= '' and (',"current_question":' .. ARGV[6]) or '') .. ',"version":' .. next_version(v) .. '}')
+return apply(f, 'OK')
