@@ -11,6 +11,7 @@ import Router from '@koa/router';
 import { Redis } from 'ioredis';
 import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
+import { contextFragment } from '../src/shared/domain/events';
 import { SESSION_SCRIPTS } from '../src/shared/store/luaScripts';
 
 /** Redis key of baseline hash `n` (never a `session:` key, so the workers leave it alone). */
@@ -19,8 +20,11 @@ export const baselineKey = (n: number | string): string => `bench:base:${n}`;
 export const BASELINE_DIRTY_KEY = 'bench:base:dirty';
 
 interface ProgressCommand {
-  benchProgress(key: string, dirtyKey: string, ...args: string[]): Promise<[string, number, string[]]>;
+  benchProgress(key: string, dirtyKey: string, eventsKey: string, ...args: string[]): Promise<[string, number, string[]]>;
 }
+
+/** The event context the baseline's writes carry (the service's writes carry the request's). */
+const BASELINE_CONTEXT = contextFragment({ actor: { id: null, role: 'open' }, requestId: null });
 
 /** The baseline Koa app over `redis`. */
 export function createBaselineApp(redis: Redis): Koa {
@@ -37,9 +41,18 @@ export function createBaselineApp(redis: Redis): Koa {
   });
   router.patch('/base/:n/progress', async (ctx) => {
     const body = ctx.request.body as { question_id?: string; answer?: unknown; current_question?: number };
-    const args = [String(Date.now()), '1800', '', '', body.current_question === undefined ? '' : String(body.current_question), '500'];
+    const args = [
+      String(Date.now()),
+      '1800',
+      '',
+      '',
+      BASELINE_CONTEXT,
+      body.current_question === undefined ? '' : String(body.current_question),
+      '500',
+    ];
     if (body.question_id !== undefined) args.push(`a:${body.question_id}`, JSON.stringify(body.answer));
-    const [code, , flat] = await scripted.benchProgress(baselineKey(ctx.params.n), BASELINE_DIRTY_KEY, ...args);
+    const key = baselineKey(ctx.params.n);
+    const [code, , flat] = await scripted.benchProgress(key, BASELINE_DIRTY_KEY, `${key}:events`, ...args);
     const out: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) out[flat[i]] = flat[i + 1];
     ctx.body = { code, ...out };
