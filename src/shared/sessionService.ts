@@ -172,16 +172,20 @@ export class SessionService {
       overdueHandling: rules.overdueHandling,
       gracePeriodSeconds: rules.gracePeriodSeconds,
     };
-    const attemptNumber = await this.repo.insertIfNoneOpen(candidate, rules.maxAttempts);
+    // the started event is written with the row (no Redis write of its own, nothing to persist later)
+    const ctx = input.ctx ?? SYSTEM_CONTEXT;
+    const started: AttemptEvent = {
+      seq: 1,
+      type: 'started',
+      at: now,
+      actor: ctx.actor,
+      request_id: ctx.requestId,
+      data: { version: candidate.version, time_limit_seconds: timeLimitSeconds, expires_at: candidate.expiresAt },
+    };
+    const attemptNumber = await this.repo.insertIfNoneOpen({ ...candidate, eventSeq: started.seq }, rules.maxAttempts, started);
     if (attemptNumber === null) return null;
-    const filled: Attempt = { ...candidate, attemptNumber };
-    await this.store.fill(filled);
-    const noted = await this.note(
-      filled.id,
-      [{ type: 'started', data: { version: filled.version, time_limit_seconds: timeLimitSeconds, expires_at: filled.expiresAt } }],
-      input.ctx,
-    );
-    const attempt = noted ?? filled;
+    const attempt: Attempt = { ...candidate, eventSeq: started.seq, attemptNumber };
+    await this.store.fill(attempt);
     await this.quietly('schedule expiry', this.hooks.deadlineSet(attempt));
     return attempt;
   }

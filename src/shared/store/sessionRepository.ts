@@ -176,23 +176,37 @@ export class SessionRepository {
    * `maxAttempts`) has made that many already. The attempt's number is its user's count of attempts
    * at the quiz plus one, counted in the same statement. Returns the number, or null when not inserted.
    */
-  async insertIfNoneOpen(a: Omit<Attempt, 'attemptNumber'>, maxAttempts: number | null): Promise<number | null> {
-    // the number is counted in the statement itself
+  async insertIfNoneOpen(a: Omit<Attempt, 'attemptNumber'>, maxAttempts: number | null, started?: AttemptEvent): Promise<number | null> {
+    // the number is counted in the statement itself; the `started` event is written by it too
     const values = rowValues({ ...a, attemptNumber: 0 });
     delete values.attempt_number;
     const columns = Object.keys(values);
     const placeholders = columns.map((c) => (c === 'answers' ? '?::jsonb' : '?')).join(', ');
-    const result = await this.knex
-      .raw(
-        `insert into ${TABLE} (${columns.join(', ')}, attempt_number)
+    const insert = `insert into ${TABLE} (${columns.join(', ')}, attempt_number)
          select ${placeholders}, count(*) + 1
          from ${TABLE} where user_id = ? and quiz_id = ?
          having ?::integer is null or count(*) < ?::integer
          on conflict (user_id, quiz_id) where ${OPEN_SQL} do nothing
-         returning attempt_number`,
-        [...Object.values(values), a.userId, String(a.quizId), maxAttempts, maxAttempts],
-      )
-      .catch(pgUnavailable);
+         returning id, attempt_number`;
+    const bindings = [...Object.values(values), a.userId, String(a.quizId), maxAttempts, maxAttempts];
+    const sql = started
+      ? `with inserted as (${insert}),
+           started as (insert into ${EVENTS_TABLE} (attempt_id, seq, type, at, actor_id, actor_role, request_id, data)
+             select id, ?, ?, ?, ?, ?, ?, ?::jsonb from inserted)
+         select attempt_number from inserted`
+      : insert;
+    const eventBindings = started
+      ? [
+          started.seq,
+          started.type,
+          new Date(started.at),
+          started.actor.id,
+          started.actor.role,
+          started.request_id,
+          JSON.stringify(started.data),
+        ]
+      : [];
+    const result = await this.knex.raw(sql, [...bindings, ...eventBindings]).catch(pgUnavailable);
     const inserted = result.rows as Array<{ attempt_number: number }>;
     return inserted.length === 1 ? inserted[0].attempt_number : null;
   }
