@@ -10,8 +10,10 @@ import { request, type TestResponse } from './support/harness';
  *
  *   service   everything
  *   proctor   reads, extends, pauses, resumes and reopens any attempt (of its quiz_ids, when it
- *             has them); reads policies and settings; never starts, answers, completes or abandons
- *   student   its own attempts: start, read, progress, complete, abandon; reads policies
+ *             has them), reads its events, lists its quizzes' attempts; reads policies and
+ *             settings; never starts, answers, completes or abandons, nor reports client events
+ *   student   its own attempts: start, read, progress, complete, abandon, events (read and
+ *             report), its own listing; reads policies
  */
 
 let api: Awaited<ReturnType<typeof startAuthApi>>;
@@ -100,6 +102,22 @@ const ENDPOINTS: Endpoint[] = [
   { name: 'POST pause', allowed: liveControl, call: post('/api/sessions/:id/pause', { reason: 'matrix' }) },
   { name: 'POST resume', allowed: liveControl, call: post('/api/sessions/:id/resume', {}) },
   { name: 'POST pause (seed 1 prefix)', allowed: liveControl, call: post('/sessions/:id/pause', {}) },
+  { name: 'GET events', allowed: attemptReader, call: (id, h) => request(api.url, 'GET', `/api/sessions/${id}/events`, undefined, h) },
+  {
+    name: 'POST events',
+    allowed: studentAction,
+    call: post('/api/sessions/:id/events', { events: [{ type: 'page_blurred', client_time: '2026-12-01T09:00:00Z' }] }),
+  },
+  {
+    name: 'GET quiz attempts',
+    allowed: (who) => who === 'service' || (isProctor(who) && inScope(who)),
+    call: (_id, h) => request(api.url, 'GET', `/api/quizzes/${QUIZ()}/attempts`, undefined, h),
+  },
+  {
+    name: 'GET user attempts',
+    allowed: studentAction,
+    call: (_id, h) => request(api.url, 'GET', `/api/users/${OWNER()}/attempts`, undefined, h),
+  },
   {
     name: 'GET policy',
     allowed: () => true,

@@ -13,6 +13,7 @@ import { edge } from './middleware/edge';
 import { registerHealthRoutes, type ReadinessCheck } from './routes/health';
 import { registerQuizRoutes } from './routes/quizzes';
 import { registerSessionRoutes } from './routes/sessions';
+import { registerListingRoutes } from './routes/listings';
 
 /** What the HTTP edge needs. */
 export interface AppDeps {
@@ -46,6 +47,7 @@ export function createApp(deps: AppDeps): Koa {
   registerHealthRoutes(router, deps.readiness);
   registerSessionRoutes(router, deps.service, deps.authenticate ?? null, deps.log);
   registerQuizRoutes(router, deps.policies, deps.authenticate ?? null);
+  registerListingRoutes(router, deps.service, deps.authenticate ?? null);
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument();
   });

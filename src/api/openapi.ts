@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { LIMITS } from '../shared/limits';
+import { quizAttemptsQuery, userAttemptsQuery } from './routes/listings';
 import {
   attemptResponse,
+  attemptsPageResponse,
   clientEventsAccepted,
   errorResponse,
   eventsPageResponse,
@@ -33,6 +35,12 @@ function schema(s: z.ZodType): JsonSchema {
 }
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+/** The query parameters of a strict object schema, one per property. */
+function queryParameters(s: z.ZodObject): Array<Record<string, unknown>> {
+  const properties = (schema(s).properties ?? {}) as Record<string, JsonSchema>;
+  return Object.entries(properties).map(([name, p]) => ({ name, in: 'query', required: false, schema: p }));
+}
 const json = (s: JsonSchema) => ({ 'application/json': { schema: s } });
 
 const ERROR_TEXT: Record<number, string> = {
@@ -297,6 +305,27 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { '204': { description: 'Removed' }, ...errors(400, 401, 403, 404, 500, 503) },
         },
       },
+      '/api/quizzes/{quiz_id}/attempts': {
+        get: {
+          tags: ['Quizzes'],
+          security,
+          operationId: 'listQuizAttempts',
+          summary:
+            "The quiz's attempts (a proctor of the quiz or a service), in a stable order (started_at, id), keyset-paged; open ones in their live state. With `status`, the live status decides, so a page may hold fewer than `limit` while `next_cursor` is set",
+          parameters: [quizIdPathParam, ...queryParameters(quizAttemptsQuery), requestId],
+          responses: { '200': { description: 'A page', content: json(ref('AttemptsPage')) }, ...errors(400, 401, 403, 500, 503) },
+        },
+      },
+      '/api/users/{user_id}/attempts': {
+        get: {
+          tags: ['Quizzes'],
+          security,
+          operationId: 'listUserAttempts',
+          summary: "The user's attempts (a service, or the student themselves), as the quiz listing",
+          parameters: [userIdPathParam, ...queryParameters(userAttemptsQuery), requestId],
+          responses: { '200': { description: 'A page', content: json(ref('AttemptsPage')) }, ...errors(400, 401, 403, 500, 503) },
+        },
+      },
       '/health': {
         get: {
           tags: ['Operations'],
@@ -350,6 +379,7 @@ export function openApiDocument(): Record<string, unknown> {
         ClientEventsRequest: schema(clientEventsBody),
         ClientEventsAccepted: schema(clientEventsAccepted),
         EventsPage: schema(eventsPageResponse),
+        AttemptsPage: schema(attemptsPageResponse),
         QuizPolicyRequest: schema(policyBody),
         QuizPolicy: schema(policyResponse),
         AccommodationRequest: schema(accommodationBody),

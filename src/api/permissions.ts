@@ -21,6 +21,8 @@ export const ACTIONS = [
   'reopen',
   'events:read',
   'events:write',
+  'list:quiz',
+  'list:user',
   'policy:read',
   'policy:write',
   'settings:read',
@@ -31,8 +33,9 @@ export type Action = (typeof ACTIONS)[number];
 
 const GRANTS: Record<Role, ReadonlySet<Action>> = {
   service: new Set<Action>(ACTIONS),
-  proctor: new Set<Action>(['read', 'extend', 'pause', 'resume', 'reopen', 'events:read', 'policy:read', 'settings:read']),
-  student: new Set<Action>(['start', 'read', 'progress', 'complete', 'abandon', 'events:read', 'events:write', 'policy:read']),
+  proctor: new Set<Action>(['read', 'extend', 'pause', 'resume', 'reopen', 'events:read', 'list:quiz', 'policy:read', 'settings:read']),
+  // list:user: a student only for themselves (the route checks the subject)
+  student: new Set<Action>(['start', 'read', 'progress', 'complete', 'abandon', 'events:read', 'events:write', 'list:user', 'policy:read']),
 };
 
 /** Why a role may not: said in the 403. */
@@ -40,6 +43,8 @@ function refusal(role: Role, action: Action): string {
   if (action === 'policy:write') return 'Only a service may set a quiz policy';
   if (action === 'settings:write') return "Only a service may set a user's accommodations and overrides";
   if (action === 'settings:read') return 'A student may not read accommodations and overrides';
+  if (action === 'list:quiz') return "Only a proctor or a service may list a quiz's attempts";
+  if (action === 'list:user') return "Only a service, or the student themselves, may list a user's attempts";
   if (action === 'extend' || action === 'pause' || action === 'resume' || action === 'reopen')
     return 'Only a proctor or a service may extend, pause, resume or reopen an attempt';
   if (role === 'proctor') return 'A proctor may read attempts and run the live controls, not act for the student';

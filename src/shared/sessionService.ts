@@ -3,7 +3,7 @@ import { UNCONTROLLED, type Attempt } from './domain/attempt';
 import type { Control } from './domain/control';
 import { SYSTEM_CONTEXT, type AttemptEvent, type EventContext } from './domain/events';
 import { deadlineOf, isPastDeadline, presentAt } from './domain/deadline';
-import { INITIAL_STATUS, isOpen } from './domain/status';
+import { INITIAL_STATUS, isOpen, OPEN_STATUSES, type AttemptStatus } from './domain/status';
 import { cappedDeadline, effectiveRules, windowAt, type EffectiveRules } from './domain/policy';
 import { FIRST_VERSION } from './domain/version';
 import {
@@ -441,6 +441,40 @@ export class SessionService {
     for (const e of [...durable, ...pending]) if (e.seq > after && !bySeq.has(e.seq)) bySeq.set(e.seq, e);
     const events = [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(0, limit);
     return { events, nextAfter: events.length ? events[events.length - 1].seq : after };
+  }
+
+  /**
+   * A page of attempts for staff: of a quiz and/or a user, in a stable order (started_at, id), after
+   * `after`. Open attempts show their live state from Redis (PostgreSQL's copy may be a window old);
+   * with `status`, the live status decides, so a page may hold fewer than `limit` attempts while
+   * more follow (`next` is then still set).
+   */
+  async list(filter: {
+    quizId?: string;
+    userId?: string;
+    status?: AttemptStatus;
+    after?: { startedAt: number; id: string };
+    limit: number;
+  }): Promise<{ attempts: Attempt[]; next: { startedAt: number; id: string } | null }> {
+    // a row's status can only be older than the live one: an open row may be anything now
+    const statuses = filter.status === undefined ? undefined : isOpen(filter.status) ? OPEN_STATUSES : [filter.status, ...OPEN_STATUSES];
+    const rows = await this.repo.listAttempts({ ...filter, statuses, limit: filter.limit + 1 });
+    const page = rows.slice(0, filter.limit);
+    const open = page.filter((a) => isOpen(a.status));
+    const live = new Map<string, Attempt>();
+    const cached = await this.store.getMany(open.map((a) => a.id)).catch((err) => {
+      if (!(err instanceof ServiceUnavailableError)) throw err;
+      return open.map(() => null); // Redis away: PostgreSQL's copy is the best there is
+    });
+    cached.forEach((c, i) => {
+      if (c && c.attempt.version >= open[i].version) live.set(open[i].id, c.attempt);
+    });
+    const now = this.clock();
+    const attempts = page
+      .map((a) => presentAt(live.get(a.id) ?? a, now))
+      .filter((a) => filter.status === undefined || a.status === filter.status);
+    const last = page[page.length - 1];
+    return { attempts, next: rows.length > filter.limit ? { startedAt: last.startedAt, id: last.id } : null };
   }
 
   /** A client's events (page_blurred, …), recorded with the server's time; with `owner`, only on that user's attempt. */

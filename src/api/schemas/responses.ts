@@ -77,6 +77,12 @@ export const eventsPageResponse = z.object({
   next_after: z.number().int().min(0).meta({ description: 'The `after` of the next page (the last seq returned, or the `after` given)' }),
 });
 
+/** GET /api/quizzes/:quiz_id/attempts and /api/users/:user_id/attempts */
+export const attemptsPageResponse = z.object({
+  attempts: z.array(attemptResponse),
+  next_cursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last' }),
+});
+
 /** POST .../:id/events: 202 */
 export const clientEventsAccepted = z.object({ accepted: z.number().int().min(1), last_seq: z.number().int().min(1) });
 

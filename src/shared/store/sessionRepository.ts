@@ -211,6 +211,29 @@ export class SessionRepository {
     return inserted.length === 1 ? inserted[0].attempt_number : null;
   }
 
+  /**
+   * Attempts of a quiz and/or a user, in a stable order (started_at, then id), after a keyset
+   * position, at most `limit`; with `statuses`, only rows in those statuses.
+   */
+  async listAttempts(filter: {
+    quizId?: string;
+    userId?: string;
+    statuses?: readonly string[];
+    after?: { startedAt: number; id: string };
+    limit: number;
+  }): Promise<Attempt[]> {
+    const query = this.withEventSeq();
+    if (filter.quizId !== undefined) query.where(`${TABLE}.quiz_id`, filter.quizId);
+    if (filter.userId !== undefined) query.where(`${TABLE}.user_id`, filter.userId);
+    if (filter.statuses) query.whereIn(`${TABLE}.status`, [...filter.statuses]);
+    if (filter.after) query.whereRaw(`(${TABLE}.started_at, ${TABLE}.id) > (?, ?)`, [new Date(filter.after.startedAt), filter.after.id]);
+    const rows = await query
+      .orderBy([`${TABLE}.started_at`, `${TABLE}.id`])
+      .limit(filter.limit)
+      .catch(pgUnavailable);
+    return (rows as Row[]).map(fromRow);
+  }
+
   /** How many attempts the user has made at the quiz (open or closed). */
   async countAttempts(userId: string, quizId: string | number): Promise<number> {
     const row = await this.knex(TABLE)
