@@ -83,6 +83,24 @@ test('every accepted change and every refused write is an event: seq 1, 2, …, 
   expect(rows[1].data).toEqual(events[1].data);
 });
 
+test('a backlog larger than one statement may carry (after an outage) is written whole, each event once', async () => {
+  const s = await buildSession(api);
+  const events = Array.from({ length: 10_001 }, (_, i) => ({
+    attemptId: s.id,
+    event: {
+      seq: i + 2,
+      type: 'page_focused' as const,
+      at: Date.now(),
+      actor: { id: null, role: 'open' as const },
+      request_id: null,
+      data: { client_time: '2026-12-01T09:00:00Z' },
+    },
+  }));
+  await api.repo.insertEvents(events);
+  await api.repo.insertEvents(events.slice(0, 3000)); // a replay writes nothing twice
+  expect(await api.knex('attempt_events').where({ attempt_id: s.id }).count('* as n')).toEqual([{ n: '10002' }]);
+});
+
 test('pages: after and limit, in seq order; a bad query is a 400', async () => {
   const s = await buildSession(api);
   for (let i = 0; i < 5; i++) expect((await patch(s.id, { question_id: `q${i}`, answer: i })).status).toBe(200);

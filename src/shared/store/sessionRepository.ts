@@ -13,6 +13,8 @@ import { ServiceUnavailableError } from '../errors';
 export const TABLE = 'quiz_sessions';
 /** The event log (events.ts). */
 export const EVENTS_TABLE = 'attempt_events';
+/** Most event rows one INSERT carries (8 bind parameters each, PostgreSQL allows 65,535). */
+export const EVENTS_PER_STATEMENT = 2000;
 
 interface EventRow {
   attempt_id: string;
@@ -263,7 +265,14 @@ export class SessionRepository {
 
   /** Writes events (each once: a replayed batch writes nothing twice). */
   async insertEvents(events: ReadonlyArray<{ attemptId: string; event: AttemptEvent }>): Promise<void> {
-    if (events.length === 0) return;
+    // in statements of at most EVENTS_PER_STATEMENT rows: a backlog after an outage can hold more
+    // events than one statement may have bind parameters (65,535)
+    for (let from = 0; from < events.length; from += EVENTS_PER_STATEMENT) {
+      await this.insertEventRows(events.slice(from, from + EVENTS_PER_STATEMENT));
+    }
+  }
+
+  private async insertEventRows(events: ReadonlyArray<{ attemptId: string; event: AttemptEvent }>): Promise<void> {
     await this.knex(EVENTS_TABLE)
       .insert(
         events.map(({ attemptId, event }) => ({
