@@ -28,18 +28,27 @@ type Command =
   | { kind: 'resume' }
   | { kind: 'extend'; seconds: number; from: ExtendFrom; reopen: boolean };
 
-const command: fc.Arbitrary<Command> = fc.oneof(
-  fc.record({ kind: fc.constant('wait' as const), ms: fc.oneof(fc.integer({ min: 0, max: 3000 }), fc.constantFrom(999, 1000, 1001)) }),
-  fc.constant({ kind: 'progress' as const }),
-  fc.constant({ kind: 'pause' as const }),
-  fc.constant({ kind: 'resume' as const }),
-  fc.record({
-    kind: fc.constant('extend' as const),
-    seconds: fc.integer({ min: 1, max: 5 }),
-    from: fc.constantFrom<ExtendFrom>('deadline', 'now'),
-    reopen: fc.boolean(),
-  }),
-);
+/** A random step: a wait of up to `maxWaitMs` (and the 1 s boundaries), or a command; extensions of 1..`maxSeconds`. */
+const commandOf = (maxWaitMs: number, maxSeconds: number, boundaries: number[] = []): fc.Arbitrary<Command> =>
+  fc.oneof(
+    fc.record({
+      kind: fc.constant('wait' as const),
+      ms: boundaries.length
+        ? fc.oneof(fc.integer({ min: 0, max: maxWaitMs }), fc.constantFrom(...boundaries))
+        : fc.integer({ min: 0, max: maxWaitMs }),
+    }),
+    fc.constant({ kind: 'progress' as const }),
+    fc.constant({ kind: 'pause' as const }),
+    fc.constant({ kind: 'resume' as const }),
+    fc.record({
+      kind: fc.constant('extend' as const),
+      seconds: fc.integer({ min: 1, max: maxSeconds }),
+      from: fc.constantFrom<ExtendFrom>('deadline', 'now'),
+      reopen: fc.boolean(),
+    }),
+  );
+
+const command = commandOf(3000, 5, [999, 1000, 1001]);
 
 /** What the model says a step does: its code, and the attempt after it. */
 interface Step {
@@ -205,18 +214,7 @@ test('the scripts follow the reference model step by step, and no sequence break
 });
 
 test('over HTTP on the wall clock: every response keeps time_remaining ≥ 0, the deadline after started_at and never earlier', async () => {
-  const httpCommand = fc.oneof(
-    fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 300 }) }),
-    fc.constant({ kind: 'progress' as const }),
-    fc.constant({ kind: 'pause' as const }),
-    fc.constant({ kind: 'resume' as const }),
-    fc.record({
-      kind: fc.constant('extend' as const),
-      seconds: fc.integer({ min: 1, max: 2 }),
-      from: fc.constantFrom<ExtendFrom>('deadline', 'now'),
-      reopen: fc.boolean(),
-    }),
-  );
+  const httpCommand = commandOf(300, 2);
   await assertAsyncProperty(
     fc.asyncProperty(fc.array(httpCommand, { minLength: 1, maxLength: 8 }), async (commands) => {
       const s = await buildSession(api, { time_limit_seconds: 1 });

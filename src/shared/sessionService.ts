@@ -241,10 +241,22 @@ export class SessionService {
     return this.readable(stored, owner, quizScope);
   }
 
-  private readable(attempt: Attempt, owner: string | undefined, quizScope: readonly string[] | undefined): Attempt {
+  /** Refuses (403) another user's attempt (with `owner`) or one of a quiz outside `quizScope`, before anything about it is shown. */
+  private checkAccess(attempt: Attempt, owner: string | undefined, quizScope: readonly string[] | undefined): void {
     if (owner !== undefined && attempt.userId !== owner) throw new ForbiddenError();
     if (quizScope !== undefined && !quizScope.includes(String(attempt.quizId)))
       throw new ForbiddenError('This attempt is of a quiz outside the token’s quiz_ids');
+  }
+
+  /** The attempt as stored (Redis, else PostgreSQL), for a check that needs only its owner, quiz and status; 404 when there is none. */
+  private async stored(id: string): Promise<Attempt> {
+    const attempt = (await this.store.read(id))?.attempt ?? (await this.repo.findById(id));
+    if (!attempt) throw new SessionNotFoundError(id);
+    return attempt;
+  }
+
+  private readable(attempt: Attempt, owner: string | undefined, quizScope: readonly string[] | undefined): Attempt {
+    this.checkAccess(attempt, owner, quizScope);
     const shown = presentAt(attempt, this.clock());
     if (shown.status === 'expired' || shown.status === 'abandoned') throw new SessionExpiredError(shown);
     return shown;
@@ -384,10 +396,8 @@ export class SessionService {
 
   /** The attempt is of a quiz in scope, and (to reopen) its user has no other open attempt at the quiz. */
   private async checkControllable(id: string, control: Control, quizScope: readonly string[] | undefined): Promise<void> {
-    const attempt = (await this.store.read(id))?.attempt ?? (await this.repo.findById(id));
-    if (!attempt) throw new SessionNotFoundError(id);
-    if (quizScope !== undefined && !quizScope.includes(String(attempt.quizId)))
-      throw new ForbiddenError('This attempt is of a quiz outside the token’s quiz_ids');
+    const attempt = await this.stored(id);
+    this.checkAccess(attempt, undefined, quizScope);
     if (control.action !== 'extend' || !control.reopen || isOpen(attempt.status)) return;
     const open = await this.repo.findOpen(attempt.userId, attempt.quizId);
     if (open && open.id !== id) throw new AnotherAttemptOpenError(attempt, open.id);
@@ -431,11 +441,7 @@ export class SessionService {
     owner?: string,
     quizScope?: readonly string[],
   ): Promise<{ events: AttemptEvent[]; nextAfter: number }> {
-    const attempt = (await this.store.read(id))?.attempt ?? (await this.repo.findById(id));
-    if (!attempt) throw new SessionNotFoundError(id);
-    if (owner !== undefined && attempt.userId !== owner) throw new ForbiddenError();
-    if (quizScope !== undefined && !quizScope.includes(String(attempt.quizId)))
-      throw new ForbiddenError('This attempt is of a quiz outside the token’s quiz_ids');
+    this.checkAccess(await this.stored(id), owner, quizScope);
     const [durable, pending] = await Promise.all([this.repo.eventsAfter(id, after, limit), this.store.pendingEvents(id)]);
     const bySeq = new Map<number, AttemptEvent>();
     for (const e of [...durable, ...pending]) if (e.seq > after && !bySeq.has(e.seq)) bySeq.set(e.seq, e);
