@@ -1,6 +1,7 @@
 import { bearer, hsToken, SECRET, startAuthApi } from './support/authApi';
 import { expectError } from './support/contract';
 import { request, type TestResponse } from './support/harness';
+import { SseClient } from './support/sse';
 
 /*
  * Every role against every endpoint, with real HS256 tokens against a real API: what each may do
@@ -78,6 +79,17 @@ const staff = (who: Who) => who === 'service' || isProctor(who);
 const post = (path: string, body: unknown) => (id: string, h: Record<string, string>) =>
   request(api.url, 'POST', path.replace(':id', id), body, h);
 
+/** Opens a stream and closes it at once: the status (and, refused, the error body) as a response. */
+const stream = (path: (id: string) => string) => async (id: string, h: Record<string, string>): Promise<TestResponse> => {
+  const opened = await SseClient.open(api.url + path(id), h);
+  if (opened.client) {
+    // 200 comes only once the stream is subscribed and the access check passed
+    opened.client.close();
+    return { status: 200, headers: opened.client.response.headers, body: undefined };
+  }
+  return { status: opened.status, headers: opened.headers, body: opened.body };
+};
+
 const ENDPOINTS: Endpoint[] = [
   {
     name: 'POST start (for the owner)',
@@ -107,6 +119,12 @@ const ENDPOINTS: Endpoint[] = [
     name: 'POST events',
     allowed: studentAction,
     call: post('/api/sessions/:id/events', { events: [{ type: 'page_blurred', client_time: '2026-12-01T09:00:00Z' }] }),
+  },
+  { name: 'GET attempt stream', allowed: attemptReader, call: stream((id) => `/api/sessions/${id}/stream`) },
+  {
+    name: 'GET quiz stream',
+    allowed: (who) => who === 'service' || (isProctor(who) && inScope(who)),
+    call: stream(() => `/api/quizzes/${QUIZ()}/stream`),
   },
   {
     name: 'GET quiz attempts',

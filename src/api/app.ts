@@ -14,6 +14,8 @@ import { registerHealthRoutes, type ReadinessCheck } from './routes/health';
 import { registerQuizRoutes } from './routes/quizzes';
 import { registerSessionRoutes } from './routes/sessions';
 import { registerListingRoutes } from './routes/listings';
+import { registerStreamRoutes } from './routes/streams';
+import type { StreamHub } from './streamHub';
 
 /** What the HTTP edge needs. */
 export interface AppDeps {
@@ -26,6 +28,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Serve GET /metrics on the API port (false when API_METRICS_PORT moves it elsewhere). */
   metricsOnApiPort?: boolean;
+  /** The process's Server-Sent Events (the stream routes are served when given). */
+  streams?: StreamHub;
   /** Bearer-token verification for the session routes; null or absent runs open. */
   authenticate?: Authenticator | null;
 }
@@ -48,6 +52,7 @@ export function createApp(deps: AppDeps): Koa {
   registerSessionRoutes(router, deps.service, deps.authenticate ?? null, deps.log);
   registerQuizRoutes(router, deps.policies, deps.authenticate ?? null);
   registerListingRoutes(router, deps.service, deps.authenticate ?? null);
+  if (deps.streams) registerStreamRoutes(router, deps.service, deps.streams, deps.authenticate ?? null);
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument();
   });

@@ -7,6 +7,7 @@ import { ShutdownOrder, type Shutdown } from '../shared/shutdown';
 import type { SessionService } from '../shared/sessionService';
 import { createApp, type AppDeps } from './app';
 import { createAuthenticator } from './auth';
+import { createStreamHub } from './streamHub';
 
 /** Starts the HTTP server; on shutdown it stops accepting, finishes in-flight requests, then closes. */
 export async function startApiServer(
@@ -21,8 +22,12 @@ export async function startApiServer(
       'authentication is off (no AUTH_JWT_SECRET or AUTH_JWKS_URL): every caller may do everything, read and change any attempt it knows the id of and choose its own time limit; run behind a gateway that authenticates',
     );
   }
+  const streams = createStreamHub(deps.config, deps.log, 'quiz-session-api-streams');
+  // streams end with the intake, so the server's close is not held up by them
+  deps.shutdown.add('streams', () => streams.close(), ShutdownOrder.StopIntake);
   const app = createApp({
     service: deps.service,
+    streams,
     policies: deps.policies,
     log: deps.log,
     authenticate,

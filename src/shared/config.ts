@@ -42,6 +42,10 @@ export const configSchema = z.object({
   AUTH_PROCTOR_ROLE: z.string().min(1).default('proctor'),
   /** When set, a token whose `iat` is older than this (or that has no `iat`) is refused. */
   AUTH_MAX_TOKEN_AGE_SECONDS: int(1, 366 * 86_400).optional(),
+  /** Server-Sent Event streams one API process holds at most; past it a new stream answers 503 (retryable). */
+  MAX_STREAMS: int(0, 1_000_000).default(20_000),
+  /** Seconds between a stream's `time` events (and a quiz stream's keep-alives). */
+  STREAM_TIME_EVENT_SECONDS: int(1, 15).default(15),
 });
 
 /** The validated configuration. */

@@ -17,6 +17,21 @@ export function workerRedisOptions(config: Pick<Config, 'REDIS_URL'>, name: stri
   return { ...parseRedisUrl(config.REDIS_URL), connectionName: name, maxRetriesPerRequest: null, enableReadyCheck: true };
 }
 
+/**
+ * The connection the API's streams subscribe on (subscriber mode: it carries nothing else). A
+ * subscribe while Redis is away fails at once (the stream answers 503); it reconnects by itself and
+ * subscribes again to every channel it had.
+ */
+export function createSubscriberRedis(config: Pick<Config, 'REDIS_URL'>, name: string): Redis {
+  return new Redis({
+    ...parseRedisUrl(config.REDIS_URL),
+    connectionName: name,
+    enableOfflineQueue: false,
+    connectTimeout: 2000,
+    retryStrategy: (times) => Math.min(50 * times, 1000),
+  });
+}
+
 /** Fail-fast connection options, for request paths and for the API's BullMQ producers. */
 export function failFastRedisOptions(config: Pick<Config, 'REDIS_URL' | 'REDIS_COMMAND_TIMEOUT_MS'>, name: string): RedisOptions {
   return {

@@ -185,7 +185,7 @@ export class SessionService {
     const attemptNumber = await this.repo.insertIfNoneOpen({ ...candidate, eventSeq: started.seq }, rules.maxAttempts, started);
     if (attemptNumber === null) return null;
     const attempt: Attempt = { ...candidate, eventSeq: started.seq, attemptNumber };
-    await this.store.fill(attempt);
+    await this.store.fill(attempt, null, true);
     await this.quietly('schedule expiry', this.hooks.deadlineSet(attempt));
     return attempt;
   }

@@ -4,11 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { createApp } from '../../src/api/app';
 import { createAuthenticator } from '../../src/api/auth';
+import { createStreamHub } from '../../src/api/streamHub';
 import { loadConfig, type Config } from '../../src/shared/config';
 import { createLogger } from '../../src/shared/logger';
 import { Metrics } from '../../src/shared/metrics';
 import { createRuntime, type Runtime } from '../../src/shared/runtime';
-import { Shutdown } from '../../src/shared/shutdown';
+import { Shutdown, ShutdownOrder } from '../../src/shared/shutdown';
 import { ACCOMMODATION_TABLE, OVERRIDE_TABLE, POLICY_TABLE, policyKey } from '../../src/shared/store/policyStore';
 import { cleanupUsers } from './harness';
 
@@ -31,9 +32,12 @@ export async function startAuthApi(overrides: Partial<Config>) {
   const shutdown = new Shutdown(log, 5000);
   const runtime: Runtime = createRuntime(config, log, shutdown, 'auth-test');
   await new Promise<void>((resolve) => (runtime.redis.status === 'ready' ? resolve() : runtime.redis.once('ready', () => resolve())));
+  const streams = createStreamHub(config, log, 'auth-test-streams');
+  shutdown.add('streams', () => streams.close(), ShutdownOrder.StopIntake);
   const app = createApp({
     service: runtime.service,
     policies: runtime.policies,
+    streams,
     log,
     authenticate: createAuthenticator(config),
     metrics: new Metrics('auth-test'),
@@ -47,8 +51,10 @@ export async function startAuthApi(overrides: Partial<Config>) {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     user: (name: string) => `${prefix}-${name}`,
     async close() {
-      await new Promise((resolve) => server.close(resolve));
+      streams.endAll();
+      const closed = new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
+      await closed;
       await cleanupUsers(runtime, prefix);
       // settings of this API's users and quizzes (quiz ids made with user() too), cached copies included
       await runtime.knex(ACCOMMODATION_TABLE).where('user_id', 'like', `${prefix}%`).delete();

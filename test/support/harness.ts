@@ -4,16 +4,19 @@ import { randomUUID } from 'node:crypto';
 import { clientText, type ClientText } from './clientText';
 import { assertMatchesOpenApi } from './openapiValidator';
 import { createApp } from '../../src/api/app';
+import { createStreamHub, type StreamHub } from '../../src/api/streamHub';
 import { loadConfig, type Config } from '../../src/shared/config';
 import { createLogger } from '../../src/shared/logger';
 import { createRuntime, type Runtime } from '../../src/shared/runtime';
-import { Shutdown } from '../../src/shared/shutdown';
+import { Shutdown, ShutdownOrder } from '../../src/shared/shutdown';
 import { DIRTY_SET_KEY, eventsKey, sessionKey } from '../../src/shared/store/sessionStore';
 import type { SessionHooks } from '../../src/shared/sessionService';
 
 /** A test's own API: a real Koa server on an ephemeral port over real Redis and PostgreSQL. */
 export interface TestApi extends Runtime {
   config: Config;
+  /** The API's Server-Sent Events. */
+  streams: StreamHub;
   url: string;
   /** A user id unique to this harness; every attempt a test makes should use userId(). */
   userId(suffix?: string): string;
@@ -59,9 +62,12 @@ export async function startTestApi(overrides: Partial<Config> = {}, hooks?: Sess
   const shutdown = new Shutdown(log, 5000);
   const runtime = createRuntime(config, log, shutdown, 'test', hooks);
   await new Promise<void>((resolve) => (runtime.redis.status === 'ready' ? resolve() : runtime.redis.once('ready', () => resolve())));
+  const streams = createStreamHub(config, log, 'quiz-session-test-streams');
+  shutdown.add('streams', () => streams.close(), ShutdownOrder.StopIntake);
   const app = createApp({
     service: runtime.service,
     policies: runtime.policies,
+    streams,
     log,
     readiness: { redis: () => runtime.redis.ping(), postgres: () => runtime.knex.raw('select 1') },
   });
@@ -72,11 +78,14 @@ export async function startTestApi(overrides: Partial<Config> = {}, hooks?: Sess
   return {
     ...runtime,
     config,
+    streams,
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     userId: (suffix = randomUUID().slice(0, 8)) => `${prefix}-${suffix}`,
     async close() {
-      await new Promise((resolve) => server.close(resolve));
+      streams.endAll();
+      const closed = new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
+      await closed;
       try {
         await cleanupUsers(runtime, prefix);
       } finally {

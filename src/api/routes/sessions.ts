@@ -20,7 +20,7 @@ export const SESSION_PREFIXES = ['/api/sessions', '/sessions'] as const;
  * The attempt id from the path, checked against the same pattern as sessionIdParam: on every
  * request, so a regex test rather than a schema parse that allocates.
  */
-function sessionIdOf(ctx: { params: Record<string, string> }): string {
+export function sessionIdOf(ctx: { params: Record<string, string> }): string {
   const id = ctx.params.id;
   if (!UUID_V4.test(id)) throw new ValidationError(SESSION_ID_MESSAGE, 'id');
   return id.toLowerCase();

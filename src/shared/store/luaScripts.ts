@@ -6,6 +6,7 @@ import { EVENTS_LUA } from '../domain/events';
 import { IDLE_LUA } from '../domain/idle';
 import { STATUS_LUA } from '../domain/status';
 import { VERSION_LUA } from '../domain/version';
+import { CHANNELS_LUA } from './channels';
 import { FIELDS_LUA } from './sessionCodec';
 
 /*
@@ -16,6 +17,7 @@ import { FIELDS_LUA } from './sessionCodec';
  *   "rules"   is_running, is_open, due_change, is_idle, version_matches, next_version, the
  *             controls' clock (src/shared/domain/)
  *   "fields"  META_FIELDS, read_fields, is_answer_field (the field table in sessionCodec.ts)
+ *   "channels" publish_change: an applied change, out on the attempt's and the quiz's channel (channels.ts)
  */
 
 /** The rules as Lua functions, in dependency order (test/rules.agree.test.ts runs them on their own). */
@@ -25,6 +27,7 @@ export const RULES_LUA = STATUS_LUA + DEADLINE_LUA + IDLE_LUA + VERSION_LUA + CO
 const GENERATED_INCLUDES: Readonly<Record<string, string>> = {
   rules: RULES_LUA,
   fields: FIELDS_LUA,
+  channels: CHANNELS_LUA,
 };
 
 /** A script ready for ioredis' defineCommand. */

@@ -108,11 +108,21 @@ export class SessionStore {
     return isSessionHash(hash) ? decodeHash(hash) : null;
   }
 
-  /** Caches an attempt unless the cached copy is as new or newer; true when written. */
-  async fill(attempt: Attempt, dirtySince: number | null = null): Promise<boolean> {
+  /**
+   * Caches an attempt unless the cached copy is as new or newer; true when written. `announce`
+   * publishes it as a change (a new attempt: the quiz's stream shows it).
+   */
+  async fill(attempt: Attempt, dirtySince: number | null = null, announce = false): Promise<boolean> {
     const fields = encodeAttempt(attempt, dirtySince);
     const written = await this.redis
-      .sessionFill(sessionKey(attempt.id), eventsKey(attempt.id), String(this.ttlSeconds), String(attempt.version), ...fields)
+      .sessionFill(
+        sessionKey(attempt.id),
+        eventsKey(attempt.id),
+        String(this.ttlSeconds),
+        String(attempt.version),
+        announce ? '1' : '',
+        ...fields,
+      )
       .catch(unavailable);
     return written === 1;
   }

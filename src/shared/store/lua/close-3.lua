@@ -23,6 +23,7 @@
 --- @include "rules"
 --- @include "fields"
 --- @include "render"
+--- @include "channels"
 --- @include "write"
 local target = ARGV[6]
 local guard = ARGV[7]

@@ -24,6 +24,7 @@
 --- @include "rules"
 --- @include "fields"
 --- @include "render"
+--- @include "channels"
 --- @include "write"
 local action = ARGV[6]
 local reason = ARGV[10]

@@ -11,6 +11,7 @@
 --- @include "rules"
 --- @include "fields"
 --- @include "render"
+--- @include "channels"
 --- @include "write"
 for i = 6, #ARGV, 2 do add_event(ARGV[i], ARGV[i + 1]) end
 return reply('OK')

@@ -20,6 +20,7 @@
 --- @include "rules"
 --- @include "fields"
 --- @include "render"
+--- @include "channels"
 --- @include "write"
 settle_deadline()
 if m.status == 'completed' then return reject('COMPLETED', 409, 'SESSION_COMPLETED') end

@@ -19,13 +19,14 @@
                          is written with the script's reply; true when it moved the attempt
     add_event(type, data) queues an event (data: JSON text) for the reply to append
     apply(fields, code)  writes the fields (with the deadline's change and version + 1) and the
-                         queued events, marks the attempt dirty if it was clean, refreshes the TTL
+                         queued events, marks the attempt dirty if it was clean, refreshes the TTL,
+                         and publishes the attempt after it (channels.ts)
     reply(code)          answers without a change of its own (still writing the deadline's change
                          and the queued events, if any)
     reject(code, http_status, error_code)  records the refused write (write_rejected), then reply
   Every reply is {code, first, render(), moved}: first = 1 when the attempt became dirty, moved = 1
   when the deadline moved it.
-  Needs the "rules", "fields" and "render" includes.
+  Needs the "rules", "fields", "render" and "channels" includes.
 ]]
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -97,7 +98,9 @@ local function apply(fields, code)
   local first = mark_dirty(all)
   redis.call('HSET', key, unpack(all))
   redis.call('EXPIRE', key, ARGV[2])
-  return {code, first, (render()), moved}
+  local out, meta = render()
+  publish_change(out, meta)
+  return {code, first, out, moved}
 end
 
 local function reply(code)

@@ -1,0 +1,34 @@
+/*
+ * The pub/sub channels of attempt changes: every change a write script applies is published from
+ * inside that script (no round trip of its own), on the attempt's channel and on its quiz's. The
+ * message is the attempt as render() gives it (includes/render.lua), as JSON text: a subscriber
+ * decodes it with decodeRendered, no read of its own.
+ */
+
+/** Channel of one attempt's changes, named after its key (session:<id>). */
+export const attemptChannel = (id: string): string => `session:${id}:changes`;
+/** Channel of the changes of every attempt of a quiz. */
+export const quizChannel = (quizId: string | number): string => `quiz:${quizId}:changes`;
+
+const ID = '@@';
+
+/** A channel template as a Lua expression over `name`: `session:@@:changes` -> `'session:' .. name .. ':changes'`. */
+function luaChannel(of: (name: string) => string): string {
+  const [before, after] = of(ID).split(ID);
+  return `${JSON.stringify(before)} .. name .. ${JSON.stringify(after)}`;
+}
+
+/**
+ * publish_change(out, meta): publishes render()'s `out` (the attempt) on the attempt's channel and
+ * on its quiz's. Needs nothing but cjson.
+ */
+export const CHANNELS_LUA = `
+local function attempt_channel(name) return ${luaChannel(attemptChannel)} end
+local function quiz_channel(name) return ${luaChannel(quizChannel)} end
+local function publish_change(out, meta)
+  local message = cjson.encode(out)
+  redis.call('PUBLISH', attempt_channel(meta.id), message)
+  -- quiz_id is kept as JSON text (a string or a number)
+  redis.call('PUBLISH', quiz_channel(tostring(cjson.decode(meta.quiz_id))), message)
+end
+`;
