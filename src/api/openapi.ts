@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { LIMITS } from '../shared/limits';
 import { quizAttemptsQuery, userAttemptsQuery } from './routes/listings';
+import { attemptStreamQuery } from './routes/streams';
 import {
   attemptResponse,
   attemptsPageResponse,
@@ -190,6 +191,31 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
         },
       },
     },
+    [`${prefix}/{id}/stream`]: {
+      get: {
+        tags: [tag],
+        security,
+        operationId: `stream${tag}`,
+        summary:
+          'Server-Sent Events of the attempt (whoever may read it): `event: attempt` with `id: <version>` on connect (unless Last-Event-ID is that version already), then one per change from any API process or worker; `event: time` with `{time_remaining, server_time}` on connect and at least every 15 s. A reconnect with Last-Event-ID gets the newer state at once. 503 (retryable) when the process holds MAX_STREAMS streams',
+        parameters: [
+          idParam,
+          ...queryParameters(attemptStreamQuery),
+          {
+            name: 'Last-Event-ID',
+            in: 'header',
+            required: false,
+            description: 'The id of the last attempt event the client has (its version)',
+            schema: { type: 'string' },
+          },
+          requestId,
+        ],
+        responses: {
+          '200': { description: 'The event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+          ...errors(400, 401, 403, 404, 410, 500, 503),
+        },
+      },
+    },
     [`${prefix}/{id}/pause`]: {
       post: control(
         'pause',
@@ -314,6 +340,20 @@ export function openApiDocument(): Record<string, unknown> {
             "The quiz's attempts (a proctor of the quiz or a service), in a stable order (started_at, id), keyset-paged; open ones in their live state. With `status`, the live status decides, so a page may hold fewer than `limit` while `next_cursor` is set",
           parameters: [quizIdPathParam, ...queryParameters(quizAttemptsQuery), requestId],
           responses: { '200': { description: 'A page', content: json(ref('AttemptsPage')) }, ...errors(400, 401, 403, 500, 503) },
+        },
+      },
+      '/api/quizzes/{quiz_id}/stream': {
+        get: {
+          tags: ['Quizzes'],
+          security,
+          operationId: 'streamQuiz',
+          summary:
+            "Server-Sent Events of every change of any attempt of the quiz (a proctor of the quiz or a service), new attempts included: `event: attempt` with the attempt, `id: <attempt id>.<version>`; a keep-alive comment at least every 15 s",
+          parameters: [quizIdPathParam, requestId],
+          responses: {
+            '200': { description: 'The event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+            ...errors(400, 401, 403, 500, 503),
+          },
         },
       },
       '/api/users/{user_id}/attempts': {

@@ -25,6 +25,7 @@ export async function startApiServer(
   const streams = createStreamHub(deps.config, deps.log, 'quiz-session-api-streams');
   // streams end with the intake, so the server's close is not held up by them
   deps.shutdown.add('streams', () => streams.close(), ShutdownOrder.StopIntake);
+  deps.metrics?.watchStreams(() => streams.size);
   const app = createApp({
     service: deps.service,
     streams,

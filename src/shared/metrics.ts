@@ -95,6 +95,18 @@ export class Metrics {
     });
   }
 
+  /** Reports `sse_streams_open`, the streams this process serves, read at scrape time. */
+  watchStreams(size: () => number): void {
+    new Gauge({
+      name: 'sse_streams_open',
+      help: 'Server-Sent Event streams this API process holds open (bounded by MAX_STREAMS)',
+      registers: [this.registry],
+      collect() {
+        this.set(size());
+      },
+    });
+  }
+
   /** The session service's observers. */
   sessionObservers() {
     return {
