@@ -80,15 +80,17 @@ const post = (path: string, body: unknown) => (id: string, h: Record<string, str
   request(api.url, 'POST', path.replace(':id', id), body, h);
 
 /** Opens a stream and closes it at once: the status (and, refused, the error body) as a response. */
-const stream = (path: (id: string) => string) => async (id: string, h: Record<string, string>): Promise<TestResponse> => {
-  const opened = await SseClient.open(api.url + path(id), h);
-  if (opened.client) {
-    // 200 comes only once the stream is subscribed and the access check passed
-    opened.client.close();
-    return { status: 200, headers: opened.client.response.headers, body: undefined };
-  }
-  return { status: opened.status, headers: opened.headers, body: opened.body };
-};
+const stream =
+  (path: (id: string) => string) =>
+  async (id: string, h: Record<string, string>): Promise<TestResponse> => {
+    const opened = await SseClient.open(api.url + path(id), h);
+    if (opened.client) {
+      // 200 comes only once the stream is subscribed and the access check passed
+      opened.client.close();
+      return { status: 200, headers: opened.client.response.headers, body: undefined };
+    }
+    return { status: opened.status, headers: opened.headers, body: opened.body };
+  };
 
 const ENDPOINTS: Endpoint[] = [
   {

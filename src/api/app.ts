@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger';
 import type { Metrics } from '../shared/metrics';
 import type { SessionService } from '../shared/sessionService';
 import type { PolicyStore } from '../shared/store/policyStore';
+import type { IdempotencyStore } from '../shared/store/idempotencyStore';
 import type { Authenticator } from './auth';
 import { openApiDocument } from './openapi';
 import { edge } from './middleware/edge';
@@ -28,6 +29,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Serve GET /metrics on the API port (false when API_METRICS_PORT moves it elsewhere). */
   metricsOnApiPort?: boolean;
+  /** The kept responses of requests with an Idempotency-Key. */
+  idempotency: IdempotencyStore;
   /** The process's Server-Sent Events (the stream routes are served when given). */
   streams?: StreamHub;
   /** Bearer-token verification for the session routes; null or absent runs open. */
@@ -49,7 +52,7 @@ export function createApp(deps: AppDeps): Koa {
   app.proxy = true;
   const router = new Router();
   registerHealthRoutes(router, deps.readiness);
-  registerSessionRoutes(router, deps.service, deps.authenticate ?? null, deps.log);
+  registerSessionRoutes(router, deps.service, deps.idempotency, deps.log, deps.authenticate ?? null);
   registerQuizRoutes(router, deps.policies, deps.authenticate ?? null);
   registerListingRoutes(router, deps.service, deps.authenticate ?? null);
   if (deps.streams) registerStreamRoutes(router, deps.service, deps.streams, deps.authenticate ?? null);

@@ -49,11 +49,12 @@ const ERROR_TEXT: Record<number, string> = {
   401: 'UNAUTHORIZED: authentication is configured and the bearer token is missing, expired, without exp, too old (AUTH_MAX_TOKEN_AGE_SECONDS) or invalid',
   403: "QUIZ_NOT_OPEN on start: outside the quiz policy's window (`opens_at`, `closes_at`); or FORBIDDEN: the token's role may not do this (a proctor never answers, completes, abandons or starts; a student never sets time_limit_seconds, extends, pauses, resumes or reopens), or its subject is not the attempt's user_id (or a different user_id was given to start), or the attempt is of a quiz outside a proctor's quiz_ids",
   404: 'SESSION_NOT_FOUND (or ROUTE_NOT_FOUND; POLICY_NOT_FOUND for a quiz without a policy; SETTING_NOT_FOUND for a missing accommodation or override)',
-  409: 'SESSION_CONFLICT (stale version; `retry-after: 1`, retryable, current attempt under `session`), SESSION_COMPLETED, on start ATTEMPT_LIMIT_REACHED (every attempt the quiz policy allows is used; not retryable; `attempts_used`, `max_attempts`), or on a reopen ANOTHER_ATTEMPT_OPEN (the user has started another attempt at the quiz since)',
+  409: 'SESSION_CONFLICT (stale version; `retry-after: 1`, retryable, current attempt under `session`), SESSION_COMPLETED, on start ATTEMPT_LIMIT_REACHED (every attempt the quiz policy allows is used; not retryable; `attempts_used`, `max_attempts`), or on a reopen ANOTHER_ATTEMPT_OPEN (the user has started another attempt at the quiz since), or IDEMPOTENCY_KEY_IN_USE (the first request with this Idempotency-Key is still running; retryable)',
   410: 'SESSION_EXPIRED: the deadline passed (progress on an overdue attempt too), or the attempt was abandoned; the attempt under `session`',
   423: 'SESSION_PAUSED: a proctor paused the attempt; retryable (`retry-after`), the attempt under `session`',
   413: 'PAYLOAD_TOO_LARGE',
   415: 'UNSUPPORTED_MEDIA_TYPE: the body is not JSON',
+  422: 'IDEMPOTENCY_KEY_REUSED: the Idempotency-Key was used for a different request (route, If-Match or body); nothing applied',
   500: 'INTERNAL_SERVER_ERROR',
   503: 'SERVICE_UNAVAILABLE: Redis or PostgreSQL unreachable; retryable',
 };
@@ -75,12 +76,26 @@ const ifMatch = {
   description: 'The version the write expects (`5`, `"5"` or `W/"5"`); must agree with `version` in the body',
   schema: { type: 'string' },
 };
+const idempotencyKey = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    'Names the request (1–255 printable ASCII characters; a UUID): the first response is kept 24 h per caller and key, and a retry of the same request gets it again with `idempotent-replayed: true`, applying nothing',
+  schema: { type: 'string', minLength: 1, maxLength: 255 },
+};
 const idParam = { name: 'id', in: 'path', required: true, schema: schema(sessionIdParam) };
 const quizIdPathParam = { name: 'quiz_id', in: 'path', required: true, schema: schema(quizIdParam) };
 const userIdPathParam = { name: 'user_id', in: 'path', required: true, schema: schema(userIdParam) };
 const attemptOk = (description: string) => ({
   description,
-  headers: { ETag: { description: 'The attempt version, quoted', schema: { type: 'string' } } },
+  headers: {
+    ETag: { description: 'The attempt version, quoted', schema: { type: 'string' } },
+    'idempotent-replayed': {
+      description: '`true` when this is the kept response of an earlier request with the same Idempotency-Key',
+      schema: { type: 'string' },
+    },
+  },
   content: json(ref('Attempt')),
 });
 
@@ -93,11 +108,11 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
     security,
     operationId: `${method}Progress${tag}`,
     summary: 'Save progress: answers (merged per question) and/or the current question; version-checked when a version is given',
-    parameters: [idParam, ifMatch, requestId],
+    parameters: [idParam, ifMatch, idempotencyKey, requestId],
     requestBody: { required: true, content: json(ref('ProgressRequest')) },
     responses: {
       '200': attemptOk('The attempt after the write (version + 1)'),
-      ...errors(400, 401, 403, 404, 409, 410, 413, 415, 423, 500, 503),
+      ...errors(400, 401, 403, 404, 409, 410, 413, 415, 422, 423, 500, 503),
     },
   });
   const control = (what: 'extend' | 'pause' | 'resume', summary: string, body: string) => ({
@@ -105,11 +120,11 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
     security,
     operationId: `${what}${tag}`,
     summary,
-    parameters: [idParam, requestId],
+    parameters: [idParam, idempotencyKey, requestId],
     requestBody: { required: what === 'extend', content: json(ref(body)) },
     responses: {
       '200': attemptOk('The attempt after the control (version + 1), or as it was when there was nothing to do'),
-      ...errors(400, 401, 403, 404, 409, 410, 413, 415, 500, 503),
+      ...errors(400, 401, 403, 404, 409, 410, 413, 415, 422, 500, 503),
     },
   });
   const close = (what: 'complete' | 'abandon', summary: string) => ({
@@ -117,11 +132,11 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
     security,
     operationId: `${what}${tag}`,
     summary,
-    parameters: [idParam, ifMatch, requestId],
+    parameters: [idParam, ifMatch, idempotencyKey, requestId],
     requestBody: { required: false, content: json(ref('CloseRequest')) },
     responses: {
       '200': attemptOk('The closed attempt (repeating returns the same)'),
-      ...errors(400, 401, 403, 404, 409, 410, 413, 415, 423, 500, 503),
+      ...errors(400, 401, 403, 404, 409, 410, 413, 415, 422, 423, 500, 503),
     },
   });
   return {
@@ -131,12 +146,12 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
         security,
         operationId: `start${tag}`,
         summary: 'Start an attempt, or resume the open one for this user and quiz',
-        parameters: [requestId],
+        parameters: [idempotencyKey, requestId],
         requestBody: { required: true, content: json(ref('StartRequest')) },
         responses: {
           '201': attemptOk('A new attempt'),
           '200': attemptOk('The open attempt for this user and quiz (resume)'),
-          ...errors(400, 401, 403, 409, 413, 415, 500, 503),
+          ...errors(400, 401, 403, 409, 413, 415, 422, 500, 503),
         },
       },
     },
@@ -348,7 +363,7 @@ export function openApiDocument(): Record<string, unknown> {
           security,
           operationId: 'streamQuiz',
           summary:
-            "Server-Sent Events of every change of any attempt of the quiz (a proctor of the quiz or a service), new attempts included: `event: attempt` with the attempt, `id: <attempt id>.<version>`; a keep-alive comment at least every 15 s",
+            'Server-Sent Events of every change of any attempt of the quiz (a proctor of the quiz or a service), new attempts included: `event: attempt` with the attempt, `id: <attempt id>.<version>`; a keep-alive comment at least every 15 s',
           parameters: [quizIdPathParam, requestId],
           responses: {
             '200': { description: 'The event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },

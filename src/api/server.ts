@@ -13,7 +13,7 @@ import { createStreamHub } from './streamHub';
 export async function startApiServer(
   deps: { config: Config; log: Logger; shutdown: Shutdown; service: SessionService; redis: Redis; knex: Knex } & Pick<
     AppDeps,
-    'metrics' | 'policies'
+    'metrics' | 'policies' | 'idempotency'
   >,
 ): Promise<Server> {
   const authenticate = createAuthenticator(deps.config);
@@ -29,6 +29,7 @@ export async function startApiServer(
   const app = createApp({
     service: deps.service,
     streams,
+    idempotency: deps.idempotency,
     policies: deps.policies,
     log: deps.log,
     authenticate,

@@ -14,6 +14,8 @@ export const ERROR_CODES = [
   'SESSION_EXPIRED',
   'SESSION_PAUSED',
   'ANOTHER_ATTEMPT_OPEN',
+  'IDEMPOTENCY_KEY_REUSED',
+  'IDEMPOTENCY_KEY_IN_USE',
   'QUIZ_NOT_OPEN',
   'ATTEMPT_LIMIT_REACHED',
   'POLICY_NOT_FOUND',
@@ -140,6 +142,22 @@ export class SessionPausedError extends AppError {
 export class AnotherAttemptOpenError extends AppError {
   constructor(attempt: Attempt, otherId: string) {
     super(409, 'ANOTHER_ATTEMPT_OPEN', `The user has another open attempt at quiz ${attempt.quizId} (${otherId})`, attempt, attempt.id);
+  }
+}
+
+/** 422: an Idempotency-Key already used for another request (another route, If-Match or body). */
+export class IdempotencyKeyReusedError extends AppError {
+  constructor() {
+    super(422, 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used for a different request; use a new key for a new request');
+  }
+}
+
+/** 409: the first request with this Idempotency-Key is still running; retry shortly to get its response. */
+export class IdempotencyKeyInUseError extends AppError {
+  override readonly retryable = true;
+  override readonly retryAfterSeconds = 1;
+  constructor() {
+    super(409, 'IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still in flight; retry shortly');
   }
 }
 

@@ -10,6 +10,7 @@ import { noHooks, SessionService, type SessionHooks } from './sessionService';
 import { SessionRepository } from './store/sessionRepository';
 import { PolicyStore } from './store/policyStore';
 import { SessionStore } from './store/sessionStore';
+import { IdempotencyStore } from './store/idempotencyStore';
 
 /** The stores and the domain service one process uses, each registered for shutdown. */
 export interface Runtime {
@@ -19,6 +20,8 @@ export interface Runtime {
   repo: SessionRepository;
   service: SessionService;
   policies: PolicyStore;
+  /** The kept responses of requests with an Idempotency-Key. */
+  idempotency: IdempotencyStore;
 }
 
 /** Opens Redis and PostgreSQL and builds the session service over them. */
@@ -39,5 +42,5 @@ export function createRuntime(config: Config, log: Logger, shutdown: Shutdown, r
     hooks,
     log,
   );
-  return { redis, knex, store, repo, service, policies };
+  return { redis, knex, store, repo, service, policies, idempotency: new IdempotencyStore(redis) };
 }

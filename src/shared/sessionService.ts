@@ -22,8 +22,10 @@ import {
 import type { Logger } from './logger';
 import type { PolicyStore } from './store/policyStore';
 import type { SessionRepository } from './store/sessionRepository';
+import type { IdempotencyClaim } from './store/idempotencyStore';
 import type { CloseRequest, FoundResult, SessionStore, UnownedResult, WriteResult } from './store/sessionStore';
 import { writeSnapshots } from './store/snapshotWriter';
+import type { StoredAttempt } from './store/sessionCodec';
 
 /** Limits on what one attempt may hold. */
 export interface AttemptLimits {
@@ -65,8 +67,18 @@ export interface StartInput {
   ctx?: EventContext;
 }
 
+/**
+ * Thrown by a progress write whose idempotency key has a record already: nothing was applied; the
+ * caller answers from the record (idempotencyStore.ts).
+ */
+export class IdempotentReplay {
+  constructor(readonly record: string) {}
+}
+
 /** A progress write: answers (question id -> answer JSON text) and/or the current question. */
 export interface ProgressInput {
+  /** The request's idempotency key, checked and kept by the write script itself. */
+  idempotency?: IdempotencyClaim;
   /** Who writes, for the event log. */
   ctx?: EventContext;
   expectedVersion?: number;
@@ -274,24 +286,33 @@ export class SessionService {
           currentQuestion: input.currentQuestion,
           answers: input.answers,
           maxAnswers: this.options.limits.maxAnswers,
+          idempotency: input.idempotency,
         },
         input.ctx,
       ),
     );
-    switch (result.code) {
+    return this.progressOutcome(result.code, result.stored, input.expectedVersion);
+  }
+
+  /**
+   * What a progress write's outcome means for its caller: the attempt, or the error. Also how a
+   * replayed outcome (an idempotency record) is answered again (`replayed`: nothing is counted).
+   */
+  progressOutcome(code: string, stored: StoredAttempt, expectedVersion: number | undefined, replayed = false): Attempt {
+    switch (code) {
       case 'OK':
-        return result.stored.attempt;
+        return stored.attempt;
       case 'CONFLICT':
-        this.hooks.conflicted();
-        throw new SessionConflictError(result.stored.attempt, input.expectedVersion ?? -1);
+        if (!replayed) this.hooks.conflicted();
+        throw new SessionConflictError(stored.attempt, expectedVersion ?? -1);
       case 'COMPLETED':
-        throw new SessionCompletedError(result.stored.attempt);
+        throw new SessionCompletedError(stored.attempt);
       case 'PAUSED':
-        throw new SessionPausedError(result.stored.attempt);
+        throw new SessionPausedError(stored.attempt);
       case 'TOO_MANY':
         throw new ValidationError(`answers: an attempt holds at most ${this.options.limits.maxAnswers} answers`, 'answers');
       default:
-        throw new SessionExpiredError(result.stored.attempt);
+        throw new SessionExpiredError(stored.attempt);
     }
   }
 
@@ -515,6 +536,7 @@ export class SessionService {
       await this.store.fill(stored);
       result = await run(this.clock());
     }
+    if (result.code === 'REPLAY') throw new IdempotentReplay(result.record);
     if (!('stored' in result)) {
       if (result.code === 'FORBIDDEN') throw new ForbiddenError();
       // evicted again at once: Redis is out of memory or flushing

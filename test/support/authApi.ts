@@ -38,6 +38,7 @@ export async function startAuthApi(overrides: Partial<Config>) {
     service: runtime.service,
     policies: runtime.policies,
     streams,
+    idempotency: runtime.idempotency,
     log,
     authenticate: createAuthenticator(config),
     metrics: new Metrics('auth-test'),

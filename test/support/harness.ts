@@ -68,6 +68,7 @@ export async function startTestApi(overrides: Partial<Config> = {}, hooks?: Sess
     service: runtime.service,
     policies: runtime.policies,
     streams,
+    idempotency: runtime.idempotency,
     log,
     readiness: { redis: () => runtime.redis.ping(), postgres: () => runtime.knex.raw('select 1') },
   });

@@ -10,6 +10,8 @@ import type { AttemptEvent, EventContext } from '../../shared/domain/events';
 import type { Control } from '../../shared/domain/control';
 import type { Logger } from '../../shared/logger';
 import { parse } from '../validate';
+import { claimOf, IdempotentReplay, replayProgress, runIdempotent } from '../idempotency';
+import { attemptRecordKey, startRecordKey, type IdempotencyClaim, type IdempotencyStore } from '../../shared/store/idempotencyStore';
 import { ownerOf, principalOf, requireAuth, type Authenticator } from '../auth';
 import { authorize, maySetTimeLimit, quizScopeOf } from '../permissions';
 
@@ -79,15 +81,29 @@ function startingUser(ctx: Context, fromBody: string | undefined): string {
 export function registerSessionRoutes(
   router: Router,
   service: SessionService,
+  idempotency: IdempotencyStore,
+  log: Logger,
   authenticate: Authenticator | null = null,
-  log?: Logger,
 ): void {
   const now = service.clock;
+  /** The claim of a request on attempt :id (its record beside the attempt). */
+  const attemptClaim = (ctx: Context & { params: Record<string, string> }, route: string) => {
+    const id = sessionIdOf(ctx);
+    return claimOf(ctx, `${ctx.method} ${route}`, (caller, key) => attemptRecordKey(id, caller, key));
+  };
+  /** Runs a route's work at most once per Idempotency-Key (see runIdempotent). */
+  const once = (ctx: Context, claim: IdempotencyClaim | undefined, work: () => Promise<void>) =>
+    runIdempotent(ctx, claim, idempotency, log, now, work);
   // open (no authenticator): no auth layer at all, rather than one that passes every request on
   const auth: Middleware[] = authenticate ? [requireAuth(authenticate)] : [];
   for (const prefix of SESSION_PREFIXES) {
     router.post(`${prefix}/start`, ...auth, async (ctx) => {
       authorize(ctx, 'start');
+      const claim = claimOf(ctx, 'POST start', startRecordKey);
+      await once(ctx, claim, () => start(ctx));
+    });
+
+    const start = async (ctx: Context) => {
       const body = parse(startBody, ctx.request.body);
       if (body.time_limit_seconds !== undefined && !maySetTimeLimit(ctx)) {
         throw new ForbiddenError('time_limit_seconds is set by the institution (quiz policy), not by the student');
@@ -101,7 +117,7 @@ export function registerSessionRoutes(
       });
       ctx.set('location', `${prefix}/${attempt.id}`);
       send(ctx, created ? 201 : 200, attempt, now());
-    });
+    };
 
     router.get(`${prefix}/:id`, ...auth, async (ctx) => {
       authorize(ctx, 'read');
@@ -113,46 +129,59 @@ export function registerSessionRoutes(
       authorize(ctx, 'progress');
       const id = sessionIdOf(ctx);
       const body = parseProgressBody(ctx.request.body);
-      const attempt = await service.progress(
-        id,
-        {
-          expectedVersion: expectedVersion(ctx, body.version),
-          currentQuestion: body.currentQuestion,
-          answers: body.answers,
-          ctx: eventContext(ctx),
-        },
-        ownerOf(ctx),
-      );
-      send(ctx, 200, attempt, now());
+      const expected = expectedVersion(ctx, body.version);
+      // with a key, the progress script checks it and keeps the outcome: no round trip of its own
+      const claim = attemptClaim(ctx, 'progress');
+      try {
+        const attempt = await service.progress(
+          id,
+          {
+            expectedVersion: expected,
+            currentQuestion: body.currentQuestion,
+            answers: body.answers,
+            ctx: eventContext(ctx),
+            idempotency: claim,
+          },
+          ownerOf(ctx),
+        );
+        send(ctx, 200, attempt, now());
+      } catch (err) {
+        if (!(err instanceof IdempotentReplay) || !claim) throw err;
+        replayProgress(ctx, err, claim, service, expected, log, (attempt, at) => send(ctx, 200, attempt, at));
+      }
     };
     router.patch(`${prefix}/:id/progress`, ...auth, progress);
     router.put(`${prefix}/:id/progress`, ...auth, progress);
 
-    router.post(`${prefix}/:id/complete`, ...auth, async (ctx) => {
-      authorize(ctx, 'complete');
-      const id = sessionIdOf(ctx);
-      const body = parse(closeBody, ctx.request.body);
-      send(ctx, 200, await service.complete(id, expectedVersion(ctx, body.version), ownerOf(ctx), eventContext(ctx)), now());
-    });
-
-    router.post(`${prefix}/:id/abandon`, ...auth, async (ctx) => {
-      authorize(ctx, 'abandon');
-      const id = sessionIdOf(ctx);
-      const body = parse(closeBody, ctx.request.body);
-      send(ctx, 200, await service.abandon(id, expectedVersion(ctx, body.version), ownerOf(ctx), eventContext(ctx)), now());
-    });
+    for (const target of ['complete', 'abandon'] as const) {
+      router.post(`${prefix}/:id/${target}`, ...auth, async (ctx) => {
+        authorize(ctx, target);
+        const id = sessionIdOf(ctx);
+        await once(ctx, attemptClaim(ctx, target), async () => {
+          const body = parse(closeBody, ctx.request.body);
+          send(ctx, 200, await service[target](id, expectedVersion(ctx, body.version), ownerOf(ctx), eventContext(ctx)), now());
+        });
+      });
+    }
 
     /** A live control: 200 with the attempt, changed or (a repeat) as it was. */
     const control =
       (read: (ctx: Context) => { control: Control; reason?: string }) => async (ctx: Context & { params: Record<string, string> }) => {
         const { control: c, reason } = read(ctx);
         const id = sessionIdOf(ctx);
-        const { attempt, changed } = await service.control(id, { control: c, quizScope: quizScopeOf(ctx), reason, ctx: eventContext(ctx) });
-        if (changed) {
-          const who = principalOf(ctx)?.subject ?? 'open mode';
-          log?.info(`attempt ${id}: ${c.action} by ${who}${reason === undefined ? '' : ` (${JSON.stringify(reason)})`}`);
-        }
-        send(ctx, 200, attempt, now());
+        await once(ctx, attemptClaim(ctx, c.action), async () => {
+          const { attempt, changed } = await service.control(id, {
+            control: c,
+            quizScope: quizScopeOf(ctx),
+            reason,
+            ctx: eventContext(ctx),
+          });
+          if (changed) {
+            const who = principalOf(ctx)?.subject ?? 'open mode';
+            log.info(`attempt ${id}: ${c.action} by ${who}${reason === undefined ? '' : ` (${JSON.stringify(reason)})`}`);
+          }
+          send(ctx, 200, attempt, now());
+        });
       };
     router.post(
       `${prefix}/:id/extend`,

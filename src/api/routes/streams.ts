@@ -28,7 +28,8 @@ function resumeFrom(ctx: Context): number {
   const given = ctx.get('last-event-id').trim() || query.last_event_id;
   if (given === undefined || given === '') return 0;
   const version = /^[0-9]{1,10}$/.test(given) ? Number(given) : NaN;
-  if (!Number.isSafeInteger(version)) throw new ValidationError('Last-Event-ID: must be a version the stream sent, such as 5', 'Last-Event-ID');
+  if (!Number.isSafeInteger(version))
+    throw new ValidationError('Last-Event-ID: must be a version the stream sent, such as 5', 'Last-Event-ID');
   return version;
 }
 

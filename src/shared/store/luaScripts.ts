@@ -7,6 +7,7 @@ import { IDLE_LUA } from '../domain/idle';
 import { STATUS_LUA } from '../domain/status';
 import { VERSION_LUA } from '../domain/version';
 import { CHANNELS_LUA } from './channels';
+import { IDEMPOTENCY_LUA } from '../domain/idempotency';
 import { FIELDS_LUA } from './sessionCodec';
 
 /*
@@ -18,6 +19,7 @@ import { FIELDS_LUA } from './sessionCodec';
  *             controls' clock (src/shared/domain/)
  *   "fields"  META_FIELDS, read_fields, is_answer_field (the field table in sessionCodec.ts)
  *   "channels" publish_change: an applied change, out on the attempt's and the quiz's channel (channels.ts)
+ *   "idempotency" the TTL of an idempotency record (idempotencyStore.ts)
  */
 
 /** The rules as Lua functions, in dependency order (test/rules.agree.test.ts runs them on their own). */
@@ -28,6 +30,7 @@ const GENERATED_INCLUDES: Readonly<Record<string, string>> = {
   rules: RULES_LUA,
   fields: FIELDS_LUA,
   channels: CHANNELS_LUA,
+  idempotency: IDEMPOTENCY_LUA,
 };
 
 /** A script ready for ioredis' defineCommand. */

@@ -5,6 +5,7 @@ import type { Control } from '../domain/control';
 import { contextFragment, SYSTEM_CONTEXT, type AttemptEvent, type EventContext } from '../domain/events';
 import { ServiceUnavailableError } from '../errors';
 import { SESSION_SCRIPTS } from './luaScripts';
+import { scriptRecordPrefix, type IdempotencyClaim } from './idempotencyStore';
 import { ANSWER_FIELD_PREFIX, decodeHash, decodeRendered, encodeAttempt, isSessionHash, type StoredAttempt } from './sessionCodec';
 
 /** Redis key of an attempt's live state. */
@@ -39,13 +40,14 @@ export type WriteCode =
 export type WriteResult =
   | { code: 'MISS' }
   | { code: 'FORBIDDEN' }
+  | { code: 'REPLAY'; record: string }
   | { code: Exclude<WriteCode, 'MISS' | 'FORBIDDEN'>; becameDirty: boolean; movedByDeadline: boolean; stored: StoredAttempt };
 
 /** A write result when the caller acts for nobody in particular (a worker): never FORBIDDEN. */
-export type UnownedResult = Exclude<WriteResult, { code: 'FORBIDDEN' }>;
+export type UnownedResult = Exclude<WriteResult, { code: 'FORBIDDEN' } | { code: 'REPLAY' }>;
 
 /** A write result that found the attempt in Redis, and it was the caller's. */
-export type FoundResult = Exclude<WriteResult, { code: 'MISS' } | { code: 'FORBIDDEN' }>;
+export type FoundResult = Exclude<WriteResult, { code: 'MISS' } | { code: 'FORBIDDEN' } | { code: 'REPLAY' }>;
 
 /** What marking a persisted attempt found (markPersistedMany). */
 export type MarkResult = 'CLEAN' | 'DIRTY' | 'GONE';
@@ -59,12 +61,12 @@ export type CloseRequest =
   | { guard: { kind: 'deadline' } }
   | { guard: { kind: 'idle'; idleMs: number } };
 
-type ScriptReply = [string, number?, string[]?, number?];
+type ScriptReply = [string, number?, string[]?, number?, string?];
 
 interface SessionCommands {
   sessionRebase(key: string, dirtyKey: string, ...args: string[]): Promise<ScriptReply>;
   sessionRead(key: string): Promise<ScriptReply>;
-  sessionProgress(key: string, dirtyKey: string, eventsKey: string, ...args: string[]): Promise<ScriptReply>;
+  sessionProgress(key: string, dirtyKey: string, eventsKey: string, recordKey: string, ...args: string[]): Promise<ScriptReply>;
   sessionClose(key: string, dirtyKey: string, eventsKey: string, ...args: string[]): Promise<ScriptReply>;
   sessionControl(key: string, dirtyKey: string, eventsKey: string, ...args: string[]): Promise<ScriptReply>;
   sessionNote(key: string, dirtyKey: string, eventsKey: string, ...args: string[]): Promise<ScriptReply>;
@@ -137,9 +139,12 @@ export class SessionStore {
       answers: ReadonlyMap<string, string>;
       maxAnswers: number;
       owner?: string;
+      /** The request's idempotency key: checked, and the outcome kept, in the same step. */
+      idempotency?: IdempotencyClaim;
     },
     ctx: EventContext = SYSTEM_CONTEXT,
   ): Promise<WriteResult> {
+    const claim = change.idempotency;
     const args = [
       String(now),
       String(this.ttlSeconds),
@@ -148,9 +153,13 @@ export class SessionStore {
       contextFragment(ctx),
       change.currentQuestion === undefined ? '' : String(change.currentQuestion),
       String(change.maxAnswers),
+      claim ? scriptRecordPrefix(claim, ctx.requestId, now) : '',
     ];
     for (const [questionId, answer] of change.answers) args.push(ANSWER_FIELD_PREFIX + questionId, answer);
-    const reply = await this.redis.sessionProgress(sessionKey(id), DIRTY_SET_KEY, eventsKey(id), ...args).catch(unavailable);
+    // without a key, KEYS[4] is not read (the attempt's own key stands in, in its slot)
+    const recordKey = claim ? claim.recordKey : sessionKey(id);
+    const reply = await this.redis.sessionProgress(sessionKey(id), DIRTY_SET_KEY, eventsKey(id), recordKey, ...args).catch(unavailable);
+    if (reply[0] === 'REPLAY') return { code: 'REPLAY', record: reply[4] ?? '' };
     return toResult(reply);
   }
 

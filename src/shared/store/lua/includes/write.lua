@@ -45,6 +45,8 @@ end
 local due = {}
 local moved = 0
 local events = {}
+-- set by a script that keeps its reply for an idempotency key: remember(code, out)
+local remember = nil
 
 local function add_event(type, data)
   events[#events + 1] = {type, data}
@@ -100,19 +102,26 @@ local function apply(fields, code)
   redis.call('EXPIRE', key, ARGV[2])
   local out, meta = render()
   publish_change(out, meta)
+  if remember then remember(code, out) end
   return {code, first, out, moved}
 end
 
 local function reply(code)
   if moved == 1 then return apply({}, code) end
-  if #events == 0 then return {code, 0, (render()), 0} end
+  if #events == 0 then
+    local out = render()
+    if remember then remember(code, out) end
+    return {code, 0, out, 0}
+  end
   -- only events (a refused write, a note): recorded, the attempt itself unchanged (nor its TTL:
   -- this is no activity; dirty, it is kept alive by the sweep until PostgreSQL has the events)
   local f = {}
   flush_events(f)
   local first = mark_dirty(f)
   redis.call('HSET', key, unpack(f))
-  return {code, first, (render()), 0}
+  local out = render()
+  if remember then remember(code, out) end
+  return {code, first, out, 0}
 end
 
 local function reject(code, http_status, error_code)

@@ -2,13 +2,18 @@
   Progress: answers and/or the current question, with the deadline, the status, the expected
   version and the answer limit checked in the same atomic step; the answer_saved event (or the
   write_rejected one) appended with it.
+  With an idempotency key, the record of the key is checked first and the outcome kept in it, in
+  the same step (idempotencyStore.ts).
   Input:
     KEYS[1..3], ARGV[1..5]  as in includes/write.lua
+    KEYS[4]   the idempotency record (session:{id}:idem:<digest>), read only when ARGV[8] is set
     ARGV[6]   the current question, or ''
     ARGV[7]   the most answers an attempt may hold
-    ARGV[8..] answer field/value pairs: 'a:<question id>', the answer's JSON text
+    ARGV[8]   the record's opening JSON (fingerprint, request id, time), or '' without a key
+    ARGV[9..] answer field/value pairs: 'a:<question id>', the answer's JSON text
   Output:
     {'MISS'} | {'FORBIDDEN'}  as in includes/write.lua
+    {'REPLAY', 0, {}, 0, record}  the key has a record already: nothing applied
     {code, first, render(), moved}  code:
       OK         applied (version + 1, status in progress)
       COMPLETED  the attempt is completed (perhaps by the timer, just now: moved)
@@ -22,14 +27,22 @@
 --- @include "render"
 --- @include "channels"
 --- @include "write"
+--- @include "idempotency"
+if ARGV[8] ~= '' then
+  local held = redis.call('GET', KEYS[4])
+  if held then return {'REPLAY', 0, {}, 0, held} end
+  remember = function(code, out)
+    redis.call('SET', KEYS[4], ARGV[8] .. ',"code":"' .. code .. '","r":' .. cjson.encode(out) .. '}', 'EX', IDEMPOTENCY_TTL_SECONDS)
+  end
+end
 settle_deadline()
 if m.status == 'completed' then return reject('COMPLETED', 409, 'SESSION_COMPLETED') end
 if m.status == PAUSED_STATUS then return reject('PAUSED', 423, 'SESSION_PAUSED') end
 if not is_running(m.status) then return reject('CLOSED', 410, 'SESSION_EXPIRED') end
 if not version_matches(ARGV[3], v) then return reject('CONFLICT', 409, 'SESSION_CONFLICT') end
-if #ARGV > 7 then
+if #ARGV > 8 then
   local count = redis.call('HLEN', key) - #META_FIELDS
-  for i = 8, #ARGV, 2 do
+  for i = 9, #ARGV, 2 do
     if redis.call('HEXISTS', key, ARGV[i]) == 0 then count = count + 1 end
   end
   if count > tonumber(ARGV[7]) then return reject('TOO_MANY', 400, 'VALIDATION_ERROR') end
@@ -40,7 +53,7 @@ if ARGV[6] ~= '' then
   f[#f + 1] = 'current_question'
   f[#f + 1] = ARGV[6]
 end
-for i = 8, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   f[#f + 1] = ARGV[i]
   f[#f + 1] = ARGV[i + 1]
   saved[#saved + 1] = cjson.encode(string.sub(ARGV[i], ANSWER_FIELD_PREFIX_LENGTH + 1)) .. ':' .. ARGV[i + 1]
