@@ -1,5 +1,5 @@
 # The one app image for every process role: the compose service (or Procfile line) picks the role
-# with its command: `node dist/src/main.js api | persist-worker | lifecycle-worker | migrate`.
+# with its command: `node dist/src/main.js api | persist-worker | lifecycle-worker | webhook-worker | migrate`.
 
 FROM node:20-slim AS build
 WORKDIR /app

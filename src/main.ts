@@ -11,7 +11,8 @@ import { failFastRedisOptions, waitForReady } from './shared/redis';
 import { ROLES, type Role, type ServingRole } from './shared/roles';
 import { createRuntime } from './shared/runtime';
 import { Shutdown, ShutdownOrder } from './shared/shutdown';
-import { createPersister, startLifecycleWorker, startPersistWorker, type WorkerDeps } from './workers';
+import { WebhookPublisher } from './shared/queues/webhooks';
+import { createPersister, startLifecycleWorker, startPersistWorker, startWebhookWorker, type WorkerDeps } from './workers';
 import type { SnapshotPersister } from './workers/persister';
 
 /** What a long-running role is made of: the parts it starts, in order, sharing one process. */
@@ -30,6 +31,7 @@ type Part = (p: Process) => Promise<unknown>;
 
 const persistWorker: Part = async (p) => startPersistWorker(p.deps, p.persister());
 const lifecycleWorker: Part = (p) => startLifecycleWorker(p.deps, p.persister(), p.lifecycleQueue);
+const webhookWorker: Part = async (p) => startWebhookWorker(p.deps, p.metrics.webhookObserver());
 const api: Part = (p) => startApiServer({ config: p.config, log: p.log, shutdown: p.shutdown, metrics: p.metrics, ...p.deps.runtime });
 // a worker serves its metrics on METRICS_PORT; the API (also in `all`) serves them itself
 const workerMetrics: Part = (p) => p.metrics.serve(p.config.METRICS_PORT, p.config.HOST, p.log, p.shutdown);
@@ -40,7 +42,8 @@ const PARTS: Record<ServingRole, Part[]> = {
   api: [api],
   'persist-worker': [persistWorker, workerMetrics, startedLine('persist-worker')],
   'lifecycle-worker': [lifecycleWorker, workerMetrics, startedLine('lifecycle-worker')],
-  all: [persistWorker, lifecycleWorker, api, startedLine('all')],
+  'webhook-worker': [webhookWorker, workerMetrics, startedLine('webhook-worker')],
+  all: [persistWorker, lifecycleWorker, webhookWorker, api, startedLine('all')],
 };
 
 async function migrate(config: Config, log: Logger): Promise<void> {
@@ -61,6 +64,7 @@ async function openProcess(role: ServingRole, config: Config, log: Logger): Prom
   const queues = {
     [QUEUES.persist]: createQueue(QUEUES.persist, config, producer),
     [QUEUES.lifecycle]: createQueue(QUEUES.lifecycle, config, producer),
+    [QUEUES.webhooks]: createQueue(QUEUES.webhooks, config, producer),
   };
   for (const q of Object.values(queues)) {
     q.on('error', (err) => log.debug(`queue ${q.name}: ${err.message}`));
@@ -69,7 +73,9 @@ async function openProcess(role: ServingRole, config: Config, log: Logger): Prom
   const scheduler = new JobScheduler(queues, config);
   const metrics = new Metrics(role);
   metrics.watchQueues(Object.values(queues));
-  const runtime = createRuntime(config, log, shutdown, role, queueHooks(scheduler, metrics.sessionObservers(), log));
+  // no publisher without URLs: a durable event then costs no enqueue
+  const webhooks = config.WEBHOOK_URLS.length > 0 ? new WebhookPublisher(queues[QUEUES.webhooks], config) : undefined;
+  const runtime = createRuntime(config, log, shutdown, role, queueHooks(scheduler, metrics.sessionObservers(), log, webhooks));
   if (!(await waitForReady(runtime.redis, 5000))) log.warn('redis is not reachable yet; reads fall back to PostgreSQL, writes answer 503');
   const deps: WorkerDeps = {
     config,
@@ -80,6 +86,7 @@ async function openProcess(role: ServingRole, config: Config, log: Logger): Prom
     persisterEvents: {
       persisted: (lagMs: number) => metrics.persistLag.observe(lagMs / 1000),
       redirtied: (id: string, since: number) => scheduler.schedulePersist(id, since),
+      eventsDurable: webhooks && ((attempt, events) => webhooks.eventsDurable(attempt, events)),
     },
   };
   let persister: SnapshotPersister | undefined;

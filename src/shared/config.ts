@@ -2,6 +2,23 @@ import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** A Standard Webhooks secret: `whsec_` and the key in (padded) base64, at least one byte. */
+export const WEBHOOK_SECRET_PATTERN = /^whsec_(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$/;
+
+/** Settings whose value a configuration error never repeats (it would land in a log). */
+const SECRET_SETTINGS: ReadonlySet<string> = new Set(['WEBHOOK_SECRET']);
+
+/** WEBHOOK_URLS: comma-separated http(s) URLs (blanks around commas ignored), as a list. */
+const webhookUrls = z
+  .string()
+  .transform((text) =>
+    text
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => u !== ''),
+  )
+  .pipe(z.array(z.url({ protocol: /^https?$/, error: 'each URL must be an absolute http:// or https:// URL' })));
+
 /** Every setting the service reads, with its default; parsed once at start-up. */
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -46,6 +63,16 @@ export const configSchema = z.object({
   MAX_STREAMS: int(0, 1_000_000).default(20_000),
   /** Seconds between a stream's `time` events (and a quiz stream's keep-alives). */
   STREAM_TIME_EVENT_SECONDS: int(1, 15).default(15),
+  /** Where attempt.completed / .expired / .abandoned are POSTed (comma-separated); unset: no webhooks. */
+  WEBHOOK_URLS: webhookUrls.default([]),
+  /** The Standard Webhooks signing secret, `whsec_<base64>`; required with WEBHOOK_URLS. */
+  WEBHOOK_SECRET: z.string().regex(WEBHOOK_SECRET_PATTERN, 'must be whsec_ followed by the key in base64').optional(),
+  /** How long a webhook is retried before it is dead-lettered. */
+  WEBHOOK_RETRY_SECONDS: int(1, 30 * 86_400).default(86_400),
+  /** The first retry's delay; each later one doubles, up to an hour. */
+  WEBHOOK_BACKOFF_MS: int(1, 3_600_000).default(2000),
+  /** Bound on one delivery request (connect, send, answer). */
+  WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
 });
 
 /** The validated configuration. */
@@ -63,11 +90,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   }
   const parsed = configSchema.safeParse(present);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message} (got ${JSON.stringify(present[String(i.path[0])])})`);
+    const lines = parsed.error.issues.map((i) => {
+      const key = String(i.path[0]);
+      const got = SECRET_SETTINGS.has(key) ? `a value of ${present[key].length} characters` : JSON.stringify(present[key]);
+      return `  ${key}: ${i.message} (got ${got})`;
+    });
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   if (parsed.data.AUTH_JWT_SECRET && parsed.data.AUTH_JWKS_URL) {
     throw new ConfigError('invalid configuration:\n  AUTH_JWT_SECRET and AUTH_JWKS_URL: set one of them, not both');
+  }
+  if (parsed.data.WEBHOOK_URLS.length > 0 && !parsed.data.WEBHOOK_SECRET) {
+    throw new ConfigError(
+      'invalid configuration:\n  WEBHOOK_SECRET: required when WEBHOOK_URLS is set (whsec_ followed by the key in base64)',
+    );
   }
   return { ...parsed.data, ...overrides };
 }

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Attempt } from './domain/attempt';
+import { DELIVERY_OUTCOMES, type DeliveryOutcome } from './domain/webhook';
 import type { Logger } from './logger';
 import type { QueueName } from './queues/jobs';
 import type { TypedQueue } from './queues/queue';
@@ -68,12 +69,35 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly webhookDeliveries = new Counter({
+    name: 'quiz_webhook_deliveries_total',
+    help: 'Webhook delivery tries by outcome: delivered (2xx), failed (retried), refused (URL not configured, dropped), dead_lettered',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly webhookDuration = new Histogram({
+    name: 'quiz_webhook_delivery_duration_seconds',
+    help: 'Webhook delivery request time by outcome',
+    labelNames: ['outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly webhookDeadLetters = new Counter({
+    name: 'quiz_webhook_dead_letters_total',
+    help: 'Webhook deliveries given up after WEBHOOK_RETRY_SECONDS (kept in the deliver-webhook queue failed set)',
+    registers: [this.registry],
+  });
+
   constructor(role: string) {
     this.registry.setDefaultLabels({ role });
     collectDefaultMetrics({ register: this.registry });
     // series exist from the start (at 0), so dashboards and rate() see them before traffic
     for (const source of ['redis', 'postgres']) this.cacheReads.inc({ source }, 0);
     for (const status of ['completed', 'expired', 'abandoned']) this.transitions.inc({ status }, 0);
+    for (const outcome of DELIVERY_OUTCOMES) this.webhookDeliveries.inc({ outcome }, 0);
+    this.webhookDeadLetters.inc(0);
   }
 
   /** Reports `queue_jobs` for these queues, read at scrape time. */
@@ -122,6 +146,17 @@ export class Metrics {
       started: (queue: QueueName, _job: unknown, lagMs: number) => this.queueLag.observe({ queue }, lagMs / 1000),
       finished: (queue: QueueName, job: { name: string }, outcome: string, seconds: number) =>
         this.jobDuration.observe({ queue, job: job.name, outcome }, seconds),
+    };
+  }
+
+  /** The webhook worker's observer. */
+  webhookObserver() {
+    return {
+      tried: (outcome: DeliveryOutcome, seconds: number) => {
+        this.webhookDeliveries.inc({ outcome });
+        if (outcome === 'dead_lettered') this.webhookDeadLetters.inc();
+        if (outcome !== 'refused') this.webhookDuration.observe({ outcome }, seconds);
+      },
     };
   }
 

@@ -44,6 +44,12 @@ export interface SessionHooks {
   readFrom(source: 'redis' | 'postgres'): void;
   /** A versioned write lost the race. */
   conflicted(): void;
+  /**
+   * These events of the attempt are durable in PostgreSQL, `attempt` being the snapshot written
+   * with them: enqueue what they announce (webhooks). Not best-effort: a failure fails the write,
+   * which is retried, so it must be idempotent.
+   */
+  eventsDurable(attempt: Attempt, events: readonly AttemptEvent[]): Promise<void>;
 }
 
 /** Hooks that do nothing, for tests and tools. */
@@ -53,6 +59,7 @@ export const noHooks: SessionHooks = {
   transitioned: () => undefined,
   readFrom: () => undefined,
   conflicted: () => undefined,
+  eventsDurable: async () => undefined,
 };
 
 /** A request to start (or resume) an attempt. */
@@ -520,6 +527,8 @@ export class SessionService {
     // its events first (the close's own among them): as durable as the close they record
     const events = await this.store.pendingEvents(attempt.id);
     await this.repo.insertEvents(events.map((event) => ({ attemptId: attempt.id, event })));
+    // outbox: what they announce is enqueued once they are durable (a failure fails this write)
+    await this.hooks.eventsDurable(attempt, events);
     const held = (await writeSnapshots(this.store, this.repo, [attempt], this.clock)).get(attempt.id);
     // changed again while it was being written: the caller may retry and will get the newer state
     if (!held) throw new ServiceUnavailableError('redis');

@@ -10,6 +10,8 @@ import { startWorker, type JobObserver } from './startWorker';
 import { expireSessionTask } from './tasks/expireSessionTask';
 import { persistSnapshotTask } from './tasks/persistSnapshotTask';
 import { sweepTask } from './tasks/sweepTask';
+import { deliverWebhookTask, type WebhookObserver } from './tasks/deliverWebhookTask';
+import { webhookBackoffMs } from '../shared/domain/webhook';
 
 /** Expiry and sweep jobs one lifecycle worker runs at once. */
 const LIFECYCLE_CONCURRENCY = 50;
@@ -17,6 +19,10 @@ const LIFECYCLE_CONCURRENCY = 50;
 const CLOSE_AFTER_FLUSH_MS = 2_500;
 /** ...but at least this long. */
 const MIN_FLUSH_MS = 500;
+/** Webhook deliveries one webhook worker has under way at once (each mostly waits on a receiver). */
+const WEBHOOK_CONCURRENCY = 20;
+/** On shutdown, deliveries still under way this long before the shutdown budget ends are aborted (and retried later). */
+const ABORT_DELIVERIES_BEFORE_MS = 2_000;
 /** Longest wait between tries of the sweep scheduler's upsert while Redis is away. */
 const SCHEDULER_RETRY_MAX_MS = 2_000;
 
@@ -71,6 +77,42 @@ export async function startLifecycleWorker(deps: WorkerDeps, persister: Snapshot
     { concurrency: LIFECYCLE_CONCURRENCY },
   );
   await upsertSweepScheduler(queue, deps);
+  return worker;
+}
+
+/**
+ * The webhook worker: delivers `deliver-webhook` jobs (deliverWebhookTask), retrying with
+ * WEBHOOK_BACKOFF_MS doubling up to an hour. On shutdown it stops taking jobs and lets the
+ * deliveries under way finish, aborting those still waiting on a receiver near the end of the
+ * shutdown budget (they are retried: at least once).
+ */
+export function startWebhookWorker(deps: WorkerDeps, observer?: WebhookObserver) {
+  const stopping = new AbortController();
+  const worker = startWorker(
+    QUEUES.webhooks,
+    { 'deliver-webhook': deliverWebhookTask(deps.config, deps.log, stopping.signal, observer) },
+    deps,
+    {
+      concurrency: WEBHOOK_CONCURRENCY,
+      settings: { backoffStrategy: (attemptsMade: number) => webhookBackoffMs(attemptsMade, deps.config.WEBHOOK_BACKOFF_MS) },
+    },
+  );
+  const graceMs = Math.max(0, deps.config.SHUTDOWN_TIMEOUT_MS - ABORT_DELIVERIES_BEFORE_MS);
+  deps.shutdown.add(
+    'webhook deliveries',
+    () =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          stopping.abort();
+          resolve();
+        }, graceMs);
+        void worker.close().finally(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+    ShutdownOrder.StopIntake,
+  );
   return worker;
 }
 

@@ -35,6 +35,8 @@ export interface PersisterEvents {
   persisted?(lagMs: number): void;
   /** A newer write landed during the persist: the attempt needs another window. */
   redirtied?(sessionId: string, dirtySince: number): Promise<void>;
+  /** These events are durable in PostgreSQL (SessionHooks.eventsDurable); a failure fails the batch, before the mark. */
+  eventsDurable?(attempt: Attempt, events: readonly AttemptEvent[]): Promise<void>;
 }
 
 /**
@@ -101,6 +103,12 @@ export class SnapshotPersister {
     // the events first, in one statement (each once), so a snapshot never reaches PostgreSQL
     // without the events that led to it
     await this.repo.insertEvents(records.flatMap((r) => (r.stored ? r.stored.events.map((event) => ({ attemptId: r.id, event })) : [])));
+    // outbox: what they announce is enqueued before the mark clears them, so a failed enqueue
+    // fails the batch and the persist is retried
+    const { eventsDurable } = this.events;
+    if (eventsDurable) {
+      await Promise.all(records.map((r) => (r.stored?.events.length ? eventsDurable(r.stored.attempt, r.stored.events) : undefined)));
+    }
     const { held, refused } = await this.upsert(records.flatMap((r) => (r.stored ? [r.stored.attempt] : [])));
     for (const r of records) {
       r.held = held.get(r.id);

@@ -8,7 +8,7 @@ import { freePort } from './ports';
 export { freePort };
 
 /** A process role of `node dist/src/main.js <role>`. */
-export type ProcessRole = 'api' | 'persist-worker' | 'lifecycle-worker' | 'all' | 'migrate';
+export type ProcessRole = 'api' | 'persist-worker' | 'lifecycle-worker' | 'webhook-worker' | 'all' | 'migrate';
 
 /**
  * The repository root: the nearest directory above this file holding package.json, so the path

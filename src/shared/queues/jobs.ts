@@ -1,7 +1,10 @@
-/** The queues: write-behind, and attempt lifecycle (expiry at the deadline, periodic sweeps). */
+import { urlKey } from '../domain/webhook';
+
+/** The queues: write-behind, attempt lifecycle (expiry at the deadline, periodic sweeps), and webhooks to graders. */
 export const QUEUES = {
   persist: 'persist-snapshot',
   lifecycle: 'session-lifecycle',
+  webhooks: 'deliver-webhook',
 } as const;
 
 /** A queue name. */
@@ -15,6 +18,8 @@ export interface JobPayloads {
   'expire-session': { sessionId: string; expiresAt: number };
   /** The safety net: expire overdue, abandon idle, persist stragglers. */
   sweep: { scheduledBy: 'scheduler' };
+  /** POST one signed webhook message (domain/webhook.ts) to one configured URL. */
+  'deliver-webhook': { messageId: string; type: string; url: string; body: string };
 }
 
 /** A job name. */
@@ -25,16 +30,19 @@ export const QUEUE_OF: { [J in JobName]: QueueName } = {
   'persist-snapshot': QUEUES.persist,
   'expire-session': QUEUES.lifecycle,
   sweep: QUEUES.lifecycle,
+  'deliver-webhook': QUEUES.webhooks,
 };
 
 /**
  * Deterministic job ids, so a duplicate add is dropped: one persist job per attempt per window
  * (the window is named by when the attempt became dirty), one expiry job per attempt and due time
- * (an extension or a resume schedules a new one; the old one finds nothing due).
+ * (an extension or a resume schedules a new one; the old one finds nothing due), one delivery per
+ * webhook message and URL (kept a day after it is delivered, so a repeated enqueue is dropped).
  */
 export const jobIds = {
   persist: (sessionId: string, dirtySince: number) => `persist-${sessionId}-${dirtySince}`,
   expire: (sessionId: string, dueAt: number) => `expire-${sessionId}-${dueAt}`,
+  webhook: (messageId: string, url: string) => `webhook-${messageId}-${urlKey(url)}`,
 };
 
 /** The id of the repeatable sweep's job scheduler. */
