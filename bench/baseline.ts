@@ -49,10 +49,11 @@ export function createBaselineApp(redis: Redis): Koa {
       BASELINE_CONTEXT,
       body.current_question === undefined ? '' : String(body.current_question),
       '500',
+      '', // no idempotency key
     ];
     if (body.question_id !== undefined) args.push(`a:${body.question_id}`, JSON.stringify(body.answer));
     const key = baselineKey(ctx.params.n);
-    const [code, , flat] = await scripted.benchProgress(key, BASELINE_DIRTY_KEY, `${key}:events`, ...args);
+    const [code, , flat] = await scripted.benchProgress(key, BASELINE_DIRTY_KEY, `${key}:events`, key, ...args);
     const out: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) out[flat[i]] = flat[i + 1];
     ctx.body = { code, ...out };

@@ -134,7 +134,8 @@ export class StreamHub {
       this.reserved--;
     }
     const { req, res } = ctx;
-    let timer: NodeJS.Timeout | undefined;
+    // the first tick comes a whole interval after `opened` is made
+    const timer = setInterval(() => spec.tick(opened), this.options.timeEventMs);
     const opened = new SseStream(res, () => {
       clearInterval(timer);
       unlisten();
@@ -156,7 +157,6 @@ export class StreamHub {
     stream = opened;
     for (const attempt of early) spec.change(opened, attempt);
     early = null;
-    timer = setInterval(() => spec.tick(opened), this.options.timeEventMs);
   }
 
   /** Ends every stream (shutdown; or a reconnect of the subscriber). */
