@@ -5,6 +5,7 @@ import { Webhook } from 'standardwebhooks';
 import { webhookMessageId } from '../src/shared/domain/webhook';
 import { jobIds, QUEUES } from '../src/shared/queues/jobs';
 import { eventsKey } from '../src/shared/store/sessionStore';
+import { assertWebhookMatchesOpenApi } from './support/openapiValidator';
 import { request, waitFor, type AttemptJson } from './support/harness';
 import { useIsolatedStores } from './support/isolatedStores';
 import { freePort, startProcess } from './support/processes';
@@ -117,6 +118,8 @@ function verifyAll(receiver: Receiver, secret: string): Array<{ type: string; ti
       data: { attempt: AttemptJson };
     };
     expect(parsed).toEqual(JSON.parse(d.body));
+    // the body is what the OpenAPI document's `webhooks` says
+    assertWebhookMatchesOpenApi(parsed.type, parsed);
     return parsed;
   });
 }

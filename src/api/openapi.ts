@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { LIMITS } from '../shared/limits';
+import { WEBHOOK_TYPE_OF_EVENT } from '../shared/domain/webhook';
 import { quizAttemptsQuery, userAttemptsQuery } from './routes/listings';
 import { attemptStreamQuery } from './routes/streams';
 import {
@@ -267,6 +268,53 @@ export function openApiDocument(): Record<string, unknown> {
       { name: 'Quizzes', description: "The institution's rules per quiz" },
       { name: 'Operations' },
     ],
+    webhooks: Object.fromEntries(
+      Object.values(WEBHOOK_TYPE_OF_EVENT).map((type) => [
+        type,
+        {
+          post: {
+            operationId: type.replace('.', '_'),
+            summary: `Sent to every WEBHOOK_URLS receiver once the attempt's ${type.split('.')[1]} is durable (Standard Webhooks: at least once, retried with backoff for WEBHOOK_RETRY_SECONDS, then dead-lettered); answer 2xx`,
+            parameters: [
+              {
+                name: 'webhook-id',
+                in: 'header',
+                required: true,
+                description: 'msg_<attempt id>_<event seq>: the same on every retry',
+                schema: { type: 'string' },
+              },
+              {
+                name: 'webhook-timestamp',
+                in: 'header',
+                required: true,
+                description: 'Unix seconds of this try',
+                schema: { type: 'string' },
+              },
+              {
+                name: 'webhook-signature',
+                in: 'header',
+                required: true,
+                description: 'v1,<base64 HMAC-SHA256 of "id.timestamp.body" keyed with the WEBHOOK_SECRET key>',
+                schema: { type: 'string' },
+              },
+            ],
+            requestBody: {
+              required: true,
+              content: json({
+                type: 'object',
+                required: ['type', 'timestamp', 'data'],
+                properties: {
+                  type: { const: type },
+                  timestamp: { type: 'string', format: 'date-time' },
+                  data: { type: 'object', required: ['attempt'], properties: { attempt: ref('Attempt') } },
+                },
+              }),
+            },
+            responses: { '200': { description: 'Delivered (any 2xx); anything else is retried' } },
+          },
+        },
+      ]),
+    ),
     paths: {
       ...sessionPaths(SESSION_PREFIXES[0], 'Sessions'),
       ...sessionPaths(SESSION_PREFIXES[1], 'SessionsV1'),

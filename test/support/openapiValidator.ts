@@ -58,3 +58,8 @@ function check(v: ValidateFunction, body: unknown, where: string): void {
   const problems = (v.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
   throw new Error(`OpenAPI: the ${where} response does not match the document: ${problems}\n${JSON.stringify(body).slice(0, 500)}`);
 }
+
+/** Checks a webhook body a receiver got against the document's `webhooks` entry for its type. */
+export function assertWebhookMatchesOpenApi(type: string, body: unknown): void {
+  check(validator(`#/webhooks/${type}/post/requestBody/content/application~1json/schema`), body, `webhook ${type}`);
+}
