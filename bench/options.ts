@@ -7,7 +7,7 @@ export const PROFILES = ['get', 'write', 'mixed'] as const;
 export type Profile = (typeof PROFILES)[number];
 
 /** The phases a run can include; `--phases` picks a subset (e.g. `http` for a profiling run). */
-export const PHASES = ['http', 'write-behind', 'scale'] as const;
+export const PHASES = ['http', 'write-behind', 'scale', 'streams'] as const;
 /** A phase name. */
 export type Phase = (typeof PHASES)[number];
 
@@ -31,6 +31,13 @@ export interface BenchOptions {
   scaleAttempts: number;
   /** The attempt count the scale figure is compared against (the issue's 10,000). */
   scaleBaseAttempts: number;
+  /** Open SSE streams in the streams phase, one per seeded attempt. */
+  streams: number;
+  /** Progress writes per second, and for how many seconds, with every stream open. */
+  streamRate: number;
+  streamSeconds: number;
+  /** Seconds between the last stream's open and the second memory reading. */
+  streamSettle: number;
   /** PERSIST_DELAY_SECONDS for the workers; the service default (30) unless given. */
   persistDelay: number;
   redisDb: number;
@@ -62,6 +69,10 @@ const HELP = `usage: node dist/bench/bench/run.js [options]   (npm run bench -- 
   --wb-interval S       seconds between one student's writes (default 3)
   --expiry-attempts N   timed attempts for expiry lateness (default 300)
   --scale-attempts N    open attempts for the scale figure (default 100000)
+  --streams N           open SSE streams in the streams phase, one per attempt (default 10000)
+  --stream-rate R       progress writes per second with every stream open (default 200)
+  --stream-seconds S    for how long (default 10)
+  --stream-settle S     seconds after the opens before memory is read again (default 5)
   --persist-delay S     PERSIST_DELAY_SECONDS for the service (default: the service's 30)
   --phases LIST         subset of ${PHASES.join(',')} (default: all)
   --profiles LIST       HTTP profiles, subset of ${PROFILES.join(',')} (default: all)
@@ -76,7 +87,8 @@ const HELP = `usage: node dist/bench/bench/run.js [options]   (npm run bench -- 
   --cpu-prof            run the API and the baseline under node --cpu-prof
   --keep                keep the database and the Redis DB afterwards
   --results DIR         where the JSON (and profiles, logs) go (default bench/results)
-  --smoke               tiny preset: 50 attempts, 1 s runs, 10 connections, short write-behind and scale`;
+  --smoke               tiny preset: 50 attempts, 1 s runs, 10 connections, short write-behind and scale,
+                        20 streams`;
 
 const positiveInt = (name: string, raw: string): number => {
   const n = Number(raw);
@@ -104,6 +116,10 @@ export function parseOptions(argv: string[]): BenchOptions {
       'wb-interval': { type: 'string' },
       'expiry-attempts': { type: 'string' },
       'scale-attempts': { type: 'string' },
+      streams: { type: 'string' },
+      'stream-rate': { type: 'string' },
+      'stream-seconds': { type: 'string' },
+      'stream-settle': { type: 'string' },
       'persist-delay': { type: 'string' },
       phases: { type: 'string' },
       profiles: { type: 'string' },
@@ -138,6 +154,10 @@ export function parseOptions(argv: string[]): BenchOptions {
         expiryLimit: [1, 2],
         scaleAttempts: 200,
         scaleBaseAttempts: 50,
+        streams: 20,
+        streamRate: 20,
+        streamSeconds: 2,
+        streamSettle: 1,
         persistDelay: 1,
         redisDb: 10,
         pgDatabase: `quiz_bench_smoke_${process.pid}`,
@@ -162,6 +182,10 @@ export function parseOptions(argv: string[]): BenchOptions {
         expiryLimit: [2, 5],
         scaleAttempts: 100_000,
         scaleBaseAttempts: 10_000,
+        streams: 10_000,
+        streamRate: 200,
+        streamSeconds: 10,
+        streamSettle: 5,
         persistDelay: 30,
         redisDb: 9,
         pgDatabase: 'quiz_bench',
@@ -185,6 +209,11 @@ export function parseOptions(argv: string[]): BenchOptions {
   if (values['wb-interval'] !== undefined) o.wbInterval = positiveNumber('wb-interval', values['wb-interval']);
   if (values['expiry-attempts'] !== undefined) o.expiryAttempts = positiveInt('expiry-attempts', values['expiry-attempts']);
   if (values['scale-attempts'] !== undefined) o.scaleAttempts = positiveInt('scale-attempts', values['scale-attempts']);
+  if (values.streams !== undefined) o.streams = positiveInt('streams', values.streams);
+  if (values['stream-rate'] !== undefined) o.streamRate = positiveNumber('stream-rate', values['stream-rate']);
+  if (values['stream-seconds'] !== undefined) o.streamSeconds = positiveNumber('stream-seconds', values['stream-seconds']);
+  if (values['stream-settle'] !== undefined)
+    o.streamSettle = Number(values['stream-settle']) === 0 ? 0 : positiveNumber('stream-settle', values['stream-settle']);
   if (values['persist-delay'] !== undefined) o.persistDelay = positiveInt('persist-delay', values['persist-delay']);
   if (values['redis-db'] !== undefined) o.redisDb = positiveInt('redis-db', values['redis-db']);
   if (values['pg-database'] !== undefined) {
@@ -211,6 +240,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   }
   if (o.attempts < Math.max(...o.connections))
     throw new Error('--attempts must be at least the largest connection count (each connection owns attempts)');
+  if (o.phases.includes('streams') && o.streams < 1) throw new Error('--streams must be at least 1 when the streams phase runs');
   o.scaleBaseAttempts = Math.min(o.scaleBaseAttempts, o.scaleAttempts);
   return o;
 }

@@ -2,6 +2,7 @@ import type { MachineInfo } from './machine';
 import type { BenchOptions } from './options';
 import type { HttpPhaseResult } from './phases/http';
 import type { ScaleResult } from './phases/scale';
+import type { StreamsResult } from './phases/streams';
 import type { WriteBehindResult } from './phases/writeBehind';
 
 /** Everything one run measured: what goes to bench/results/*.json. */
@@ -14,6 +15,7 @@ export interface BenchReport {
   http: HttpPhaseResult | null;
   writeBehind: WriteBehindResult | null;
   scale: ScaleResult | null;
+  streams: StreamsResult | null;
   targets: TargetCheck[];
 }
 
@@ -32,7 +34,7 @@ export interface TargetCheck {
 export const P99_UNCHANGED_FACTOR = 1.2;
 
 /** The issue's targets, checked against the figures this run produced. */
-export function checkTargets(r: Pick<BenchReport, 'options' | 'http' | 'writeBehind' | 'scale'>): TargetCheck[] {
+export function checkTargets(r: Pick<BenchReport, 'options' | 'http' | 'writeBehind' | 'scale' | 'streams'>): TargetCheck[] {
   const out: TargetCheck[] = [];
   const firstC = r.options.connections[0];
   for (const run of r.http?.runs ?? []) {
@@ -96,6 +98,21 @@ export function checkTargets(r: Pick<BenchReport, 'options' | 'http' | 'writeBeh
       target: `<= ${P99_UNCHANGED_FACTOR}`,
       value: sc.p99RatioOverBaseline,
       met: sc.p99RatioOverBaseline <= P99_UNCHANGED_FACTOR,
+    });
+  }
+  const st = r.streams;
+  if (st) {
+    out.push({
+      name: `stream events not delivered within ${st.delivery.timeoutMs / 1000} s, ${st.opened} streams`,
+      target: '= 0',
+      value: st.delivery.missing,
+      met: st.delivery.missing === 0 && st.opened === st.streams,
+    });
+    out.push({
+      name: 'sse_streams_open after closing every stream',
+      target: '= 0',
+      value: st.close.gaugeAfter,
+      met: st.close.gaugeAfter === 0,
     });
   }
   return out;
@@ -219,6 +236,53 @@ export function renderReport(r: BenchReport): string {
     out.push(
       `Redis per seeded attempt: ${sc.bytesPerAttempt} B (used_memory delta), ${sc.hashMemoryUsageBytes} B (MEMORY USAGE of the hash); ` +
         `service p99 ratio ${fmt(sc.p99Ratio, 3)}, over the baseline's ratio ${fmt(sc.p99RatioOverBaseline, 3)}`,
+    );
+  }
+  const st = r.streams;
+  if (st) {
+    const mib = (b: number) => fmt(b / 2 ** 20, 1);
+    const lat = (s: { p50: number; p99: number; max: number }) => `${fmt(s.p50)} / ${fmt(s.p99)} / ${fmt(s.max)}`;
+    out.push(
+      '',
+      `Streams (${st.streams} SSE streams, one per seeded attempt; ${st.writes.rate} progress writes/s for ${st.writes.seconds} s with all open)`,
+    );
+    out.push(
+      table(
+        ['figure', 'value'],
+        [
+          ['streams opened / failed', `${st.opened} / ${st.openFailed}${st.openFailed ? ` ${JSON.stringify(st.openFailures)}` : ''}`],
+          [
+            `opening (${st.connectConcurrency} at a time)`,
+            `${fmt(st.openSeconds, 1)} s, ${fmt(st.openPerSecond, 0)}/s; first event p50 / p99 / max ${lat(st.firstEvent)} ms`,
+          ],
+          [
+            `API RSS before / after (+${st.settleSeconds} s)`,
+            `${mib(st.memory.apiRssBefore)} / ${mib(st.memory.apiRssAfter)} MiB: ${fmt(st.memory.apiRssBytesPerStream, 0)} B per stream`,
+          ],
+          [
+            'API heap used before / after (no GC forced)',
+            `${mib(st.memory.apiHeapUsedBefore)} / ${mib(st.memory.apiHeapUsedAfter)} MiB: ${fmt(st.memory.apiHeapBytesPerStream, 0)} B per stream`,
+          ],
+          [
+            'Redis used_memory before / after',
+            `${mib(st.memory.redisUsedBefore)} / ${mib(st.memory.redisUsedAfter)} MiB: ${fmt(st.memory.redisBytesPerStream, 0)} B per stream`,
+          ],
+          ['Redis subscribed attempt channels before / after', `${st.memory.redisChannelsBefore} / ${st.memory.redisChannelsAfter}`],
+          ['sse_streams_open, all open', fmt(st.gaugeOpen, 0)],
+          [
+            'writes sent / 200 / failed',
+            `${st.writes.sent} / ${st.writes.ok} / ${Object.values(st.writes.failures).reduce((a, b) => a + b, 0)}${
+              Object.keys(st.writes.failures).length ? ` ${JSON.stringify(st.writes.failures)}` : ''
+            } (${fmt(st.writes.sentPerSecond, 1)}/s sent)`,
+          ],
+          ['write (PATCH) p50 / p99 / max (ms)', lat(st.writes.latency)],
+          ['write sent -> event delivered p50 / p99 / max (ms)', lat(st.delivery)],
+          ['events delivered / missing', `${st.delivery.count} / ${st.delivery.missing} (within ${st.delivery.timeoutMs / 1000} s)`],
+          ['cpu during the writes (share of a core)', ['api', 'redis', 'harness'].map((k) => `${k} ${fmt(st.writes.cpu[k])}`).join(', ')],
+          ['time events; events with data ≠ id; ended by server', `${st.timeEvents}; ${st.mismatchedEvents}; ${st.endedByServer}`],
+          ['sse_streams_open after closing', `${fmt(st.close.gaugeAfter, 0)} (after ${fmt(st.close.seconds, 1)} s)`],
+        ],
+      ),
     );
   }
   out.push('', 'Targets');

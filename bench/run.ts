@@ -12,6 +12,7 @@ import { machineInfo } from './machine';
 import { parseOptions, type BenchOptions } from './options';
 import { httpPhase } from './phases/http';
 import { scalePhase } from './phases/scale';
+import { streamsPhase } from './phases/streams';
 import { writeBehindPhase } from './phases/writeBehind';
 import { BASELINE_JS, freePort, MAIN_JS, runToCompletion, startProcess, waitForHttp, type BenchProcess } from './processes';
 import { checkTargets, renderReport, type BenchReport } from './report';
@@ -107,11 +108,12 @@ async function main(options: BenchOptions): Promise<BenchReport> {
       log,
     };
     const has = (phase: BenchOptions['phases'][number]) => options.phases.includes(phase);
-    const done: Partial<Pick<BenchReport, 'http' | 'writeBehind' | 'scale'>> = {};
+    const done: Partial<Pick<BenchReport, 'http' | 'writeBehind' | 'scale' | 'streams'>> = {};
     try {
       done.http = has('http') ? await httpPhase(ctx) : null;
       done.writeBehind = has('write-behind') ? await writeBehindPhase(ctx) : null;
       done.scale = has('scale') ? await scalePhase(ctx) : null;
+      done.streams = has('streams') ? await streamsPhase(ctx) : null;
     } catch (err) {
       // keep what the phases before the failure measured
       writeFileSync(
@@ -120,7 +122,7 @@ async function main(options: BenchOptions): Promise<BenchReport> {
       );
       throw err;
     }
-    const { http = null, writeBehind = null, scale = null } = done;
+    const { http = null, writeBehind = null, scale = null, streams = null } = done;
 
     const report: BenchReport = {
       startedAt: startedAt.toISOString(),
@@ -131,6 +133,7 @@ async function main(options: BenchOptions): Promise<BenchReport> {
       http,
       writeBehind,
       scale,
+      streams,
       targets: [],
     };
     report.targets = checkTargets(report);
