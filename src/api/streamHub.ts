@@ -5,7 +5,7 @@ import type { Attempt } from '../shared/domain/attempt';
 import { AppError, ServiceUnavailableError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { Config } from '../shared/config';
-import { createSubscriberRedis } from '../shared/redis';
+import { createSubscriberRedis, type RedisLocation } from '../shared/redis';
 import { decodeRendered } from '../shared/store/sessionCodec';
 
 /** How long a client waits before it reconnects (the SSE `retry:` field), ms. */
@@ -211,7 +211,7 @@ export class StreamHub {
 
 /** The hub of an API process, on a subscriber connection of its own (MAX_STREAMS, STREAM_TIME_EVENT_SECONDS). */
 export function createStreamHub(
-  config: Pick<Config, 'REDIS_URL' | 'MAX_STREAMS' | 'STREAM_TIME_EVENT_SECONDS'>,
+  config: RedisLocation & Pick<Config, 'MAX_STREAMS' | 'STREAM_TIME_EVENT_SECONDS'>,
   log: Logger,
   name: string,
 ): StreamHub {

@@ -2,6 +2,25 @@ import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** `host:port` pairs, comma-separated. */
+const hostPorts = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== ''),
+  )
+  .pipe(
+    z
+      .array(z.string().regex(/^[A-Za-z0-9.-]{1,253}:[0-9]{1,5}$/, 'each must be host:port'))
+      .min(1, 'must name at least one host:port')
+      .transform((list) => list.map((p) => ({ host: p.slice(0, p.lastIndexOf(':')), port: Number(p.slice(p.lastIndexOf(':') + 1)) }))),
+  );
+
+/** The settings that say where the live state's Redis is: exactly one of them. */
+export const REDIS_LOCATIONS = ['REDIS_URL', 'REDIS_SENTINELS'] as const;
+
 /** A Standard Webhooks secret: `whsec_` and the key in (padded) base64, at least one byte. */
 export const WEBHOOK_SECRET_PATTERN = /^whsec_(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$/;
 
@@ -27,6 +46,22 @@ export const configSchema = z.object({
   DATABASE_URL: z.url().default('postgres://quiz:quiz@127.0.0.1:5432/quiz_sessions'),
   DATABASE_POOL_MAX: int(1, 200).default(10),
   REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+  /** Sentinels (`host:port`, comma-separated) that name the master (REDIS_SENTINEL_NAME): instead of REDIS_URL. */
+  REDIS_SENTINELS: hostPorts.optional(),
+  /** The master's name at the Sentinels. */
+  REDIS_SENTINEL_NAME: z.string().min(1).max(200).optional(),
+  /** The password of the Sentinels themselves, when they require one. */
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  /** The password of the master and replicas the Sentinels name (with REDIS_URL it is the URL's). */
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  /** When set, the queues (BullMQ) use this Redis instead of the one of the live state. */
+  QUEUE_REDIS_URL: z.url().optional(),
+  /**
+   * When set, a write is acknowledged only once this many replicas have it (WAIT, in the same
+   * round trip as the write); fewer within REDIS_WAIT_TIMEOUT_MS is a 503 (retryable).
+   */
+  REDIS_WAIT_REPLICAS: int(0, 16).default(0),
+  REDIS_WAIT_TIMEOUT_MS: int(1, 60_000).default(500),
   /** Bound on every Redis command from the API: past it, reads fall back and writes answer 503. */
   REDIS_COMMAND_TIMEOUT_MS: int(50, 60_000).default(1000),
   /** Bound on every PostgreSQL query from the API. */
@@ -96,6 +131,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       return `  ${key}: ${i.message} (got ${got})`;
     });
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const located = REDIS_LOCATIONS.filter((name) => present[name] !== undefined);
+  if (located.length > 1) {
+    throw new ConfigError(`invalid configuration:\n  ${located.join(' and ')}: set one of them, not both (where Redis is)`);
+  }
+  if (parsed.data.REDIS_SENTINELS && !parsed.data.REDIS_SENTINEL_NAME) {
+    throw new ConfigError(
+      'invalid configuration:\n  REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master name the Sentinels monitor)',
+    );
+  }
+  if (parsed.data.REDIS_WAIT_REPLICAS > 0 && parsed.data.REDIS_WAIT_TIMEOUT_MS >= parsed.data.REDIS_COMMAND_TIMEOUT_MS) {
+    throw new ConfigError(
+      'invalid configuration:\n  REDIS_WAIT_TIMEOUT_MS: must be below REDIS_COMMAND_TIMEOUT_MS (the write and its WAIT share one command timeout)',
+    );
   }
   if (parsed.data.AUTH_JWT_SECRET && parsed.data.AUTH_JWKS_URL) {
     throw new ConfigError('invalid configuration:\n  AUTH_JWT_SECRET and AUTH_JWKS_URL: set one of them, not both');

@@ -31,7 +31,10 @@ export function createRuntime(config: Config, log: Logger, shutdown: Shutdown, r
   const knex = createKnex(config);
   shutdown.add('redis', () => redis.quit().catch(() => redis.disconnect()), ShutdownOrder.CloseStores);
   shutdown.add('postgres', () => knex.destroy(), ShutdownOrder.CloseStores);
-  const store = new SessionStore(redis, config.SESSION_CACHE_TTL_SECONDS);
+  const store = new SessionStore(redis, config.SESSION_CACHE_TTL_SECONDS, {
+    waitReplicas: config.REDIS_WAIT_REPLICAS,
+    waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
+  });
   const repo = new SessionRepository(knex);
   const policies = new PolicyStore(knex, redis);
   const service = new SessionService(

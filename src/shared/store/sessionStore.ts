@@ -74,6 +74,9 @@ interface SessionCommands {
   sessionMarkPersisted(key: string, dirtyKey: string, eventsKey: string, ...args: string[]): Promise<MarkResult>;
 }
 
+/** The write scripts whose outcome a client is told (and so may wait for replicas). */
+type AcknowledgedCommand = 'sessionProgress' | 'sessionClose' | 'sessionControl' | 'sessionNote';
+
 /** Replies that mean Redis cannot take the command now (as opposed to a bug in a script). */
 const TRANSIENT_REPLY = /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)/;
 
@@ -90,9 +93,31 @@ export class SessionStore {
   constructor(
     redis: Redis,
     private readonly ttlSeconds: number,
+    private readonly durability: { waitReplicas: number; waitTimeoutMs: number } = { waitReplicas: 0, waitTimeoutMs: 0 },
   ) {
     this.redis = redis as Redis & SessionCommands;
     defineSessionCommands(redis);
+  }
+
+  /**
+   * Runs a write script the API acknowledges to a client; with REDIS_WAIT_REPLICAS, WAIT follows
+   * it in the same pipeline (one round trip), and fewer replicas than asked within the timeout is
+   * a 503: the write may have applied, and the client's retry finds out by its version.
+   */
+  private async acknowledged(command: AcknowledgedCommand, args: string[]): Promise<ScriptReply> {
+    const { waitReplicas, waitTimeoutMs } = this.durability;
+    if (waitReplicas === 0) return (this.redis[command] as (...a: string[]) => Promise<ScriptReply>)(...args).catch(unavailable);
+    const pipeline = this.redis.pipeline() as unknown as Record<AcknowledgedCommand, (...a: string[]) => void> & {
+      wait(replicas: number, timeoutMs: number): void;
+      exec(): Promise<Array<[Error | null, unknown]> | null>;
+    };
+    pipeline[command](...args);
+    pipeline.wait(waitReplicas, waitTimeoutMs);
+    const [[scriptErr, reply], [waitErr, replicas]] = (await pipeline.exec().catch(unavailable)) ?? [];
+    if (scriptErr) unavailable(scriptErr);
+    if (waitErr) unavailable(waitErr);
+    if ((replicas as number) < waitReplicas) throw new ServiceUnavailableError('redis');
+    return reply as ScriptReply;
   }
 
   /**
@@ -158,7 +183,7 @@ export class SessionStore {
     for (const [questionId, answer] of change.answers) args.push(ANSWER_FIELD_PREFIX + questionId, answer);
     // without a key, KEYS[4] is not read (the attempt's own key stands in, in its slot)
     const recordKey = claim ? claim.recordKey : sessionKey(id);
-    const reply = await this.redis.sessionProgress(sessionKey(id), DIRTY_SET_KEY, eventsKey(id), recordKey, ...args).catch(unavailable);
+    const reply = await this.acknowledged('sessionProgress', [sessionKey(id), DIRTY_SET_KEY, eventsKey(id), recordKey, ...args]);
     if (reply[0] === 'REPLAY') return { code: 'REPLAY', record: reply[4] ?? '' };
     return toResult(reply);
   }
@@ -185,44 +210,40 @@ export class SessionStore {
     ctx: EventContext = SYSTEM_CONTEXT,
   ): Promise<WriteResult> {
     const { guard } = request;
-    const reply = await this.redis
-      .sessionClose(
-        sessionKey(id),
-        DIRTY_SET_KEY,
-        eventsKey(id),
-        String(now),
-        String(this.ttlSeconds),
-        versionArg(expectedVersion),
-        owner,
-        contextFragment(ctx),
-        'target' in request ? request.target : guard.kind === 'idle' ? 'abandoned' : '',
-        guard.kind === 'none' ? '' : guard.kind,
-        guard.kind === 'idle' ? String(guard.idleMs) : '',
-      )
-      .catch(unavailable);
+    const reply = await this.acknowledged('sessionClose', [
+      sessionKey(id),
+      DIRTY_SET_KEY,
+      eventsKey(id),
+      String(now),
+      String(this.ttlSeconds),
+      versionArg(expectedVersion),
+      owner,
+      contextFragment(ctx),
+      'target' in request ? request.target : guard.kind === 'idle' ? 'abandoned' : '',
+      guard.kind === 'none' ? '' : guard.kind,
+      guard.kind === 'idle' ? String(guard.idleMs) : '',
+    ]);
     return toResult(reply);
   }
 
   /** Applies a live control (extend, pause, resume) to any attempt: FORBIDDEN cannot come back. */
   async control(id: string, now: number, control: Control, ctx: EventContext = SYSTEM_CONTEXT, reason?: string): Promise<UnownedResult> {
     const extend = control.action === 'extend' ? control : null;
-    const reply = await this.redis
-      .sessionControl(
-        sessionKey(id),
-        DIRTY_SET_KEY,
-        eventsKey(id),
-        String(now),
-        String(this.ttlSeconds),
-        '',
-        '',
-        contextFragment(ctx),
-        control.action,
-        extend ? String(extend.seconds) : '',
-        extend ? extend.from : '',
-        extend?.reopen ? '1' : '',
-        JSON.stringify(reason ?? null),
-      )
-      .catch(unavailable);
+    const reply = await this.acknowledged('sessionControl', [
+      sessionKey(id),
+      DIRTY_SET_KEY,
+      eventsKey(id),
+      String(now),
+      String(this.ttlSeconds),
+      '',
+      '',
+      contextFragment(ctx),
+      control.action,
+      extend ? String(extend.seconds) : '',
+      extend ? extend.from : '',
+      extend?.reopen ? '1' : '',
+      JSON.stringify(reason ?? null),
+    ]);
     return toResult(reply) as UnownedResult;
   }
 
@@ -239,7 +260,7 @@ export class SessionStore {
   ): Promise<WriteResult> {
     const args = [String(now), String(this.ttlSeconds), '', owner, contextFragment(ctx)];
     for (const e of events) args.push(e.type, JSON.stringify(e.data));
-    const reply = await this.redis.sessionNote(sessionKey(id), DIRTY_SET_KEY, eventsKey(id), ...args).catch(unavailable);
+    const reply = await this.acknowledged('sessionNote', [sessionKey(id), DIRTY_SET_KEY, eventsKey(id), ...args]);
     return toResult(reply);
   }
 
