@@ -7,7 +7,7 @@ import { Metrics } from './shared/metrics';
 import { QUEUES } from './shared/queues/jobs';
 import { createQueue, type TypedQueue } from './shared/queues/queue';
 import { JobScheduler } from './shared/queues/scheduler';
-import { failFastRedisOptions, waitForReady } from './shared/redis';
+import { producerConnection, waitForReady } from './shared/redis';
 import { ROLES, type Role, type ServingRole } from './shared/roles';
 import { createRuntime } from './shared/runtime';
 import { Shutdown, ShutdownOrder } from './shared/shutdown';
@@ -60,7 +60,7 @@ async function migrate(config: Config, log: Logger): Promise<void> {
 async function openProcess(role: ServingRole, config: Config, log: Logger): Promise<Process> {
   const shutdown = new Shutdown(log, config.SHUTDOWN_TIMEOUT_MS);
   shutdown.installSignalHandlers();
-  const producer = failFastRedisOptions(config, `quiz-session-${role}-producer`);
+  const producer = producerConnection(config, `quiz-session-${role}-producer`);
   const queues = {
     [QUEUES.persist]: createQueue(QUEUES.persist, config, producer),
     [QUEUES.lifecycle]: createQueue(QUEUES.lifecycle, config, producer),

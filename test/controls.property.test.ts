@@ -1,3 +1,4 @@
+import { dirtySetOf } from '../src/shared/store/keys';
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
@@ -7,7 +8,7 @@ import { extendedDeadline, grantedSeconds, resumedDeadline, type Control, type E
 import { dueChange, timeRemaining } from '../src/shared/domain/deadline';
 import { OVERDUE_HANDLINGS, type OverdueHandling } from '../src/shared/domain/policy';
 import { isOpen, isRunning } from '../src/shared/domain/status';
-import { DIRTY_SET_KEY, eventsKey, SessionStore, sessionKey, type WriteResult } from '../src/shared/store/sessionStore';
+import { eventsKey, SessionStore, sessionKey, type WriteResult } from '../src/shared/store/sessionStore';
 import { buildSession, request, startTestApi, type AttemptJson, type TestApi } from './support/harness';
 import { assertAsyncProperty } from './support/property';
 
@@ -205,7 +206,7 @@ test('the scripts follow the reference model step by step, and no sequence break
           }
         } finally {
           await redis.del(sessionKey(model.id), eventsKey(model.id));
-          await redis.zrem(DIRTY_SET_KEY, model.id);
+          await redis.zrem(dirtySetOf(model.id), model.id);
         }
       },
     ),

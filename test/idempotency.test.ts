@@ -1,3 +1,4 @@
+import { sessionKey } from '../src/shared/store/keys';
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { bearer, hsToken, SECRET, startAuthApi } from './support/authApi';
@@ -76,7 +77,7 @@ test('progress: replays also when the Redis copy was evicted (the record outlive
   // wait for nothing: make PostgreSQL hold the write, then drop the attempt's hash
   await request(api.url, 'POST', `/api/sessions/${s.id}/pause`, {});
   await request(api.url, 'POST', `/api/sessions/${s.id}/resume`, {});
-  await api.redis.del(`session:${s.id}`);
+  await api.redis.del(sessionKey(s.id));
   const retry = await patch(s.id, { question_id: 'q1', answer: 'A' }, k);
   expect(retry.status).toBe(200);
   expect(retry.headers.get('idempotent-replayed')).toBe('true');

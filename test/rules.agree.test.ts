@@ -1,3 +1,4 @@
+import { dirtySetOf } from '../src/shared/store/keys';
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
@@ -22,7 +23,7 @@ import {
 import { FIRST_VERSION } from '../src/shared/domain/version';
 import { RULES_LUA } from '../src/shared/store/luaScripts';
 import { TABLE } from '../src/shared/store/sessionRepository';
-import { DIRTY_SET_KEY, eventsKey, SessionStore, sessionKey } from '../src/shared/store/sessionStore';
+import { eventsKey, SessionStore, sessionKey } from '../src/shared/store/sessionStore';
 import { assertAsyncProperty } from './support/property';
 
 /*
@@ -236,7 +237,8 @@ test('TypeScript, Lua and SQL agree on running, open, the deadline (what it does
         expect(byIdle.code === 'OK').toBe(idle && due === null);
       } finally {
         await redis.del(...keys);
-        await redis.zrem(DIRTY_SET_KEY, forDeadline.id, forIdle.id);
+        await redis.zrem(dirtySetOf(forDeadline.id), forDeadline.id);
+        await redis.zrem(dirtySetOf(forIdle.id), forIdle.id);
       }
     }),
     { numRuns: 150 },

@@ -1,3 +1,4 @@
+import { sessionKey } from '../src/shared/store/keys';
 import { writeSnapshots } from '../src/shared/store/snapshotWriter';
 import { buildSession, request, sessionRow, startTestApi, type TestApi } from './support/harness';
 
@@ -23,7 +24,7 @@ test('a version PostgreSQL already holds with other content is rebased above it 
   expect(await sessionRow(api, s.id)).toMatchObject({ version: 2, answers: { q1: 'before the crash' } });
 
   // Redis restored from before that write: it hands out version 2 again, with other content
-  await api.redis.del(`session:${s.id}`);
+  await api.redis.del(sessionKey(s.id));
   await api.store.fill(v1);
   const again = await progress(s.id, 'after the restart');
   expect(again.body.version).toBe(2);
@@ -50,7 +51,7 @@ test('complete after a Redis regression is durable: the completed attempt is wha
   const v1 = (await api.store.get(s.id))!.attempt;
   expect((await progress(s.id, 'lost')).status).toBe(200);
   await writeSnapshots(api.store, api.repo, [(await api.store.get(s.id))!.attempt]);
-  await api.redis.del(`session:${s.id}`);
+  await api.redis.del(sessionKey(s.id));
   await api.store.fill(v1);
   // version 2 again (a different write), then complete: version 3 in Redis, which PostgreSQL would see as newer anyway;
   // regress twice so complete lands on a version PostgreSQL holds

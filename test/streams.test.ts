@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { expectError } from './support/contract';
 import { buildSession, request, startTestApi, type TestApi } from './support/harness';
-import { startProcess, killAllProcesses, type ServiceProcess } from './support/processes';
+import { killAllProcesses, runStores, startProcess, type ServiceProcess } from './support/processes';
 import { SseClient } from './support/sse';
 
 /*
@@ -201,11 +201,7 @@ test('shutdown ends every stream cleanly (the server closes without waiting for 
 describe('two API processes', () => {
   let second: ServiceProcess;
   beforeAll(async () => {
-    second = await startProcess('api', {
-      REDIS_URL: process.env.REDIS_URL!,
-      DATABASE_URL: process.env.DATABASE_URL!,
-      STREAM_TIME_EVENT_SECONDS: 1,
-    });
+    second = await startProcess('api', { ...runStores(), STREAM_TIME_EVENT_SECONDS: 1 });
   }, 30_000);
 
   test('a write on one process reaches the streams of the other, at once, for the attempt and its quiz', async () => {

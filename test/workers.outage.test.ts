@@ -1,6 +1,5 @@
 import { MAX_BACKOFF_MS } from '../src/shared/queues/queue';
-import { DIRTY_SET_KEY } from '../src/shared/store/sessionStore';
-import { sleep, waitFor } from './support/harness';
+import { sleep, waitFor, dirtyTotal } from './support/harness';
 import { useIsolatedStores } from './support/isolatedStores';
 import { startProcess } from './support/processes';
 import { useProxyTo } from './support/tcpProxy';
@@ -53,5 +52,5 @@ test('PostgreSQL unreachable for 10 s under writes: progress is still accepted, 
     expect(rows.get(id)!.version).toBe(acked.get(id));
     expect(Object.keys(rows.get(id)!.answers)).toHaveLength(20);
   }
-  await waitFor('the dirty set to empty', async () => (await stores().redis.zcard(DIRTY_SET_KEY)) === 0, 5000);
+  await waitFor('the dirty set to empty', async () => (await dirtyTotal(stores().redis)) === 0, 5000);
 }, 60_000);

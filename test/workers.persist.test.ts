@@ -1,8 +1,9 @@
+import { dirtySetOf } from '../src/shared/store/keys';
 import type { Queue } from 'bullmq';
 import { QUEUES } from '../src/shared/queues/jobs';
-import { DIRTY_SET_KEY, eventsKey, sessionKey } from '../src/shared/store/sessionStore';
+import { eventsKey, sessionKey } from '../src/shared/store/sessionStore';
 import { foldAnswers, type AttemptEvent } from '../src/shared/domain/events';
-import { request, sleep, waitFor } from './support/harness';
+import { request, sleep, waitFor, dirtyTotal } from './support/harness';
 import { useIsolatedStores } from './support/isolatedStores';
 import { startProcess, type ExitInfo, type ServiceProcess } from './support/processes';
 import { AttemptClient, insertsWaitingOnLock, openQueue, rowOf, rowsById, waitForRows } from './support/workerScenario';
@@ -48,7 +49,7 @@ async function completedValue(jobId: string): Promise<unknown> {
 async function expectClean(ids: readonly string[]): Promise<void> {
   const clean = async () =>
     (await Promise.all(ids.map((id) => stores().redis.hget(sessionKey(id), 'dirty_since')))).every((d) => d === '') &&
-    (await stores().redis.zcard(DIRTY_SET_KEY)) === 0;
+    (await dirtyTotal(stores().redis)) === 0;
   await waitFor('the attempts to be marked clean', clean, 10_000);
 }
 
@@ -178,7 +179,7 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     const [job] = await persistJobsOf(gone.id);
     await waitFor('the orphan job to finish', async () => (await job.getState()) === 'completed', 5000);
     expect((await persistQueue.getJob(job.id!))?.returnvalue).toBe('gone');
-    expect(await stores().redis.zscore(DIRTY_SET_KEY, gone.id)).toBeNull();
+    expect(await stores().redis.zscore(dirtySetOf(gone.id), gone.id)).toBeNull();
     expect(await rowOf(stores().knex, gone.id)).toMatchObject({ version: 1, persist_count: 1 });
   }, 30_000);
 
@@ -218,7 +219,7 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     expect(row.current_question).toBe(10);
     expect(Object.keys(row.answers)).toHaveLength(11);
     expect(row.answers).toMatchObject({ q0: 'first', q10: 'during-10' });
-    await waitFor('the attempt to be clean', async () => (await stores().redis.zcard(DIRTY_SET_KEY)) === 0, 10_000);
+    await waitFor('the attempt to be clean', async () => (await dirtyTotal(stores().redis)) === 0, 10_000);
     await expectClean([attempt.id]);
   }, 30_000);
 
@@ -267,7 +268,7 @@ describe('persist worker shutdown and crashes', () => {
     }
     // nothing persisted yet: the window is 30 s
     for (const row of (await rowsById(stores().knex, ids)).values()) expect(row.version).toBe(1);
-    expect(await stores().redis.zcard(DIRTY_SET_KEY)).toBe(ids.length);
+    expect(await dirtyTotal(stores().redis)).toBe(ids.length);
 
     const exit = await worker.kill('SIGTERM', 15_000);
     expect({ code: exit.code, signal: exit.signal, escalated: exit.escalated }).toEqual({ code: 0, signal: null, escalated: false });
@@ -349,7 +350,7 @@ describe('persist worker shutdown and crashes', () => {
     const rows = await rowsById(stores().knex, ids);
     for (const id of early) expect(rows.get(id)!.answers).toEqual({ q0: 0, q1: 1, q2: 2 });
     for (const id of late) expect(rows.get(id)!.answers).toEqual({ q0: 0, q1: 1, q2: 2 });
-    await waitFor('the dirty set to empty', async () => (await stores().redis.zcard(DIRTY_SET_KEY)) === 0, 5000);
+    await waitFor('the dirty set to empty', async () => (await dirtyTotal(stores().redis)) === 0, 5000);
     expect(await persistQueue.getFailedCount()).toBe(0);
   }, 60_000);
 });

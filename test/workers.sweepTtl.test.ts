@@ -1,4 +1,5 @@
-import { DIRTY_SET_KEY, sessionKey } from '../src/shared/store/sessionStore';
+import { dirtySetOf } from '../src/shared/store/keys';
+import { sessionKey } from '../src/shared/store/sessionStore';
 import { waitFor } from './support/harness';
 import { useIsolatedStores } from './support/isolatedStores';
 import { startProcess } from './support/processes';
@@ -29,7 +30,7 @@ test('during a PostgreSQL outage the sweep keeps a dirty attempt alive in Redis,
   const written = await client.progress(attempt.id, { q1: 'kept through the outage' });
 
   // a straggler (dirty long ago) whose key is about to expire
-  await stores().redis.zadd(DIRTY_SET_KEY, Date.now() - 60_000, attempt.id);
+  await stores().redis.zadd(dirtySetOf(attempt.id), Date.now() - 60_000, attempt.id);
   // about to expire, but with room for several sweeps (one a second) on a loaded machine
   await stores().redis.expire(sessionKey(attempt.id), 10);
   await waitFor('the sweep to refresh the TTL', async () => (await stores().redis.ttl(sessionKey(attempt.id))) > 60, 9000);

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { Knex } from 'knex';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis';
 import type { Config } from '../shared/config';
 import type { Logger } from '../shared/logger';
 import { ShutdownOrder, type Shutdown } from '../shared/shutdown';
@@ -8,10 +8,11 @@ import type { SessionService } from '../shared/sessionService';
 import { createApp, type AppDeps } from './app';
 import { createAuthenticator } from './auth';
 import { createStreamHub } from './streamHub';
+import { pingMasters } from '../shared/redis';
 
 /** Starts the HTTP server; on shutdown it stops accepting, finishes in-flight requests, then closes. */
 export async function startApiServer(
-  deps: { config: Config; log: Logger; shutdown: Shutdown; service: SessionService; redis: Redis; knex: Knex } & Pick<
+  deps: { config: Config; log: Logger; shutdown: Shutdown; service: SessionService; redis: RedisClient; knex: Knex } & Pick<
     AppDeps,
     'metrics' | 'policies' | 'idempotency'
   >,
@@ -35,7 +36,7 @@ export async function startApiServer(
     authenticate,
     metricsOnApiPort: deps.config.API_METRICS_PORT === undefined,
     readiness: {
-      redis: () => deps.redis.ping(),
+      redis: () => pingMasters(deps.redis),
       postgres: () => deps.knex.raw('select 1'),
     },
     metrics: deps.metrics,

@@ -1,15 +1,17 @@
 import type { ServerResponse } from 'node:http';
 import type { Context } from 'koa';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis';
 import type { Attempt } from '../shared/domain/attempt';
 import { AppError, ServiceUnavailableError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { Config } from '../shared/config';
-import { createSubscriberRedis, type RedisLocation } from '../shared/redis';
+import { createSubscriberRedis, isCluster, waitForReady, type RedisLocation } from '../shared/redis';
 import { decodeRendered } from '../shared/store/sessionCodec';
 
 /** How long a client waits before it reconnects (the SSE `retry:` field), ms. */
 export const RECONNECT_MS = 2_000;
+/** How long a new stream waits for a subscriber that is still connecting. */
+const SUBSCRIBE_WAIT_MS = 2_000;
 /** Bytes a slow client may leave unread before its stream is closed (it resumes with Last-Event-ID). */
 export const MAX_BUFFERED_BYTES = 256 * 1024;
 
@@ -88,7 +90,7 @@ export class StreamHub {
   private connectedBefore = false;
 
   constructor(
-    private readonly sub: Redis,
+    private readonly sub: RedisClient,
     private readonly options: { maxStreams: number; timeEventMs: number },
     private readonly log?: Logger,
   ) {
@@ -100,6 +102,15 @@ export class StreamHub {
       }
       this.connectedBefore = true;
     });
+    // on a cluster the subscriber is one node's connection, which ioredis moves to another node
+    // when its node goes (resubscribing, but messages in between are lost): a node leaving is the sign
+    if (isCluster(sub)) {
+      sub.on('-node', () => {
+        if (this.streams.size === 0) return;
+        this.log?.warn(`a cluster node left: ending ${this.streams.size} streams so their clients resume`);
+        this.endAll();
+      });
+    }
   }
 
   /** Streams open now (and being opened). */
@@ -173,14 +184,17 @@ export class StreamHub {
   private async listen(channel: string, listener: Listener): Promise<void> {
     let entry = this.listeners.get(channel);
     if (!entry) {
-      const subscribed = this.sub.subscribe(channel).then(
-        () => undefined,
-        () => {
-          // forget the failed subscription, so the next stream of the channel tries again
-          if (this.listeners.get(channel) === entry) this.listeners.delete(channel);
-          throw new ServiceUnavailableError('redis');
-        },
-      );
+      // a subscriber still connecting (the process just started) gets a moment, not a refusal
+      const subscribed = waitForReady(this.sub, SUBSCRIBE_WAIT_MS)
+        .then(() => this.sub.subscribe(channel))
+        .then(
+          () => undefined,
+          () => {
+            // forget the failed subscription, so the next stream of the channel tries again
+            if (this.listeners.get(channel) === entry) this.listeners.delete(channel);
+            throw new ServiceUnavailableError('redis');
+          },
+        );
       entry = { set: new Set(), subscribed };
       this.listeners.set(channel, entry);
     }

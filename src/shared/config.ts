@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { KEY_LAYOUTS } from './store/keys';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -19,7 +20,12 @@ const hostPorts = z
   );
 
 /** The settings that say where the live state's Redis is: exactly one of them. */
-export const REDIS_LOCATIONS = ['REDIS_URL', 'REDIS_SENTINELS'] as const;
+export const REDIS_LOCATIONS = ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const;
+/** The settings that move the queues to a Redis of their own: at most one of them. */
+export const QUEUE_LOCATIONS = ['QUEUE_REDIS_URL', 'QUEUE_REDIS_CLUSTER_NODES'] as const;
+
+/** The queue prefix on a cluster when none is given: a hash tag, so each queue's keys share a slot. */
+export const CLUSTER_QUEUE_PREFIX = '{bull}';
 
 /** A Standard Webhooks secret: `whsec_` and the key in (padded) base64, at least one byte. */
 export const WEBHOOK_SECRET_PATTERN = /^whsec_(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$/;
@@ -46,6 +52,8 @@ export const configSchema = z.object({
   DATABASE_URL: z.url().default('postgres://quiz:quiz@127.0.0.1:5432/quiz_sessions'),
   DATABASE_POOL_MAX: int(1, 200).default(10),
   REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+  /** Seed nodes (`host:port`, comma-separated) of a Redis Cluster: instead of REDIS_URL (the key layout is then `bucketed`). */
+  REDIS_CLUSTER_NODES: hostPorts.optional(),
   /** Sentinels (`host:port`, comma-separated) that name the master (REDIS_SENTINEL_NAME): instead of REDIS_URL. */
   REDIS_SENTINELS: hostPorts.optional(),
   /** The master's name at the Sentinels. */
@@ -54,8 +62,15 @@ export const configSchema = z.object({
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
   /** The password of the master and replicas the Sentinels name (with REDIS_URL it is the URL's). */
   REDIS_PASSWORD: z.string().min(1).optional(),
+  /**
+   * The Redis key names (src/shared/store/keys.ts): `single`, the seeds' (session:<id>, one dirty
+   * set), or `bucketed`, every key of an attempt in its bucket's hash slot (for a Redis Cluster).
+   */
+  REDIS_KEY_LAYOUT: z.enum(KEY_LAYOUTS).default('single'),
   /** When set, the queues (BullMQ) use this Redis instead of the one of the live state. */
   QUEUE_REDIS_URL: z.url().optional(),
+  /** Or a Redis Cluster of their own for the queues (seed nodes, `host:port`, comma-separated). */
+  QUEUE_REDIS_CLUSTER_NODES: hostPorts.optional(),
   /**
    * When set, a write is acknowledged only once this many replicas have it (WAIT, in the same
    * round trip as the write); fewer within REDIS_WAIT_TIMEOUT_MS is a 503 (retryable).
@@ -74,9 +89,10 @@ export const configSchema = z.object({
   SWEEP_BATCH_SIZE: int(1, 10_000).default(500),
   METRICS_PORT: int(0, 65535).default(9464),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** BullMQ key prefix; on a cluster a hash tag such as `{bull}` (the default there). */
   QUEUE_PREFIX: z
     .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .regex(/^(\{[A-Za-z0-9_-]{1,62}\}|[A-Za-z0-9_-]{1,64})$/, 'letters, digits, _ and -, or such a name in braces ({bull}, a hash tag)')
     .default('bull'),
   SHUTDOWN_TIMEOUT_MS: int(100, 120_000).default(9000),
   /** When set, the API serves /metrics on this port instead of PORT (keep it off the public network). */
@@ -132,9 +148,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     });
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
-  const located = REDIS_LOCATIONS.filter((name) => present[name] !== undefined);
-  if (located.length > 1) {
-    throw new ConfigError(`invalid configuration:\n  ${located.join(' and ')}: set one of them, not both (where Redis is)`);
+  for (const group of [REDIS_LOCATIONS, QUEUE_LOCATIONS]) {
+    const located = group.filter((name) => present[name] !== undefined);
+    if (located.length > 1) {
+      throw new ConfigError(`invalid configuration:\n  ${located.join(' and ')}: set one of them, not both (where Redis is)`);
+    }
+  }
+  const data = parsed.data;
+  if (data.REDIS_CLUSTER_NODES) {
+    if (present.REDIS_KEY_LAYOUT === 'single')
+      throw new ConfigError(
+        'invalid configuration:\n  REDIS_KEY_LAYOUT: a Redis Cluster needs the bucketed layout (one hash slot per script call)',
+      );
+    data.REDIS_KEY_LAYOUT = 'bucketed';
+  }
+  if (data.QUEUE_REDIS_CLUSTER_NODES || (data.REDIS_CLUSTER_NODES && !data.QUEUE_REDIS_URL)) {
+    if (present.QUEUE_PREFIX === undefined) data.QUEUE_PREFIX = CLUSTER_QUEUE_PREFIX;
+    else if (!data.QUEUE_PREFIX.startsWith('{'))
+      throw new ConfigError(
+        `invalid configuration:\n  QUEUE_PREFIX: on a Redis Cluster it must be a hash tag, such as {${data.QUEUE_PREFIX}}, so each queue's keys share a slot`,
+      );
   }
   if (parsed.data.REDIS_SENTINELS && !parsed.data.REDIS_SENTINEL_NAME) {
     throw new ConfigError(

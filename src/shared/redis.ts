@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Config } from './config';
 
 /** Longest wait between two reconnection tries: Redis back, requests are served again within it. */
@@ -10,11 +10,40 @@ export const reconnectDelay = (times: number): number => Math.min(50 * times, RE
 /** Where the live state's Redis is: one node (REDIS_URL) or the master the Sentinels name. */
 export type RedisLocation = Pick<
   Config,
-  'REDIS_URL' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_NAME' | 'REDIS_SENTINEL_PASSWORD' | 'REDIS_PASSWORD'
+  'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_NAME' | 'REDIS_SENTINEL_PASSWORD' | 'REDIS_PASSWORD'
 >;
 
-/** The queues' Redis: QUEUE_REDIS_URL when set, else the live state's. */
-export type QueueLocation = RedisLocation & Pick<Config, 'QUEUE_REDIS_URL'>;
+/** The queues' Redis: QUEUE_REDIS_URL or QUEUE_REDIS_CLUSTER_NODES when set, else the live state's. */
+export type QueueLocation = RedisLocation & Pick<Config, 'QUEUE_REDIS_URL' | 'QUEUE_REDIS_CLUSTER_NODES'>;
+
+/** A connection to one Redis (perhaps through Sentinels) or to a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** True for a Redis Cluster connection (pipelines there may only touch one slot). */
+export const isCluster = (redis: RedisClient): redis is Cluster => (redis as Cluster).isCluster === true;
+
+/**
+ * A Redis Cluster connection: it learns the slots from the seed nodes, follows MOVED and ASK,
+ * retries CLUSTERDOWN and TRYAGAIN for a moment, and refreshes the slots after a failover. Reads
+ * go to masters (a replica may be behind).
+ */
+function cluster(nodes: ClusterNode[], node: RedisOptions, options: ClusterOptions = {}): Cluster {
+  return new Cluster(nodes, {
+    redisOptions: node,
+    scaleReads: 'master',
+    clusterRetryStrategy: reconnectDelay,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    slotsRefreshTimeout: 2000,
+    ...options,
+  });
+}
+
+/** The cluster the queues use, if they are on one. */
+function queueClusterNodes(config: QueueLocation): ClusterNode[] | undefined {
+  if (config.QUEUE_REDIS_URL) return undefined;
+  return config.QUEUE_REDIS_CLUSTER_NODES ?? config.REDIS_CLUSTER_NODES;
+}
 
 /**
  * Connection options for a location. Through Sentinels, ioredis asks them for the master and
@@ -41,7 +70,14 @@ export function locateQueues(config: QueueLocation): RedisOptions {
  * A Redis connection for request paths: commands fail fast while Redis is away (no offline queue,
  * bounded command time), so a write answers 503 instead of hanging; it reconnects by itself.
  */
-export function createRequestRedis(config: RedisLocation & Pick<Config, 'REDIS_COMMAND_TIMEOUT_MS'>, name: string): Redis {
+export function createRequestRedis(config: RedisLocation & Pick<Config, 'REDIS_COMMAND_TIMEOUT_MS'>, name: string): RedisClient {
+  if (config.REDIS_CLUSTER_NODES) {
+    return cluster(
+      config.REDIS_CLUSTER_NODES,
+      { ...failFast(config, name), password: config.REDIS_PASSWORD },
+      { enableOfflineQueue: false },
+    );
+  }
   return new Redis({ ...locate(config), ...failFast(config, name) });
 }
 
@@ -53,12 +89,33 @@ export function workerRedisOptions(config: QueueLocation, name: string): RedisOp
   return { ...locateQueues(config), connectionName: name, maxRetriesPerRequest: null, enableReadyCheck: true };
 }
 
+/** A BullMQ worker's connection: options for one Redis, a Cluster connection for a cluster. */
+export function workerConnection(config: QueueLocation, name: string): RedisOptions | Cluster {
+  const nodes = queueClusterNodes(config);
+  if (!nodes) return workerRedisOptions(config, name);
+  return cluster(nodes, { connectionName: name, maxRetriesPerRequest: null, password: config.REDIS_PASSWORD });
+}
+
+/** A BullMQ producer's connection (the enqueues of the API and the workers), failing fast. */
+export function producerConnection(config: QueueLocation & Pick<Config, 'REDIS_COMMAND_TIMEOUT_MS'>, name: string): RedisOptions | Cluster {
+  const nodes = queueClusterNodes(config);
+  if (!nodes) return failFastRedisOptions(config, name);
+  return cluster(nodes, { ...failFast(config, name), password: config.REDIS_PASSWORD }, { enableOfflineQueue: false });
+}
+
 /**
  * The connection the API's streams subscribe on (subscriber mode: it carries nothing else). A
  * subscribe while Redis is away fails at once (the stream answers 503); it reconnects by itself and
  * subscribes again to every channel it had.
  */
-export function createSubscriberRedis(config: RedisLocation, name: string): Redis {
+export function createSubscriberRedis(config: RedisLocation, name: string): RedisClient {
+  if (config.REDIS_CLUSTER_NODES) {
+    return cluster(
+      config.REDIS_CLUSTER_NODES,
+      { connectionName: name, password: config.REDIS_PASSWORD, connectTimeout: 2000, retryStrategy: reconnectDelay },
+      { enableOfflineQueue: false },
+    );
+  }
   return new Redis({
     ...locate(config),
     connectionName: name,
@@ -100,7 +157,7 @@ export function parseRedisUrl(url: string): RedisOptions {
 }
 
 /** Resolves once the connection is ready, or after `ms` (the service starts even with Redis away). */
-export async function waitForReady(redis: Redis, ms: number): Promise<boolean> {
+export async function waitForReady(redis: RedisClient, ms: number): Promise<boolean> {
   if (redis.status === 'ready') return true;
   return new Promise((resolve) => {
     const done = (ok: boolean) => {
@@ -112,4 +169,15 @@ export async function waitForReady(redis: Redis, ms: number): Promise<boolean> {
     const timer = setTimeout(() => done(false), ms);
     redis.once('ready', onReady);
   });
+}
+
+/** PINGs every master (all of a cluster's, or the one node): readiness. */
+export async function pingMasters(redis: RedisClient): Promise<void> {
+  if (!isCluster(redis)) {
+    await redis.ping();
+    return;
+  }
+  const masters = redis.nodes('master');
+  if (masters.length === 0) throw new Error('no cluster master is known');
+  await Promise.all(masters.map((node) => node.ping()));
 }

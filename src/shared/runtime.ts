@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import type { Config } from './config';
 import { createKnex } from './db/knex';
 import { LIMITS } from './limits';
@@ -11,10 +11,11 @@ import { SessionRepository } from './store/sessionRepository';
 import { PolicyStore } from './store/policyStore';
 import { SessionStore } from './store/sessionStore';
 import { IdempotencyStore } from './store/idempotencyStore';
+import { useKeyLayout } from './store/keys';
 
 /** The stores and the domain service one process uses, each registered for shutdown. */
 export interface Runtime {
-  redis: Redis;
+  redis: RedisClient;
   knex: Knex;
   store: SessionStore;
   repo: SessionRepository;
@@ -26,6 +27,7 @@ export interface Runtime {
 
 /** Opens Redis and PostgreSQL and builds the session service over them. */
 export function createRuntime(config: Config, log: Logger, shutdown: Shutdown, role: string, hooks: SessionHooks = noHooks): Runtime {
+  useKeyLayout(config.REDIS_KEY_LAYOUT);
   const redis = createRequestRedis(config, `quiz-session-${role}`);
   redis.on('error', (err: Error) => log.debug(`redis: ${err.message}`));
   const knex = createKnex(config);

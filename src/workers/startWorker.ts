@@ -3,7 +3,7 @@ import type { Config } from '../shared/config';
 import type { Logger } from '../shared/logger';
 import { QUEUE_OF, type JobName, type JobPayloads, type QueueName } from '../shared/queues/jobs';
 import { cappedExponentialBackoff } from '../shared/queues/queue';
-import { workerRedisOptions } from '../shared/redis';
+import { workerConnection } from '../shared/redis';
 import { ShutdownOrder, type Shutdown } from '../shared/shutdown';
 
 /** A handler per job name the queue carries. */
@@ -50,7 +50,7 @@ export function startWorker<N extends JobName>(
       }
     },
     {
-      connection: workerRedisOptions(deps.config, `quiz-session-worker-${queue}`),
+      connection: workerConnection(deps.config, `quiz-session-worker-${queue}`),
       prefix: deps.config.QUEUE_PREFIX,
       settings: { backoffStrategy: cappedExponentialBackoff },
       // a killed worker's jobs come back within seconds, not the default 30 s

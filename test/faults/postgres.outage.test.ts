@@ -1,6 +1,5 @@
 import { MAX_BACKOFF_MS } from '../../src/shared/queues/queue';
-import { DIRTY_SET_KEY } from '../../src/shared/store/sessionStore';
-import { sleep, waitFor } from '../support/harness';
+import { sleep, waitFor, dirtyTotal } from '../support/harness';
 import { useIsolatedStores } from '../support/isolatedStores';
 import { LoadHttpClient, type LoadResponse } from '../support/loadHttp';
 import { checkDurability, ProgressLoad } from '../support/progressLoad';
@@ -75,7 +74,7 @@ test('PostgreSQL unreachable for 30 s under load: progress is still accepted, /r
   probeClient.close();
 
   const finals = await waitUntilPersisted(stores().knex, url, ids, PERSIST_DELAY_SECONDS * 1000 + MAX_BACKOFF_MS + 15_000);
-  await waitFor('the dirty set to empty', async () => (await stores().redis.zcard(DIRTY_SET_KEY)) === 0, 10_000).catch(() => undefined);
+  await waitFor('the dirty set to empty', async () => (await dirtyTotal(stores().redis)) === 0, 10_000).catch(() => undefined);
   const outage = load.totals(downAt, upAt);
   const all = load.totals();
   const pg = checkDurability(load.writes, finals.pg);
@@ -131,5 +130,5 @@ test('PostgreSQL unreachable for 30 s under load: progress is still accepted, /r
   expect(pg.lost).toEqual([]);
   expect(api.lost).toEqual([]);
   expect(pg.behind).toEqual([]);
-  expect(await stores().redis.zcard(DIRTY_SET_KEY)).toBe(0);
+  expect(await dirtyTotal(stores().redis)).toBe(0);
 }, 150_000);

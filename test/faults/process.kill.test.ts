@@ -1,7 +1,6 @@
 import type { Queue } from 'bullmq';
 import { QUEUES } from '../../src/shared/queues/jobs';
-import { DIRTY_SET_KEY } from '../../src/shared/store/sessionStore';
-import { sleep, waitFor } from '../support/harness';
+import { sleep, waitFor, dirtyTotal } from '../support/harness';
 import { useIsolatedStores } from '../support/isolatedStores';
 import { startProcess, type ServiceProcess } from '../support/processes';
 import { checkDurability, lastAppliedVersion, ProgressLoad, type LoadAttempt } from '../support/progressLoad';
@@ -114,7 +113,7 @@ test('API, persist worker and lifecycle worker killed (SIGKILL) mid-load and res
   );
   const stalledRecoveredMs = Date.now() - persistKilledAt;
   const finals = await waitUntilPersisted(stores().knex, url, ids, 30_000);
-  await waitFor('the dirty set to empty', async () => (await stores().redis.zcard(DIRTY_SET_KEY)) === 0, 10_000);
+  await waitFor('the dirty set to empty', async () => (await dirtyTotal(stores().redis)) === 0, 10_000);
 
   const pg = checkDurability(load.writes, finals.pg);
   const apiCheck = checkDurability(load.writes, finals.api);

@@ -1,8 +1,7 @@
 import { cpSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { DIRTY_SET_KEY } from '../../src/shared/store/sessionStore';
-import { sleep, waitFor } from '../support/harness';
+import { sleep, waitFor, dirtyTotal } from '../support/harness';
 import { useIsolatedStores } from '../support/isolatedStores';
 import { LoadHttpClient, type LoadResponse } from '../support/loadHttp';
 import { killAllProcesses } from '../support/processes';
@@ -93,7 +92,7 @@ async function restartUnderLoad(takeDown: () => Promise<unknown>, { afterMs = 40
   probeClient.close();
 
   const finals = settle ? await waitUntilPersisted(stores().knex, url, ids, 30_000) : null;
-  if (settle) await waitFor('the dirty set to empty', async () => (await admin.zcard(DIRTY_SET_KEY)) === 0, 10_000);
+  if (settle) await waitFor('the dirty set to empty', async () => (await dirtyTotal(admin)) === 0, 10_000);
   return { url, ids, load, finals, probes, downAt, upAt, stoppedAt };
 }
 

@@ -1,5 +1,4 @@
-import { DIRTY_SET_KEY } from '../../src/shared/store/sessionStore';
-import { sleep, waitFor } from '../support/harness';
+import { sleep, waitFor, dirtyTotal } from '../support/harness';
 import { useIsolatedStores } from '../support/isolatedStores';
 import { ackedVersions, checkDurability, lastAppliedVersion, ProgressLoad, type LoadAttempt } from '../support/progressLoad';
 import { printFigures, startAttempts, startFaultStack, transitionsTotal, waitUntilPersisted } from '../support/faultStack';
@@ -45,7 +44,7 @@ test('two APIs and two of each worker: per attempt the acknowledged versions are
   const stoppedAt = Date.now();
 
   const finals = await waitUntilPersisted(stores().knex, urls[1], ids, 20_000);
-  await waitFor('the dirty set to empty', async () => (await stores().redis.zcard(DIRTY_SET_KEY)) === 0, 10_000);
+  await waitFor('the dirty set to empty', async () => (await dirtyTotal(stores().redis)) === 0, 10_000);
   const rows = await rowsById(stores().knex, ids);
   const pg = checkDurability(load.writes, finals.pg);
   const totals = load.totals();

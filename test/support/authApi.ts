@@ -64,7 +64,7 @@ export async function startAuthApi(overrides: Partial<Config>) {
         .knex(POLICY_TABLE)
         .select('quiz_id')
         .where('quiz_id', 'like', `${prefix}%`);
-      if (policies.length) await runtime.redis.del(...policies.map((p) => policyKey(p.quiz_id)));
+      for (const p of policies) await runtime.redis.del(policyKey(p.quiz_id)); // one slot per command on a cluster
       await runtime.knex(POLICY_TABLE).where('quiz_id', 'like', `${prefix}%`).delete();
       await shutdown.run('done');
     },

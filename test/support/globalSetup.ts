@@ -23,7 +23,12 @@ export const runRedis = globalThis as typeof globalThis & { quizTestRedis?: Redi
  * Jest starts its workers after this runs, so they inherit both settings.
  */
 export default async function globalSetup(): Promise<void> {
-  if (process.env.TEST_REDIS_URL) {
+  if (process.env.TEST_REDIS_CLUSTER_NODES) {
+    // npm run test:cluster: the local Redis Cluster (scripts/cluster.sh), in the bucketed layout
+    process.env.REDIS_CLUSTER_NODES = process.env.TEST_REDIS_CLUSTER_NODES;
+    process.env.REDIS_KEY_LAYOUT = 'bucketed';
+    delete process.env.REDIS_URL;
+  } else if (process.env.TEST_REDIS_URL) {
     process.env.REDIS_URL = process.env.TEST_REDIS_URL;
   } else {
     if (!redisServerAvailable()) {

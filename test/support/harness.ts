@@ -9,7 +9,8 @@ import { loadConfig, type Config } from '../../src/shared/config';
 import { createLogger } from '../../src/shared/logger';
 import { createRuntime, type Runtime } from '../../src/shared/runtime';
 import { Shutdown, ShutdownOrder } from '../../src/shared/shutdown';
-import { DIRTY_SET_KEY, eventsKey, sessionKey } from '../../src/shared/store/sessionStore';
+import { isCluster } from '../../src/shared/redis';
+import { dirtySetOf, eventsKey, keyLayout, sessionKey } from '../../src/shared/store/keys';
 import type { SessionHooks } from '../../src/shared/sessionService';
 
 /** A test's own API: a real Koa server on an ephemeral port over real Redis and PostgreSQL. */
@@ -103,17 +104,23 @@ export async function cleanupUsers(runtime: Pick<Runtime, 'knex' | 'redis'>, pre
   const ids = rows.map((r) => r.id);
   if (runtime.redis.status === 'ready') {
     // attempts whose row never made it to PostgreSQL still have a Redis key: find them by user
-    const stream = runtime.redis.scanStream({ match: 'session:*', count: 1000 });
-    for await (const keys of stream as AsyncIterable<string[]>) {
-      for (const key of keys) {
-        // a key of that name that is not an attempt's hash is not this harness's
-        const user = await runtime.redis.hget(key, 'user_id').catch(() => null);
-        if (user?.startsWith(prefix)) ids.push(key.slice('session:'.length));
+    // every master's keys (one node, or each master of a cluster)
+    const nodes = isCluster(runtime.redis) ? runtime.redis.nodes('master') : [runtime.redis];
+    for (const node of nodes) {
+      for await (const keys of node.scanStream({ match: 'session:*', count: 1000 }) as AsyncIterable<string[]>) {
+        for (const key of keys) {
+          // a key of that name that is not an attempt's hash is not this harness's
+          const id = keyLayout().idOf(key);
+          if (!id) continue;
+          const user = await runtime.redis.hget(key, 'user_id').catch(() => null);
+          if (user?.startsWith(prefix)) ids.push(id);
+        }
       }
     }
-    if (ids.length) {
-      await runtime.redis.del(...ids.map(sessionKey), ...ids.map(eventsKey));
-      await runtime.redis.zrem(DIRTY_SET_KEY, ...ids);
+    // one key per command: on a cluster the keys of different attempts are in different slots
+    for (const id of ids) {
+      await runtime.redis.del(sessionKey(id), eventsKey(id));
+      await runtime.redis.zrem(dirtySetOf(id), id);
     }
   }
   if (ids.length) await runtime.knex('attempt_events').whereIn('attempt_id', ids).delete();
@@ -179,4 +186,11 @@ export async function waitFor(what: string, check: () => Promise<boolean> | bool
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+/** How many attempts are dirty, over every dirty set of the key layout (keys.ts). */
+export async function dirtyTotal(redis: Pick<Runtime['redis'], 'pipeline'>): Promise<number> {
+  const pipeline = redis.pipeline();
+  for (const set of keyLayout().dirtySets()) pipeline.zcard(set);
+  return ((await pipeline.exec()) ?? []).reduce((sum, [, n]) => sum + Number(n), 0);
 }

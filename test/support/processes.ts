@@ -69,6 +69,8 @@ async function childEnv(role: ProcessRole, overrides: Record<string, string | nu
     METRICS_PORT: await freePort(),
   };
   if (role === 'api' || role === 'all') defaults.PORT = await freePort();
+  // the key layout the run tests (REDIS_KEY_LAYOUT=bucketed npm test): the children use the same
+  if (process.env.REDIS_KEY_LAYOUT) defaults.REDIS_KEY_LAYOUT = process.env.REDIS_KEY_LAYOUT;
   for (const [key, value] of Object.entries({ ...defaults, ...overrides })) env[key] = String(value);
   return env;
 }
@@ -154,6 +156,14 @@ function installExitHook(): void {
       }
     }),
   );
+}
+
+/** The run's own stores (globalSetup): its PostgreSQL, and its Redis (one node, or the local cluster). */
+export function runStores(): Record<string, string> {
+  const redis: Record<string, string> = process.env.REDIS_CLUSTER_NODES
+    ? { REDIS_CLUSTER_NODES: process.env.REDIS_CLUSTER_NODES, REDIS_KEY_LAYOUT: 'bucketed' }
+    : { REDIS_URL: process.env.REDIS_URL! };
+  return { DATABASE_URL: process.env.DATABASE_URL!, ...redis };
 }
 
 /** Spawns `node dist/src/main.js <role>` with the test environment plus `env`, without waiting for it. */

@@ -1,4 +1,4 @@
-import { Queue, type DefaultJobOptions, type RedisOptions } from 'bullmq';
+import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
 import type { Config } from '../config';
 import type { JobName, JobPayloads, QueueName } from './jobs';
 
@@ -30,7 +30,7 @@ export function cappedExponentialBackoff(attemptsMade: number): number {
 export type TypedQueue = Queue<JobPayloads[JobName], unknown, JobName>;
 
 /** Opens a queue with the service's defaults and prefix. */
-export function createQueue(name: QueueName, config: Pick<Config, 'QUEUE_PREFIX'>, connection: RedisOptions): TypedQueue {
+export function createQueue(name: QueueName, config: Pick<Config, 'QUEUE_PREFIX'>, connection: ConnectionOptions): TypedQueue {
   return new Queue<JobPayloads[JobName], unknown, JobName>(name, {
     connection,
     prefix: config.QUEUE_PREFIX,

@@ -1,3 +1,5 @@
+import { sessionKey } from './keys';
+
 /*
  * The pub/sub channels of attempt changes: every change a write script applies is published from
  * inside that script (no round trip of its own), on the attempt's channel and on its quiz's. The
@@ -5,29 +7,31 @@
  * decodes it with decodeRendered, no read of its own.
  */
 
-/** Channel of one attempt's changes, named after its key (session:<id>). */
-export const attemptChannel = (id: string): string => `session:${id}:changes`;
+/** The suffix of an attempt's channel: its key (keys.ts) and this, so channel and key share a slot. */
+const ATTEMPT_CHANNEL_SUFFIX = ':changes';
+
+/** Channel of one attempt's changes, named after its key (session:<id>:changes in the single layout). */
+export const attemptChannel = (id: string): string => sessionKey(id) + ATTEMPT_CHANNEL_SUFFIX;
 /** Channel of the changes of every attempt of a quiz. */
 export const quizChannel = (quizId: string | number): string => `quiz:${quizId}:changes`;
 
 const ID = '@@';
 
-/** A channel template as a Lua expression over `name`: `session:@@:changes` -> `'session:' .. name .. ':changes'`. */
+/** A channel template as a Lua expression over `name`: `quiz:@@:changes` -> `'quiz:' .. name .. ':changes'`. */
 function luaChannel(of: (name: string) => string): string {
   const [before, after] = of(ID).split(ID);
   return `${JSON.stringify(before)} .. name .. ${JSON.stringify(after)}`;
 }
 
 /**
- * publish_change(out, meta): publishes render()'s `out` (the attempt) on the attempt's channel and
- * on its quiz's. Needs nothing but cjson.
+ * publish_change(out, meta): publishes render()'s `out` (the attempt) on the attempt's channel (its
+ * key, KEYS[1], and the suffix) and on its quiz's. Needs nothing but cjson.
  */
 export const CHANNELS_LUA = `
-local function attempt_channel(name) return ${luaChannel(attemptChannel)} end
 local function quiz_channel(name) return ${luaChannel(quizChannel)} end
 local function publish_change(out, meta)
   local message = cjson.encode(out)
-  redis.call('PUBLISH', attempt_channel(meta.id), message)
+  redis.call('PUBLISH', KEYS[1] .. ${JSON.stringify(ATTEMPT_CHANNEL_SUFFIX)}, message)
   -- quiz_id is kept as JSON text (a string or a number)
   redis.call('PUBLISH', quiz_channel(tostring(cjson.decode(meta.quiz_id))), message)
 end

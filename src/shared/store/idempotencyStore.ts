@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis';
 import { ServiceUnavailableError } from '../errors';
 import { IDEMPOTENCY_LOCK_SECONDS, IDEMPOTENCY_TTL_SECONDS } from '../domain/idempotency';
 import { sessionKey } from './sessionStore';
@@ -63,7 +63,7 @@ const failed = (): never => {
 
 /** The records of the requests the API handles outside a script (start, complete, abandon, the controls). */
 export class IdempotencyStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   /** Claims the key for this request: null when claimed, else the record already there. */
   async claim(claim: IdempotencyClaim): Promise<IdempotencyRecord | null> {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis';
 import type { Knex } from 'knex';
 import type { Accommodation, OverdueHandling, QuizOverride, QuizPolicy, StartRules } from '../domain/policy';
 import { ServiceUnavailableError } from '../errors';
@@ -53,7 +53,7 @@ const redisUnavailable = (): never => {
 export class PolicyStore {
   constructor(
     private readonly knex: Knex,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
   ) {}
 
   /** The quiz's policy, or null when it has none. */

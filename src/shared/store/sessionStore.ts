@@ -1,19 +1,18 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import { isCluster, type RedisClient } from '../redis';
 import { ReplyError } from 'ioredis';
 import type { Attempt } from '../domain/attempt';
 import type { Control } from '../domain/control';
 import { contextFragment, SYSTEM_CONTEXT, type AttemptEvent, type EventContext } from '../domain/events';
 import { ServiceUnavailableError } from '../errors';
+import { dirtySetOf, eventsKey, keyLayout, sessionKey, SINGLE_DIRTY_SET_KEY } from './keys';
 import { SESSION_SCRIPTS } from './luaScripts';
 import { scriptRecordPrefix, type IdempotencyClaim } from './idempotencyStore';
 import { ANSWER_FIELD_PREFIX, decodeHash, decodeRendered, encodeAttempt, isSessionHash, type StoredAttempt } from './sessionCodec';
 
-/** Redis key of an attempt's live state. */
-export const sessionKey = (id: string): string => `session:${id}`;
-/** Redis key of an attempt's events not yet in PostgreSQL (a list of JSON texts, in seq order). */
-export const eventsKey = (id: string): string => `session:${id}:events`;
-/** Sorted set of attempts with changes not yet in PostgreSQL, scored by when they became dirty. */
-export const DIRTY_SET_KEY = 'sessions:dirty';
+export { sessionKey, eventsKey, dirtySetOf } from './keys';
+/** The single layout's dirty set (keys.ts): attempts with changes not yet in PostgreSQL, scored by when they became dirty. */
+export const DIRTY_SET_KEY = SINGLE_DIRTY_SET_KEY;
 
 /** What a write script answered. */
 export type WriteCode =
@@ -88,14 +87,14 @@ function unavailable(err: unknown): never {
 
 /** The live state of attempts in Redis: one hash per attempt, every write one atomic script. */
 export class SessionStore {
-  private readonly redis: Redis & SessionCommands;
+  private readonly redis: RedisClient & SessionCommands;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly ttlSeconds: number,
     private readonly durability: { waitReplicas: number; waitTimeoutMs: number } = { waitReplicas: 0, waitTimeoutMs: 0 },
   ) {
-    this.redis = redis as Redis & SessionCommands;
+    this.redis = redis as RedisClient & SessionCommands;
     defineSessionCommands(redis);
   }
 
@@ -183,7 +182,7 @@ export class SessionStore {
     for (const [questionId, answer] of change.answers) args.push(ANSWER_FIELD_PREFIX + questionId, answer);
     // without a key, KEYS[4] is not read (the attempt's own key stands in, in its slot)
     const recordKey = claim ? claim.recordKey : sessionKey(id);
-    const reply = await this.acknowledged('sessionProgress', [sessionKey(id), DIRTY_SET_KEY, eventsKey(id), recordKey, ...args]);
+    const reply = await this.acknowledged('sessionProgress', [sessionKey(id), dirtySetOf(id), eventsKey(id), recordKey, ...args]);
     if (reply[0] === 'REPLAY') return { code: 'REPLAY', record: reply[4] ?? '' };
     return toResult(reply);
   }
@@ -212,7 +211,7 @@ export class SessionStore {
     const { guard } = request;
     const reply = await this.acknowledged('sessionClose', [
       sessionKey(id),
-      DIRTY_SET_KEY,
+      dirtySetOf(id),
       eventsKey(id),
       String(now),
       String(this.ttlSeconds),
@@ -231,7 +230,7 @@ export class SessionStore {
     const extend = control.action === 'extend' ? control : null;
     const reply = await this.acknowledged('sessionControl', [
       sessionKey(id),
-      DIRTY_SET_KEY,
+      dirtySetOf(id),
       eventsKey(id),
       String(now),
       String(this.ttlSeconds),
@@ -260,7 +259,7 @@ export class SessionStore {
   ): Promise<WriteResult> {
     const args = [String(now), String(this.ttlSeconds), '', owner, contextFragment(ctx)];
     for (const e of events) args.push(e.type, JSON.stringify(e.data));
-    const reply = await this.acknowledged('sessionNote', [sessionKey(id), DIRTY_SET_KEY, eventsKey(id), ...args]);
+    const reply = await this.acknowledged('sessionNote', [sessionKey(id), dirtySetOf(id), eventsKey(id), ...args]);
     return toResult(reply);
   }
 
@@ -271,19 +270,31 @@ export class SessionStore {
   }
 
   /**
+   * Runs `build` for every item on a pipeline and returns each item's replies (an error in any is
+   * thrown as for one command). On one Redis all items share one pipeline: one round trip. On a
+   * cluster each item gets its own, sent at once (an item's keys share a slot; a pipeline across
+   * slots is refused there).
+   */
+  private async perItem<T>(items: readonly T[], build: (pipeline: ChainableCommander, item: T) => void): Promise<unknown[][]> {
+    if (items.length === 0) return [];
+    const run = async (list: readonly T[]): Promise<Array<[Error | null, unknown]>> => {
+      const pipeline = this.redis.pipeline();
+      for (const item of list) build(pipeline, item);
+      return (await pipeline.exec().catch(unavailable)) ?? [];
+    };
+    const replies = isCluster(this.redis) ? await Promise.all(items.map((item) => run([item]))) : [await run(items)];
+    const flat = replies.flat().map(([err, reply]) => (err ? unavailable(err) : reply));
+    const per = flat.length / items.length;
+    return items.map((_item, i) => flat.slice(i * per, (i + 1) * per));
+  }
+
+  /**
    * The cached attempts for many ids, each with its events not yet in PostgreSQL, in one round trip
    * (null where missing), in order.
    */
   async getMany(ids: readonly string[]): Promise<Array<(StoredAttempt & { events: AttemptEvent[] }) | null>> {
-    if (ids.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hgetall(sessionKey(id)).lrange(eventsKey(id), 0, -1);
-    const replies = (await pipeline.exec().catch(unavailable)) ?? [];
-    return ids.map((_id, i) => {
-      const [hashErr, hash] = replies[2 * i];
-      const [eventsErr, events] = replies[2 * i + 1];
-      if (hashErr) unavailable(hashErr);
-      if (eventsErr) unavailable(eventsErr);
+    const replies = await this.perItem(ids, (p, id) => p.hgetall(sessionKey(id)).lrange(eventsKey(id), 0, -1));
+    return replies.map(([hash, events]) => {
       const h = hash as Record<string, string>;
       if (!isSessionHash(h)) return null;
       return { ...decodeHash(h), events: (events as string[]).map((t) => JSON.parse(t) as AttemptEvent) };
@@ -299,28 +310,32 @@ export class SessionStore {
     entries: ReadonlyArray<{ id: string; version: number | null; eventsThrough?: number }>,
     now: number,
   ): Promise<MarkResult[]> {
-    if (entries.length === 0) return [];
-    const pipeline = this.redis.pipeline() as unknown as {
-      sessionMarkPersisted: (...a: string[]) => void;
-      exec: () => Promise<Array<[Error | null, unknown]> | null>;
-    };
-    for (const e of entries)
-      pipeline.sessionMarkPersisted(
+    const replies = await this.perItem(entries, (p, e) =>
+      (p as unknown as { sessionMarkPersisted: (...a: string[]) => void }).sessionMarkPersisted(
         sessionKey(e.id),
-        DIRTY_SET_KEY,
+        dirtySetOf(e.id),
         eventsKey(e.id),
         versionArg(e.version ?? undefined),
         String(now),
         e.id,
         versionArg(e.eventsThrough),
-      );
-    const replies = (await pipeline.exec().catch(unavailable)) ?? [];
-    return replies.map(([err, r]) => (err ? unavailable(err) : (r as MarkResult)));
+      ),
+    );
+    return replies.map(([r]) => r as MarkResult);
   }
 
-  /** Ids of attempts dirty since at or before `before` (ms), oldest first, at most `limit`. */
+  /** Ids of attempts dirty since at or before `before` (ms), oldest first, at most `limit` (over every dirty set). */
   async dirtySince(before: number, limit: number): Promise<string[]> {
-    return this.redis.zrangebyscore(DIRTY_SET_KEY, '-inf', before, 'LIMIT', 0, limit).catch(unavailable);
+    const sets = keyLayout().dirtySets();
+    if (sets.length === 1) return this.redis.zrangebyscore(sets[0], '-inf', before, 'LIMIT', 0, limit).catch(unavailable);
+    const replies = await this.perItem(sets, (p, set) => p.zrangebyscore(set, '-inf', before, 'WITHSCORES', 'LIMIT', 0, limit));
+    const found: Array<{ id: string; since: number }> = [];
+    for (const [reply] of replies) {
+      const flat = reply as string[];
+      for (let i = 0; i < flat.length; i += 2) found.push({ id: flat[i], since: Number(flat[i + 1]) });
+    }
+    found.sort((a, b) => a.since - b.since || (a.id < b.id ? -1 : 1));
+    return found.slice(0, limit).map((f) => f.id);
   }
 
   /**
@@ -328,26 +343,28 @@ export class SessionStore {
    * attempt PostgreSQL has not yet received outlives an outage longer than the TTL. Returns how many.
    */
   async touchDirty(before: number, pageSize: number): Promise<number> {
-    let offset = 0;
-    for (;;) {
-      const ids = await this.redis.zrangebyscore(DIRTY_SET_KEY, '-inf', before, 'LIMIT', offset, pageSize).catch(unavailable);
-      await this.touch(ids);
-      offset += ids.length;
-      if (ids.length < pageSize) return offset;
+    let touched = 0;
+    for (const set of keyLayout().dirtySets()) {
+      for (let offset = 0; ;) {
+        const ids = await this.redis.zrangebyscore(set, '-inf', before, 'LIMIT', offset, pageSize).catch(unavailable);
+        await this.touch(ids);
+        offset += ids.length;
+        touched += ids.length;
+        if (ids.length < pageSize) break;
+      }
     }
+    return touched;
   }
 
-  /** How many attempts are dirty. */
+  /** How many attempts are dirty (over every dirty set). */
   async dirtyCount(): Promise<number> {
-    return this.redis.zcard(DIRTY_SET_KEY).catch(unavailable);
+    const replies = await this.perItem(keyLayout().dirtySets(), (p, set) => p.zcard(set));
+    return replies.reduce((sum, [n]) => sum + (n as number), 0);
   }
 
   /** Refreshes the TTL of these attempts' keys (so an unpersisted attempt outlives a long outage). */
   async touch(ids: readonly string[]): Promise<void> {
-    if (ids.length === 0) return;
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.expire(sessionKey(id), this.ttlSeconds).expire(eventsKey(id), this.ttlSeconds);
-    await pipeline.exec().catch(unavailable);
+    await this.perItem(ids, (p, id) => p.expire(sessionKey(id), this.ttlSeconds).expire(eventsKey(id), this.ttlSeconds));
   }
 
   /**
@@ -355,7 +372,7 @@ export class SessionStore {
    * from an older state and handed versions out again. Null when it changed meanwhile.
    */
   async rebase(id: string, from: number, to: number, now: number): Promise<StoredAttempt | null> {
-    const reply = await this.redis.sessionRebase(sessionKey(id), DIRTY_SET_KEY, String(from), String(to), String(now)).catch(unavailable);
+    const reply = await this.redis.sessionRebase(sessionKey(id), dirtySetOf(id), String(from), String(to), String(now)).catch(unavailable);
     return reply[0] === 'OK' ? decodeRendered(reply[2] ?? []) : null;
   }
 }
@@ -368,13 +385,13 @@ function toResult(reply: ScriptReply): WriteResult {
   return { code, becameDirty: reply[1] === 1, movedByDeadline: reply[3] === 1, stored: decodeRendered(reply[2] ?? []) };
 }
 
-const defined = new WeakSet<Redis>();
+const defined = new WeakSet<RedisClient>();
 
 /** The command a session script is registered as: `read` -> `sessionRead`. */
 const commandOf = (name: string): string => `session${name[0].toUpperCase()}${name.slice(1)}`;
 
 /** Registers the session scripts on a connection (EVALSHA, with EVAL on NOSCRIPT), as SessionCommands names them. */
-export function defineSessionCommands(redis: Redis): void {
+export function defineSessionCommands(redis: RedisClient): void {
   if (defined.has(redis)) return;
   defined.add(redis);
   for (const [name, script] of Object.entries(SESSION_SCRIPTS)) redis.defineCommand(commandOf(name), script);

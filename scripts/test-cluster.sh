@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The store, API and worker tests against a local Redis Cluster (3 masters, one replica each, from
+# Debian's redis-server: scripts/cluster.sh), in the bucketed key layout, and PostgreSQL as for
+# npm test. Starts the cluster, runs jest.cluster.config.js, stops the cluster. Extra arguments go to jest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d node_modules ] || npm install --no-audit --no-fund
+bash scripts/services.sh --tests
+NODES=$(bash scripts/cluster.sh start | sed -n 's/^REDIS_CLUSTER_NODES=//p')
+trap 'bash scripts/cluster.sh stop' EXIT
+npm run --silent build
+unset REDIS_URL DATABASE_URL REDIS_CLUSTER_NODES
+TEST_REDIS_CLUSTER_NODES=$NODES npx jest -c jest.cluster.config.js "$@"
