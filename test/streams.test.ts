@@ -149,7 +149,7 @@ test("a quiz's stream: every change of any attempt of that quiz (new attempts in
   await patch(a.id, { question_id: 'q1', answer: 'A' });
   await request(api.url, 'POST', `/api/sessions/${b.id}/pause`, {});
 
-  const got = [];
+  const got: Array<Record<string, unknown> & { version: number; status: string }> = [];
   for (let i = 0; i < 4; i++) got.push((await stream.nextAttempt()).attempt);
   // each attempt's changes in its version order; across attempts, on a cluster, the order of
   // publications from different masters is not kept (the cluster bus carries them)
