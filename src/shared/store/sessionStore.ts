@@ -77,7 +77,12 @@ interface SessionCommands {
 type AcknowledgedCommand = 'sessionProgress' | 'sessionClose' | 'sessionControl' | 'sessionNote';
 
 /** Replies that mean Redis cannot take the command now (as opposed to a bug in a script). */
-const TRANSIENT_REPLY = /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)/;
+const TRANSIENT_REPLY = /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|MOVED|ASK)\b/;
+
+/** A cluster's redirection: the command did not run (the slot moved, a failover); it may be sent again. */
+const REDIRECTED = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
+/** Tries of an acknowledged write whose pipeline was redirected (ioredis refreshes the slots meanwhile). */
+const REDIRECT_TRIES = 4;
 
 /** Turns a connection failure or timeout into a 503; a script error stays a bug (500). */
 function unavailable(err: unknown): never {
@@ -103,7 +108,7 @@ export class SessionStore {
    * it in the same pipeline (one round trip), and fewer replicas than asked within the timeout is
    * a 503: the write may have applied, and the client's retry finds out by its version.
    */
-  private async acknowledged(command: AcknowledgedCommand, args: string[]): Promise<ScriptReply> {
+  private async acknowledged(command: AcknowledgedCommand, args: string[], attempt = 1): Promise<ScriptReply> {
     const { waitReplicas, waitTimeoutMs } = this.durability;
     if (waitReplicas === 0) return (this.redis[command] as (...a: string[]) => Promise<ScriptReply>)(...args).catch(unavailable);
     const pipeline = this.redis.pipeline() as unknown as Record<AcknowledgedCommand, (...a: string[]) => void> & {
@@ -113,6 +118,12 @@ export class SessionStore {
     pipeline[command](...args);
     pipeline.wait(waitReplicas, waitTimeoutMs);
     const [[scriptErr, reply], [waitErr, replicas]] = (await pipeline.exec().catch(unavailable)) ?? [];
+    // on a cluster ioredis follows a redirection only when every command of a pipeline got it, and
+    // WAIT (no key) does not: the script did not run, so it is sent again once the slots are known
+    if (scriptErr && REDIRECTED.test(scriptErr.message) && attempt < REDIRECT_TRIES) {
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+      return this.acknowledged(command, args, attempt + 1);
+    }
     if (scriptErr) unavailable(scriptErr);
     if (waitErr) unavailable(waitErr);
     if ((replicas as number) < waitReplicas) throw new ServiceUnavailableError('redis');
