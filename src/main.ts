@@ -5,7 +5,7 @@ import { queueHooks } from './shared/hooks';
 import { createLogger, type Logger } from './shared/logger';
 import { Metrics } from './shared/metrics';
 import { QUEUES } from './shared/queues/jobs';
-import { createQueue, type TypedQueue } from './shared/queues/queue';
+import { createShardedQueue, type TypedQueue } from './shared/queues/queue';
 import { JobScheduler } from './shared/queues/scheduler';
 import { producerConnection, waitForReady } from './shared/redis';
 import { ROLES, type Role, type ServingRole } from './shared/roles';
@@ -61,12 +61,13 @@ async function openProcess(role: ServingRole, config: Config, log: Logger): Prom
   const shutdown = new Shutdown(log, config.SHUTDOWN_TIMEOUT_MS);
   shutdown.installSignalHandlers();
   const producer = producerConnection(config, `quiz-session-${role}-producer`);
+  // each job type's queue, as QUEUE_SHARDS shards
   const queues = {
-    [QUEUES.persist]: createQueue(QUEUES.persist, config, producer),
-    [QUEUES.lifecycle]: createQueue(QUEUES.lifecycle, config, producer),
-    [QUEUES.webhooks]: createQueue(QUEUES.webhooks, config, producer),
+    [QUEUES.persist]: createShardedQueue(QUEUES.persist, config, producer),
+    [QUEUES.lifecycle]: createShardedQueue(QUEUES.lifecycle, config, producer),
+    [QUEUES.webhooks]: createShardedQueue(QUEUES.webhooks, config, producer),
   };
-  for (const q of Object.values(queues)) {
+  for (const q of Object.values(queues).flat()) {
     q.on('error', (err) => log.debug(`queue ${q.name}: ${err.message}`));
     shutdown.add(`queue ${q.name}`, () => q.close(), ShutdownOrder.CloseQueues);
   }
@@ -96,7 +97,8 @@ async function openProcess(role: ServingRole, config: Config, log: Logger): Prom
     shutdown,
     metrics,
     deps,
-    lifecycleQueue: queues[QUEUES.lifecycle],
+    // the one sweep scheduler of the deployment lives on shard 0
+    lifecycleQueue: queues[QUEUES.lifecycle][0],
     persister: () => (persister ??= createPersister(deps)),
   };
 }

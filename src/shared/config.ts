@@ -89,6 +89,17 @@ export const configSchema = z.object({
   SWEEP_BATCH_SIZE: int(1, 10_000).default(500),
   METRICS_PORT: int(0, 65535).default(9464),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /**
+   * How many BullMQ queues each job type is spread over (each with its own prefix: on a cluster its
+   * own hash tag, so the shards spread over the masters). An attempt's jobs always go to one shard.
+   */
+  QUEUE_SHARDS: int(1, 64).default(1),
+  /** The shards this worker process consumes (`0,2`), when not all of them. */
+  QUEUE_SHARDS_CONSUMED: z
+    .string()
+    .regex(/^[0-9]{1,2}(,[0-9]{1,2})*$/, 'shard numbers, comma-separated, such as 0,2')
+    .transform((s) => [...new Set(s.split(',').map(Number))])
+    .optional(),
   /** BullMQ key prefix; on a cluster a hash tag such as `{bull}` (the default there). */
   QUEUE_PREFIX: z
     .string()
@@ -172,6 +183,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (parsed.data.REDIS_SENTINELS && !parsed.data.REDIS_SENTINEL_NAME) {
     throw new ConfigError(
       'invalid configuration:\n  REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master name the Sentinels monitor)',
+    );
+  }
+  const beyond = (data.QUEUE_SHARDS_CONSUMED ?? []).filter((k) => k >= data.QUEUE_SHARDS);
+  if (beyond.length) {
+    throw new ConfigError(
+      `invalid configuration:\n  QUEUE_SHARDS_CONSUMED: ${beyond.join(', ')} not below QUEUE_SHARDS (${data.QUEUE_SHARDS})`,
     );
   }
   if (parsed.data.REDIS_WAIT_REPLICAS > 0 && parsed.data.REDIS_WAIT_TIMEOUT_MS >= parsed.data.REDIS_COMMAND_TIMEOUT_MS) {

@@ -4,7 +4,7 @@ import type { Attempt } from './domain/attempt';
 import { DELIVERY_OUTCOMES, type DeliveryOutcome } from './domain/webhook';
 import type { Logger } from './logger';
 import type { QueueName } from './queues/jobs';
-import type { TypedQueue } from './queues/queue';
+import type { ShardedQueue } from './queues/queue';
 import { ShutdownOrder, type Shutdown } from './shutdown';
 
 /** The job states `queue_jobs` reports. */
@@ -29,7 +29,7 @@ export class Metrics {
   readonly queueLag = new Histogram({
     name: 'queue_lag_seconds',
     help: 'From when a job was due (added, or its delay ran out) to when a worker started it',
-    labelNames: ['queue'] as const,
+    labelNames: ['queue', 'shard'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
     registers: [this.registry],
   });
@@ -37,7 +37,7 @@ export class Metrics {
   readonly jobDuration = new Histogram({
     name: 'job_duration_seconds',
     help: 'Job run time by queue, job name and outcome',
-    labelNames: ['queue', 'job', 'outcome'] as const,
+    labelNames: ['queue', 'shard', 'job', 'outcome'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
@@ -101,19 +101,21 @@ export class Metrics {
   }
 
   /** Reports `queue_jobs` for these queues, read at scrape time. */
-  watchQueues(queues: TypedQueue[]): void {
+  watchQueues(queues: ReadonlyArray<ShardedQueue>): void {
     new Gauge({
       name: 'queue_jobs',
       help: 'Jobs per queue and state, read at scrape time',
-      labelNames: ['queue', 'state'] as const,
+      labelNames: ['queue', 'shard', 'state'] as const,
       registers: [this.registry],
       async collect() {
         await Promise.all(
-          queues.map(async (q) => {
-            const counts = await q.getJobCounts(...JOB_STATES).catch(() => null);
-            if (!counts) return;
-            for (const state of JOB_STATES) this.set({ queue: q.name, state }, counts[state] ?? 0);
-          }),
+          queues.flatMap((shards) =>
+            shards.map(async (q, shard) => {
+              const counts = await q.getJobCounts(...JOB_STATES).catch(() => null);
+              if (!counts) return;
+              for (const state of JOB_STATES) this.set({ queue: q.name, shard: String(shard), state }, counts[state] ?? 0);
+            }),
+          ),
         );
       },
     });
@@ -143,9 +145,10 @@ export class Metrics {
   /** The job observer for workers. */
   jobObserver() {
     return {
-      started: (queue: QueueName, _job: unknown, lagMs: number) => this.queueLag.observe({ queue }, lagMs / 1000),
-      finished: (queue: QueueName, job: { name: string }, outcome: string, seconds: number) =>
-        this.jobDuration.observe({ queue, job: job.name, outcome }, seconds),
+      started: (queue: QueueName, _job: unknown, lagMs: number, shard = 0) =>
+        this.queueLag.observe({ queue, shard: String(shard) }, lagMs / 1000),
+      finished: (queue: QueueName, job: { name: string }, outcome: string, seconds: number, shard = 0) =>
+        this.jobDuration.observe({ queue, shard: String(shard), job: job.name, outcome }, seconds),
     };
   }
 

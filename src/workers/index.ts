@@ -106,7 +106,7 @@ export function startWebhookWorker(deps: WorkerDeps, observer?: WebhookObserver)
           stopping.abort();
           resolve();
         }, graceMs);
-        void worker.close().finally(() => {
+        void Promise.all(worker.map((w) => w.close())).finally(() => {
           clearTimeout(timer);
           resolve();
         });

@@ -1,3 +1,5 @@
+import { bucketOf } from '../store/keys';
+
 import { urlKey } from '../domain/webhook';
 
 /** The queues: write-behind, attempt lifecycle (expiry at the deadline, periodic sweeps), and webhooks to graders. */
@@ -44,6 +46,9 @@ export const jobIds = {
   expire: (sessionId: string, dueAt: number) => `expire-${sessionId}-${dueAt}`,
   webhook: (messageId: string, url: string) => `webhook-${messageId}-${urlKey(url)}`,
 };
+
+/** The shard an attempt's jobs go to: by its bucket (keys.ts), so one attempt's jobs share a shard. */
+export const shardOf = (sessionId: string, shards: number): number => (shards === 1 ? 0 : bucketOf(sessionId) % shards);
 
 /** The id of the repeatable sweep's job scheduler. */
 export const SWEEP_SCHEDULER_ID: JobName = 'sweep';

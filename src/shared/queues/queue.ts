@@ -29,6 +29,33 @@ export function cappedExponentialBackoff(attemptsMade: number): number {
 /** A queue over one of the job types, with the defaults above. */
 export type TypedQueue = Queue<JobPayloads[JobName], unknown, JobName>;
 
+/**
+ * The BullMQ prefix of shard `shard`: QUEUE_PREFIX itself with one shard (the keys of a deployment
+ * that never sharded stay where they are), else `<prefix>-<shard>`, inside the braces of a hash tag
+ * (`{bull}` -> `{bull-2}`), so on a cluster each shard has a slot of its own.
+ */
+export function shardPrefix(config: Pick<Config, 'QUEUE_PREFIX' | 'QUEUE_SHARDS'>, shard: number): string {
+  if (config.QUEUE_SHARDS === 1) return config.QUEUE_PREFIX;
+  const tag = /^\{(.*)\}$/.exec(config.QUEUE_PREFIX);
+  return tag ? `{${tag[1]}-${shard}}` : `${config.QUEUE_PREFIX}-${shard}`;
+}
+
+/** The shards a worker process consumes: QUEUE_SHARDS_CONSUMED, else every one. */
+export const consumedShards = (config: Pick<Config, 'QUEUE_SHARDS' | 'QUEUE_SHARDS_CONSUMED'>): number[] =>
+  config.QUEUE_SHARDS_CONSUMED ?? Array.from({ length: config.QUEUE_SHARDS }, (_, k) => k);
+
+/** The shards of one job type's queue, by shard number. */
+export type ShardedQueue = readonly TypedQueue[];
+
+/** Opens every shard of a queue. */
+export function createShardedQueue(
+  name: QueueName,
+  config: Pick<Config, 'QUEUE_PREFIX' | 'QUEUE_SHARDS'>,
+  connection: ConnectionOptions,
+): ShardedQueue {
+  return Array.from({ length: config.QUEUE_SHARDS }, (_, k) => createQueue(name, { QUEUE_PREFIX: shardPrefix(config, k) }, connection));
+}
+
 /** Opens a queue with the service's defaults and prefix. */
 export function createQueue(name: QueueName, config: Pick<Config, 'QUEUE_PREFIX'>, connection: ConnectionOptions): TypedQueue {
   return new Queue<JobPayloads[JobName], unknown, JobName>(name, {

@@ -1,21 +1,27 @@
 import type { Config } from '../config';
 import type { Attempt } from '../domain/attempt';
 import { dueAt } from '../domain/deadline';
-import { jobIds, QUEUES, QUEUE_OF } from './jobs';
-import type { TypedQueue } from './queue';
+import { jobIds, QUEUES, QUEUE_OF, shardOf } from './jobs';
+import type { ShardedQueue } from './queue';
 
 /** Puts the API's jobs on the queues: the write-behind once per window, expiry at the deadline. */
 export class JobScheduler {
   constructor(
-    private readonly queues: Record<(typeof QUEUES)[keyof typeof QUEUES], TypedQueue>,
+    private readonly queues: Record<(typeof QUEUES)[keyof typeof QUEUES], ShardedQueue>,
     private readonly config: Pick<Config, 'PERSIST_DELAY_SECONDS'>,
     private readonly clock: () => number = Date.now,
   ) {}
 
+  /** The shard of the attempt's queue for this job. */
+  private shardOf(job: 'persist-snapshot' | 'expire-session', sessionId: string) {
+    const shards = this.queues[QUEUE_OF[job]];
+    return shards[shardOf(sessionId, shards.length)];
+  }
+
   /** Persists the attempt PERSIST_DELAY_SECONDS after its first unpersisted change (once per window). */
   async schedulePersist(sessionId: string, dirtySince: number): Promise<void> {
     const delay = Math.max(0, dirtySince + this.config.PERSIST_DELAY_SECONDS * 1000 - this.clock());
-    await this.queues[QUEUE_OF['persist-snapshot']].add(
+    await this.shardOf('persist-snapshot', sessionId).add(
       'persist-snapshot',
       { sessionId, dirtySince },
       { jobId: jobIds.persist(sessionId, dirtySince), delay },
@@ -30,7 +36,7 @@ export class JobScheduler {
   async scheduleExpiry(attempt: Attempt): Promise<void> {
     const at = dueAt(attempt);
     if (at === null) return;
-    await this.queues[QUEUE_OF['expire-session']].add(
+    await this.shardOf('expire-session', attempt.id).add(
       'expire-session',
       { sessionId: attempt.id, expiresAt: at },
       { jobId: jobIds.expire(attempt.id, at), delay: Math.max(0, at - this.clock()) },

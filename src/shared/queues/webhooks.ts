@@ -3,8 +3,8 @@ import type { Config } from '../config';
 import type { Attempt } from '../domain/attempt';
 import type { AttemptEvent } from '../domain/events';
 import { webhookMessageFor } from '../domain/webhook';
-import { jobIds } from './jobs';
-import type { TypedQueue } from './queue';
+import { jobIds, shardOf } from './jobs';
+import type { ShardedQueue } from './queue';
 
 /** How long a delivered webhook's job is kept: a repeated enqueue of its message within it is dropped. */
 export const DELIVERED_KEEP_SECONDS = 86_400;
@@ -24,7 +24,7 @@ export class WebhookPublisher {
   private readonly jobOptions: JobsOptions;
 
   constructor(
-    private readonly queue: TypedQueue,
+    private readonly queue: ShardedQueue,
     private readonly config: Pick<Config, 'WEBHOOK_URLS'>,
   ) {
     this.jobOptions = {
@@ -41,7 +41,7 @@ export class WebhookPublisher {
   async eventsDurable(attempt: Attempt, events: readonly AttemptEvent[]): Promise<void> {
     const message = webhookMessageFor(attempt, events);
     if (!message) return;
-    await this.queue.addBulk(
+    await this.queue[shardOf(attempt.id, this.queue.length)].addBulk(
       this.config.WEBHOOK_URLS.map((url) => ({
         name: 'deliver-webhook' as const,
         data: { messageId: message.id, type: message.type, url, body: message.body },
