@@ -246,7 +246,7 @@ describe('delivery rules', () => {
     expect(metrics).toMatch(/^quiz_webhook_dead_letters_total\{role="webhook-worker"\} 1$/m);
     expect(metrics).toMatch(/^quiz_webhook_deliveries_total\{outcome="failed",role="webhook-worker"\} 3$/m);
     expect(metrics).toMatch(/^quiz_webhook_deliveries_total\{outcome="dead_lettered",role="webhook-worker"\} 1$/m);
-    expect(metrics).toMatch(/^queue_jobs\{queue="deliver-webhook",state="failed",role="webhook-worker"\} 1$/m);
+    expect(metrics).toMatch(/^queue_jobs\{queue="deliver-webhook",shard="0",state="failed",role="webhook-worker"\} 1$/m);
   }, 60_000);
 
   test('only configured URLs are called: a job naming another URL is dropped, never sent', async () => {
