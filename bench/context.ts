@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { keyLayout } from '../src/shared/store/keys';
+import { SessionStore } from '../src/shared/store/sessionStore';
 import type { BenchOptions } from './options';
 import type { BenchProcess, CpuTargets } from './processes';
 import type { BenchStores } from './stores';
@@ -36,9 +36,7 @@ export async function redisPid(ctx: Pick<BenchContext, 'stores'>): Promise<numbe
 
 /** How many attempts have changes not yet in PostgreSQL. */
 export async function dirtyCount(ctx: BenchContext): Promise<number> {
-  const pipeline = ctx.stores.redis.pipeline();
-  for (const set of keyLayout().dirtySets()) pipeline.zcard(set);
-  return ((await pipeline.exec()) ?? []).reduce((sum, [, n]) => sum + Number(n), 0);
+  return new SessionStore(ctx.stores.redis, 60).dirtyCount();
 }
 
 /**

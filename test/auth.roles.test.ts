@@ -1,4 +1,4 @@
-import { bearer, hsToken, SECRET, startAuthApi } from './support/authApi';
+import { bearer, hsToken, SECRET, startAuthApi, bearerFor } from './support/authApi';
 import { expectError } from './support/contract';
 import { request } from './support/harness';
 
@@ -16,7 +16,7 @@ describe('roles', () => {
   });
   afterAll(async () => api.close());
 
-  const as = async (sub: string, extra: Record<string, unknown> = {}) => bearer(await hsToken({ sub, ...extra }));
+  const as = bearerFor;
   const student = (name: string) => as(api.user(name));
   const proctor = (quizIds?: string[]) => as(api.user('proctor'), { role: 'proctor', ...(quizIds ? { quiz_ids: quizIds } : {}) });
   const service = () => as(api.user('grader'), { role: 'service' });

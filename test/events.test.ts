@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { foldAnswers, type AttemptEvent } from '../src/shared/domain/events';
 import { eventsKey, sessionKey } from '../src/shared/store/sessionStore';
-import { bearer, hsToken, SECRET, startAuthApi } from './support/authApi';
+import { bearerFor, SECRET, startAuthApi } from './support/authApi';
 import { expectError, expectValidationError } from './support/contract';
 import { buildSession, request, startTestApi, type AttemptJson, type TestApi, type TestResponse } from './support/harness';
 import { assertAsyncProperty } from './support/property';
@@ -178,7 +178,7 @@ describe('with real tokens', () => {
   });
   afterAll(async () => auth.close());
 
-  const as = async (sub: string, extra: Record<string, unknown> = {}) => bearer(await hsToken({ sub, ...extra }));
+  const as = bearerFor;
 
   test('the owner reads and reports; a proctor (of the quiz) reads; another student and a proctor of another quiz may not', async () => {
     const owner = await as(auth.user('olga'));

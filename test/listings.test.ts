@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { bearer, hsToken, SECRET, startAuthApi } from './support/authApi';
+import { bearerFor, SECRET, startAuthApi } from './support/authApi';
 import { expectAttemptShape, expectError, expectValidationError } from './support/contract';
 import { buildSession, request, sessionRow, startTestApi, type AttemptJson, type TestApi } from './support/harness';
 
@@ -84,7 +84,7 @@ describe('with real tokens', () => {
     auth = await startAuthApi({ AUTH_JWT_SECRET: SECRET });
   });
   afterAll(async () => auth.close());
-  const as = async (sub: string, extra: Record<string, unknown> = {}) => bearer(await hsToken({ sub, ...extra }));
+  const as = bearerFor;
 
   test('a quiz listing for a proctor of the quiz or a service; a user listing for a service or the student themselves', async () => {
     const quiz = auth.user('listed-quiz');

@@ -89,3 +89,6 @@ export function hsToken(
 }
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** The Authorization header of a fresh token for `sub`, with more claims (a role, quiz_ids). */
+export const bearerFor = async (sub: string, extra: Record<string, unknown> = {}) => bearer(await hsToken({ sub, ...extra }));

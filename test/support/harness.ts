@@ -12,6 +12,7 @@ import { Shutdown, ShutdownOrder } from '../../src/shared/shutdown';
 import { isCluster } from '../../src/shared/redis';
 import { dirtySetOf, eventsKey, keyLayout, sessionKey } from '../../src/shared/store/keys';
 import type { SessionHooks } from '../../src/shared/sessionService';
+import { SessionStore } from '../../src/shared/store/sessionStore';
 
 /** A test's own API: a real Koa server on an ephemeral port over real Redis and PostgreSQL. */
 export interface TestApi extends Runtime {
@@ -188,9 +189,5 @@ export async function waitFor(what: string, check: () => Promise<boolean> | bool
   }
 }
 
-/** How many attempts are dirty, over every dirty set of the key layout (keys.ts). */
-export async function dirtyTotal(redis: Pick<Runtime['redis'], 'pipeline'>): Promise<number> {
-  const pipeline = redis.pipeline();
-  for (const set of keyLayout().dirtySets()) pipeline.zcard(set);
-  return ((await pipeline.exec()) ?? []).reduce((sum, [, n]) => sum + Number(n), 0);
-}
+/** How many attempts are dirty, over every dirty set of the key layout (the store's own count). */
+export const dirtyTotal = (redis: Runtime['redis']): Promise<number> => new SessionStore(redis, 60).dirtyCount();
