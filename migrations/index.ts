@@ -4,6 +4,7 @@ import * as quizPolicies from './20261201000000_quiz_policies';
 import * as accommodationsOverrides from './20261201000100_accommodations_overrides';
 import * as liveControls from './20261201000200_live_controls';
 import * as attemptEvents from './20261201000300_attempt_events';
+import * as shardKey from './20261201000400_shard_key';
 
 /** Every migration, in order; the names are the file names, as knex records them. */
 const migrations: Array<[string, Knex.Migration]> = [
@@ -12,6 +13,7 @@ const migrations: Array<[string, Knex.Migration]> = [
   ['20261201000100_accommodations_overrides', accommodationsOverrides],
   ['20261201000200_live_controls', liveControls],
   ['20261201000300_attempt_events', attemptEvents],
+  ['20261201000400_shard_key', shardKey],
 ];
 
 /**

@@ -84,7 +84,7 @@ ensure_postgres() {
   if ! psql_admin "-tAc \"select 1 from pg_roles where rolname='quiz'\"" | grep -q 1; then
     psql_admin "-c \"create role quiz login password 'quiz' createdb\""
   fi
-  for db in quiz_sessions quiz_sessions_test; do
+  for db in quiz_sessions quiz_sessions_test quiz_sessions_test_parts; do
     if ! psql_admin "-tAc \"select 1 from pg_database where datname='$db'\"" | grep -q 1; then
       psql_admin "-c \"create database $db owner quiz\""
     fi

@@ -1,6 +1,6 @@
 import { startApiServer } from './api/server';
 import { ConfigError, loadConfig, type Config } from './shared/config';
-import { createKnex, migrateLatest } from './shared/db/knex';
+import { createKnex, migrateLatest, partitionMismatch, repartition } from './shared/db/knex';
 import { queueHooks } from './shared/hooks';
 import { createLogger, type Logger } from './shared/logger';
 import { Metrics } from './shared/metrics';
@@ -46,11 +46,18 @@ const PARTS: Record<ServingRole, Part[]> = {
   all: [persistWorker, lifecycleWorker, webhookWorker, api, startedLine('all')],
 };
 
-async function migrate(config: Config, log: Logger): Promise<void> {
+/** `migrate`: the schema brought up to date; with `--repartition`, the tables rebuilt with PG_PARTITIONS partitions. */
+async function migrate(config: Config, log: Logger, rebuild: boolean): Promise<void> {
   const knex = createKnex(config);
   try {
     const ran = await migrateLatest(knex);
     log.info(ran.length ? `migrations ran: ${ran.join(', ')}` : 'schema up to date');
+    if (rebuild && (await partitionMismatch(knex, config))) {
+      await repartition(knex);
+      log.info(`quiz_sessions and attempt_events rebuilt with ${config.PG_PARTITIONS} partitions`);
+    }
+    const mismatch = await partitionMismatch(knex, config);
+    if (mismatch) log.warn(mismatch);
   } finally {
     await knex.destroy();
   }
@@ -121,7 +128,7 @@ async function main(): Promise<void> {
   }
   // the API's request lines keep the seeds' `[session-service]` prefix, also when run in `all`
   const log = createLogger(config.LOG_LEVEL, role === 'api' || role === 'all' ? '' : role);
-  if (role === 'migrate') return migrate(config, log);
+  if (role === 'migrate') return migrate(config, log, process.argv.includes('--repartition'));
   const p = await openProcess(role, config, log);
   for (const part of PARTS[role]) await part(p);
 }

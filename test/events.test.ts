@@ -86,7 +86,7 @@ test('every accepted change and every refused write is an event: seq 1, 2, …, 
 test('a backlog larger than one statement may carry (after an outage) is written whole, each event once', async () => {
   const s = await buildSession(api);
   const events = Array.from({ length: 10_001 }, (_, i) => ({
-    attemptId: s.id,
+    attempt: { id: s.id, userId: s.user_id },
     event: {
       seq: i + 2,
       type: 'page_focused' as const,

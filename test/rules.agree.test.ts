@@ -10,6 +10,7 @@ import { EXTEND_FROM, extendedDeadline, grantedSeconds, resumedDeadline } from '
 import { DEADLINE_STATUSES, dueChange, pastDeadlineSql } from '../src/shared/domain/deadline';
 import { idleSql, isIdle } from '../src/shared/domain/idle';
 import { OVERDUE_HANDLINGS, type OverdueHandling } from '../src/shared/domain/policy';
+import { shardOf } from '../src/shared/domain/shard';
 import {
   ATTEMPT_STATUSES,
   isOpen,
@@ -183,6 +184,7 @@ async function sqlVerdicts(
 /** The attempt's row; at most one open attempt per user and quiz, so each gets a user of its own. */
 async function insertRow(a: Attempt): Promise<void> {
   await knex(TABLE).insert({
+    shard: shardOf(a.userId),
     id: a.id,
     user_id: a.userId,
     quiz_id: String(a.quizId),

@@ -51,6 +51,8 @@ export const configSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   DATABASE_URL: z.url().default('postgres://quiz:quiz@127.0.0.1:5432/quiz_sessions'),
   DATABASE_POOL_MAX: int(1, 200).default(10),
+  /** Hash partitions of quiz_sessions and attempt_events by their shard key (domain/shard.ts), made by the shard-key migration: 0 is a plain table. */
+  PG_PARTITIONS: int(0, 256).default(0),
   REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
   /** Seed nodes (`host:port`, comma-separated) of a Redis Cluster: instead of REDIS_URL (the key layout is then `bucketed`). */
   REDIS_CLUSTER_NODES: hostPorts.optional(),

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { attemptIdFor } from './domain/shard';
 import { UNCONTROLLED, type Attempt } from './domain/attempt';
 import type { Control } from './domain/control';
 import { SYSTEM_CONTEXT, type AttemptEvent, type EventContext } from './domain/events';
@@ -173,7 +173,7 @@ export class SessionService {
     const now = this.clock();
     const { timeLimitSeconds } = rules;
     const candidate: Omit<Attempt, 'attemptNumber'> = {
-      id: randomUUID(),
+      id: attemptIdFor(input.userId),
       userId: input.userId,
       quizId: input.quizId,
       status: INITIAL_STATUS,
@@ -469,8 +469,9 @@ export class SessionService {
     owner?: string,
     quizScope?: readonly string[],
   ): Promise<{ events: AttemptEvent[]; nextAfter: number }> {
-    this.checkAccess(await this.stored(id), owner, quizScope);
-    const [durable, pending] = await Promise.all([this.repo.eventsAfter(id, after, limit), this.store.pendingEvents(id)]);
+    const attempt = await this.stored(id);
+    this.checkAccess(attempt, owner, quizScope);
+    const [durable, pending] = await Promise.all([this.repo.eventsAfter(attempt, after, limit), this.store.pendingEvents(id)]);
     const bySeq = new Map<number, AttemptEvent>();
     for (const e of [...durable, ...pending]) if (e.seq > after && !bySeq.has(e.seq)) bySeq.set(e.seq, e);
     const events = [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(0, limit);
@@ -526,7 +527,7 @@ export class SessionService {
   private async writeDurably(attempt: Attempt): Promise<Attempt> {
     // its events first (the close's own among them): as durable as the close they record
     const events = await this.store.pendingEvents(attempt.id);
-    await this.repo.insertEvents(events.map((event) => ({ attemptId: attempt.id, event })));
+    await this.repo.insertEvents(events.map((event) => ({ attempt, event })));
     // outbox: what they announce is enqueued once they are durable (a failure fails this write)
     await this.hooks.eventsDurable(attempt, events);
     const held = (await writeSnapshots(this.store, this.repo, [attempt], this.clock)).get(attempt.id);

@@ -102,7 +102,9 @@ export class SnapshotPersister {
     const records: BatchRecord[] = (await this.store.getMany(ids)).map((stored, i) => ({ id: ids[i], stored }));
     // the events first, in one statement (each once), so a snapshot never reaches PostgreSQL
     // without the events that led to it
-    await this.repo.insertEvents(records.flatMap((r) => (r.stored ? r.stored.events.map((event) => ({ attemptId: r.id, event })) : [])));
+    await this.repo.insertEvents(
+      records.flatMap((r) => (r.stored ? r.stored.events.map((event) => ({ attempt: r.stored!.attempt, event })) : [])),
+    );
     // outbox: what they announce is enqueued before the mark clears them, so a failed enqueue
     // fails the batch and the persist is retried
     const { eventsDurable } = this.events;

@@ -1,5 +1,5 @@
 import { loadConfig } from '../../src/shared/config';
-import { createKnex, migrateLatest } from '../../src/shared/db/knex';
+import { createKnex, migrateLatest, partitionMismatch } from '../../src/shared/db/knex';
 import { redisServerAvailable, startRedisServer, type RedisServer } from './redisServer';
 
 /** The PostgreSQL database the tests use unless TEST_DATABASE_URL names another. */
@@ -42,9 +42,13 @@ export default async function globalSetup(): Promise<void> {
   }
   process.env.DATABASE_URL = process.env.TEST_DATABASE_URL || DEFAULT_TEST_DATABASE_URL;
 
-  const knex = createKnex(loadConfig(process.env));
+  const config = loadConfig(process.env);
+  const knex = createKnex(config);
   try {
     await migrateLatest(knex);
+    // a run with PG_PARTITIONS tests partitioned tables, or fails here
+    const mismatch = await partitionMismatch(knex, config);
+    if (mismatch) throw new Error(`${process.env.DATABASE_URL}: ${mismatch}`);
   } finally {
     await knex.destroy();
   }

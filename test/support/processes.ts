@@ -71,6 +71,8 @@ async function childEnv(role: ProcessRole, overrides: Record<string, string | nu
   if (role === 'api' || role === 'all') defaults.PORT = await freePort();
   // the key layout the run tests (REDIS_KEY_LAYOUT=bucketed npm test): the children use the same
   if (process.env.REDIS_KEY_LAYOUT) defaults.REDIS_KEY_LAYOUT = process.env.REDIS_KEY_LAYOUT;
+  // and the partitions (PG_PARTITIONS=4 npm run test:cluster): a database a child migrates gets them
+  if (process.env.PG_PARTITIONS) defaults.PG_PARTITIONS = process.env.PG_PARTITIONS;
   for (const [key, value] of Object.entries({ ...defaults, ...overrides })) env[key] = String(value);
   return env;
 }

@@ -29,3 +29,45 @@ export async function migrateLatest(knex: Knex): Promise<string[]> {
   const [, ran] = (await knex.migrate.latest()) as [number, string[]];
   return ran;
 }
+
+/** How many partitions a table has (0: a plain table). */
+export async function partitionCount(knex: Knex, table: string): Promise<number> {
+  const result = await knex.raw(
+    `select count(*)::integer as n from pg_inherits i join pg_class p on p.oid = i.inhparent where p.relname = ?`,
+    [table],
+  );
+  return (result.rows as Array<{ n: number }>)[0].n;
+}
+
+/**
+ * Null when quiz_sessions has the PG_PARTITIONS partitions the config asks for, else why not: the
+ * setting takes effect when the shard-key migration runs, later changes need a repartition
+ * (docs/SCALING.md).
+ */
+export async function partitionMismatch(knex: Knex, config: Pick<Config, 'PG_PARTITIONS'>): Promise<string | null> {
+  const actual = await partitionCount(knex, 'quiz_sessions');
+  if (actual === config.PG_PARTITIONS) return null;
+  return `PG_PARTITIONS=${config.PG_PARTITIONS}, but quiz_sessions has ${actual} partitions: the setting applies when the shard-key migration runs (node dist/src/main.js migrate --repartition rebuilds the tables; docs/SCALING.md)`;
+}
+
+/** The migration that makes the shard key and the partitions (migrations/20261201000400_shard_key.ts). */
+export const SHARD_KEY_MIGRATION = '20261201000400_shard_key';
+
+/**
+ * Rebuilds quiz_sessions and attempt_events with the PG_PARTITIONS partitions of the environment,
+ * every row kept: the shard-key migration undone and run again (it copies both tables). Run with
+ * the service stopped (`node dist/src/main.js migrate --repartition`); only while that migration is
+ * the latest one run, since undoing it must not undo a later one.
+ */
+export async function repartition(knex: Knex): Promise<void> {
+  const [completed] = (await knex.migrate.list()) as [Array<{ name: string } | string>, unknown];
+  const names = completed.map((m) => (typeof m === 'string' ? m : m.name));
+  const last = names[names.length - 1];
+  if (last !== SHARD_KEY_MIGRATION) {
+    throw new Error(
+      `repartition rebuilds the tables through ${SHARD_KEY_MIGRATION}, which must be the latest migration run (it is ${last ?? 'none'})`,
+    );
+  }
+  await knex.migrate.down();
+  await knex.migrate.latest();
+}

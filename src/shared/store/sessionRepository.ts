@@ -5,6 +5,7 @@ import type { SqlCondition } from '../domain/fragments';
 import { idleSql } from '../domain/idle';
 import type { ActorRole, AttemptEvent, EventType } from '../domain/events';
 import type { OverdueHandling } from '../domain/policy';
+import { shardOf, shardOfId } from '../domain/shard';
 import { OPEN_SQL, type AttemptStatus, type RunningStatus } from '../domain/status';
 import { newerSnapshotSql } from '../domain/version';
 import { ServiceUnavailableError } from '../errors';
@@ -17,6 +18,7 @@ export const EVENTS_TABLE = 'attempt_events';
 export const EVENTS_PER_STATEMENT = 2000;
 
 interface EventRow {
+  shard: number;
   attempt_id: string;
   seq: number;
   type: EventType;
@@ -29,6 +31,7 @@ interface EventRow {
 
 /** Columns a snapshot never changes: set when the attempt starts. */
 const FIXED_COLUMNS: ReadonlySet<string> = new Set([
+  'shard',
   'id',
   'user_id',
   'quiz_id',
@@ -41,6 +44,7 @@ const FIXED_COLUMNS: ReadonlySet<string> = new Set([
 ]);
 
 interface Row {
+  shard: number;
   id: string;
   user_id: string;
   quiz_id: string;
@@ -67,6 +71,9 @@ interface Row {
   persisted_at: Date;
   persist_count: number;
 }
+
+/** What locates an attempt's rows: its id and its user (whose shard it is in). */
+export type AttemptRef = Pick<Attempt, 'id' | 'userId'>;
 
 /** A nullable timestamp column as epoch ms, and back. */
 export const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
@@ -103,6 +110,7 @@ function fromRow(r: Row): Attempt {
 /** The row's columns and their bindings; `answers` is JSON text (cast to jsonb where it is written). */
 function rowValues(a: Attempt): Record<string, string | number | boolean | Date | null> {
   return {
+    shard: shardOf(a.userId),
     id: a.id,
     user_id: a.userId,
     quiz_id: String(a.quizId),
@@ -186,15 +194,15 @@ export class SessionRepository {
     const placeholders = columns.map((c) => (c === 'answers' ? '?::jsonb' : '?')).join(', ');
     const insert = `insert into ${TABLE} (${columns.join(', ')}, attempt_number)
          select ${placeholders}, count(*) + 1
-         from ${TABLE} where user_id = ? and quiz_id = ?
+         from ${TABLE} where shard = ? and user_id = ? and quiz_id = ?
          having ?::integer is null or count(*) < ?::integer
-         on conflict (user_id, quiz_id) where ${OPEN_SQL} do nothing
-         returning id, attempt_number`;
-    const bindings = [...Object.values(values), a.userId, String(a.quizId), maxAttempts, maxAttempts];
+         on conflict (shard, user_id, quiz_id) where ${OPEN_SQL} do nothing
+         returning shard, id, attempt_number`;
+    const bindings = [...Object.values(values), values.shard, a.userId, String(a.quizId), maxAttempts, maxAttempts];
     const sql = started
       ? `with inserted as (${insert}),
-           started as (insert into ${EVENTS_TABLE} (attempt_id, seq, type, at, actor_id, actor_role, request_id, data)
-             select id, ?, ?, ?, ?, ?, ?, ?::jsonb from inserted)
+           started as (insert into ${EVENTS_TABLE} (shard, attempt_id, seq, type, at, actor_id, actor_role, request_id, data)
+             select shard, id, ?, ?, ?, ?, ?, ?, ?::jsonb from inserted)
          select attempt_number from inserted`
       : insert;
     const eventBindings = started
@@ -226,7 +234,7 @@ export class SessionRepository {
   }): Promise<Attempt[]> {
     const query = this.withEventSeq();
     if (filter.quizId !== undefined) query.where(`${TABLE}.quiz_id`, filter.quizId);
-    if (filter.userId !== undefined) query.where(`${TABLE}.user_id`, filter.userId);
+    if (filter.userId !== undefined) query.where(`${TABLE}.shard`, shardOf(filter.userId)).where(`${TABLE}.user_id`, filter.userId);
     if (filter.statuses) query.whereIn(`${TABLE}.status`, [...filter.statuses]);
     if (filter.after) query.whereRaw(`(${TABLE}.started_at, ${TABLE}.id) > (?, ?)`, [new Date(filter.after.startedAt), filter.after.id]);
     const rows = await query
@@ -240,7 +248,7 @@ export class SessionRepository {
   async countAttempts(userId: string, quizId: string | number): Promise<number> {
     const row = await this.knex(TABLE)
       .count<{ count: string }[]>('*')
-      .where({ user_id: userId, quiz_id: String(quizId) })
+      .where({ shard: shardOf(userId), user_id: userId, quiz_id: String(quizId) })
       .catch(pgUnavailable);
     return Number(row[0].count);
   }
@@ -248,6 +256,7 @@ export class SessionRepository {
   /** The user's open attempt for the quiz, if any. */
   async findOpen(userId: string, quizId: string | number): Promise<Attempt | null> {
     const row = await this.withEventSeq()
+      .where(`${TABLE}.shard`, shardOf(userId))
       .where({ user_id: userId, quiz_id: String(quizId) })
       .whereRaw(OPEN_SQL)
       .first()
@@ -259,12 +268,14 @@ export class SessionRepository {
   private withEventSeq() {
     return this.knex<Row>(TABLE).select(
       `${TABLE}.*`,
-      this.knex.raw(`(select coalesce(max(seq), 0) from ${EVENTS_TABLE} e where e.attempt_id = ${TABLE}.id) as event_seq`),
+      this.knex.raw(
+        `(select coalesce(max(seq), 0) from ${EVENTS_TABLE} e where e.shard = ${TABLE}.shard and e.attempt_id = ${TABLE}.id) as event_seq`,
+      ),
     );
   }
 
   /** Writes events (each once: a replayed batch writes nothing twice). */
-  async insertEvents(events: ReadonlyArray<{ attemptId: string; event: AttemptEvent }>): Promise<void> {
+  async insertEvents(events: ReadonlyArray<{ attempt: AttemptRef; event: AttemptEvent }>): Promise<void> {
     // in statements of at most EVENTS_PER_STATEMENT rows: a backlog after an outage can hold more
     // events than one statement may have bind parameters (65,535)
     for (let from = 0; from < events.length; from += EVENTS_PER_STATEMENT) {
@@ -272,11 +283,12 @@ export class SessionRepository {
     }
   }
 
-  private async insertEventRows(events: ReadonlyArray<{ attemptId: string; event: AttemptEvent }>): Promise<void> {
+  private async insertEventRows(events: ReadonlyArray<{ attempt: AttemptRef; event: AttemptEvent }>): Promise<void> {
     await this.knex(EVENTS_TABLE)
       .insert(
-        events.map(({ attemptId, event }) => ({
-          attempt_id: attemptId,
+        events.map(({ attempt, event }) => ({
+          shard: shardOf(attempt.userId),
+          attempt_id: attempt.id,
           seq: event.seq,
           type: event.type,
           at: new Date(event.at),
@@ -286,15 +298,15 @@ export class SessionRepository {
           data: this.knex.raw('?::jsonb', [JSON.stringify(event.data)]),
         })),
       )
-      .onConflict(['attempt_id', 'seq'])
+      .onConflict(['shard', 'attempt_id', 'seq'])
       .ignore()
       .catch(pgUnavailable);
   }
 
   /** The attempt's events after `after`, in seq order, at most `limit`. */
-  async eventsAfter(attemptId: string, after: number, limit: number): Promise<AttemptEvent[]> {
+  async eventsAfter(attempt: AttemptRef, after: number, limit: number): Promise<AttemptEvent[]> {
     const rows: EventRow[] = await this.knex<EventRow>(EVENTS_TABLE)
-      .where({ attempt_id: attemptId })
+      .where({ shard: shardOf(attempt.userId), attempt_id: attempt.id })
       .andWhere('seq', '>', after)
       .orderBy('seq')
       .limit(limit)
@@ -309,9 +321,14 @@ export class SessionRepository {
     }));
   }
 
-  /** The attempt with this id, if any. */
+  /**
+   * The attempt with this id, if any: looked for in the partition its id names (shard.ts), then,
+   * for an id that names none (made before the shard key), in every partition.
+   */
   async findById(id: string): Promise<Attempt | null> {
-    const row = await this.withEventSeq().where(`${TABLE}.id`, id).first().catch(pgUnavailable);
+    const byId = () => this.withEventSeq().where(`${TABLE}.id`, id);
+    const row =
+      (await byId().where(`${TABLE}.shard`, shardOfId(id)).first().catch(pgUnavailable)) ?? (await byId().first().catch(pgUnavailable));
     return row ? fromRow(row as Row) : null;
   }
 
@@ -333,7 +350,7 @@ export class SessionRepository {
     if (attempts.length === 0) return [];
     const rows = await this.knex(TABLE)
       .insert(attempts.map((a) => toRow(this.knex, a)))
-      .onConflict('id')
+      .onConflict(['shard', 'id'])
       .merge(this.snapshotMerge())
       .whereRaw(newerSnapshotSql(TABLE))
       .returning('id')
@@ -362,9 +379,15 @@ export class SessionRepository {
   }
 
   /** Version and last update of these attempts' rows, for the ones that exist. */
-  async versionsOf(ids: readonly string[]): Promise<Map<string, { version: number; lastUpdated: number }>> {
-    if (ids.length === 0) return new Map();
-    const rows = await this.knex<Row>(TABLE).select('id', 'version', 'last_updated').whereIn('id', ids).catch(pgUnavailable);
+  async versionsOf(attempts: readonly AttemptRef[]): Promise<Map<string, { version: number; lastUpdated: number }>> {
+    if (attempts.length === 0) return new Map();
+    const rows = await this.knex<Row>(TABLE)
+      .select('id', 'version', 'last_updated')
+      .whereIn(
+        ['shard', 'id'],
+        attempts.map((a) => [shardOf(a.userId), a.id]),
+      )
+      .catch(pgUnavailable);
     return new Map(rows.map((r) => [r.id, { version: r.version, lastUpdated: r.last_updated.getTime() }]));
   }
 }

@@ -29,7 +29,7 @@ export async function writeSnapshots(
   const unwritten = attempts.filter((a) => !held.has(a.id));
   if (unwritten.length === 0) return held;
 
-  const rows = await repo.versionsOf(unwritten.map((a) => a.id));
+  const rows = await repo.versionsOf(unwritten);
   const rebased = new Map<string, Attempt>();
   for (const a of unwritten) {
     const row = rows.get(a.id);
