@@ -57,6 +57,13 @@ export interface BenchOptions {
    * accommodation for each user), so its figures are "with policies in use"; null: no policy.
    */
   policy: OverdueHandling | null;
+  /**
+   * `single` / `cluster`: instead of the phases, the capacity run (bench/capacity.ts) on one Redis
+   * (queues on a private second one) or on a local Redis Cluster; `off`: the phases.
+   */
+  capacity: 'off' | 'single' | 'cluster';
+  /** First port of the capacity run's local cluster (6 ports). */
+  clusterPort: number;
 }
 
 const HELP = `usage: node dist/bench/bench/run.js [options]   (npm run bench -- [options])
@@ -84,6 +91,9 @@ const HELP = `usage: node dist/bench/bench/run.js [options]   (npm run bench -- 
   --policy HANDLING     the HTTP phase's attempts start under a quiz policy with this
                         overdue_handling (${OVERDUE_HANDLINGS.join(', ')}) and an accommodation
                         each, to compare the write ratio with policies in use (default: none)
+  --capacity            instead of the phases: CPU per read, write and persisted row of each component,
+                        and the capacity plan from them (state and queues on two Redis servers)
+  --cluster             the same on a local 3-master Redis Cluster (ports --cluster-port..+5, default 7500)
   --cpu-prof            run the API and the baseline under node --cpu-prof
   --keep                keep the database and the Redis DB afterwards
   --results DIR         where the JSON (and profiles, logs) go (default bench/results)
@@ -131,6 +141,9 @@ export function parseOptions(argv: string[]): BenchOptions {
       policy: { type: 'string' },
       results: { type: 'string' },
       smoke: { type: 'boolean', default: false },
+      capacity: { type: 'boolean', default: false },
+      cluster: { type: 'boolean', default: false },
+      'cluster-port': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -168,6 +181,8 @@ export function parseOptions(argv: string[]): BenchOptions {
         semiSpace: 64,
         resultsDir: 'bench/results',
         policy: null,
+        capacity: 'off',
+        clusterPort: 7500,
       }
     : {
         smoke,
@@ -196,6 +211,8 @@ export function parseOptions(argv: string[]): BenchOptions {
         semiSpace: 64,
         resultsDir: 'bench/results',
         policy: null,
+        capacity: 'off',
+        clusterPort: 7500,
       };
   const o = { ...defaults, cpuProf: values['cpu-prof'] === true, keep: values.keep === true };
   if (values['semi-space'] !== undefined)
@@ -221,6 +238,9 @@ export function parseOptions(argv: string[]): BenchOptions {
     o.pgDatabase = values['pg-database'];
   }
   if (values.results !== undefined) o.resultsDir = values.results;
+  if (values.cluster === true) o.capacity = 'cluster';
+  else if (values.capacity === true) o.capacity = 'single';
+  if (values['cluster-port'] !== undefined) o.clusterPort = positiveInt('cluster-port', values['cluster-port']);
   if (values.policy !== undefined) {
     if (!(OVERDUE_HANDLINGS as readonly string[]).includes(values.policy))
       throw new Error(`--policy: one of ${OVERDUE_HANDLINGS.join(', ')}, got ${JSON.stringify(values.policy)}`);

@@ -150,7 +150,7 @@ function ticksPerSecond(): number {
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc; null when it is gone. */
-function cpuSecondsOf(pid: number): number | null {
+export function cpuSecondsOf(pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // fields after the parenthesised command name; utime and stime are fields 14 and 15

@@ -12,6 +12,7 @@ import { machineInfo } from './machine';
 import { parseOptions, type BenchOptions } from './options';
 import { httpPhase } from './phases/http';
 import { scalePhase } from './phases/scale';
+import { runCapacity } from './capacity';
 import { streamsPhase } from './phases/streams';
 import { writeBehindPhase } from './phases/writeBehind';
 import { BASELINE_JS, freePort, MAIN_JS, runToCompletion, startProcess, waitForHttp, type BenchProcess } from './processes';
@@ -160,7 +161,7 @@ try {
   process.stderr.write(`${(err as Error).message}\n`);
   process.exit(2);
 }
-main(options).then(
+(options.capacity === 'off' ? main(options) : runCapacity(options, log)).then(
   () => process.exit(0),
   (err) => {
     // a failed multi-row insert quotes its whole statement: the head of it is enough

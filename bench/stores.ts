@@ -64,9 +64,7 @@ export async function createBenchStores(db: number, database: string, log: (m: s
   const keepClaim = setInterval(() => void redis.set(OWNER_KEY, token, 'PX', OWNER_TTL_MS).catch(() => undefined), OWNER_TTL_MS / 4);
   keepClaim.unref();
 
-  await dropDatabase(adminUrl, database);
-  await adminQuery(adminUrl, [`create database "${database}"`]);
-  const databaseUrl = withPath(adminUrl, `/${database}`);
+  const { url: databaseUrl } = await createBenchDatabase(database);
 
   return {
     redisUrl,
@@ -81,6 +79,14 @@ export async function createBenchStores(db: number, database: string, log: (m: s
       redis.disconnect();
     },
   };
+}
+
+/** Creates `database` afresh as the role in DATABASE_URL (quiz has CREATEDB); `drop` removes it. */
+export async function createBenchDatabase(database: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const adminUrl = process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
+  await dropDatabase(adminUrl, database);
+  await adminQuery(adminUrl, [`create database "${database}"`]);
+  return { url: withPath(adminUrl, `/${database}`), drop: () => dropDatabase(adminUrl, database) };
 }
 
 async function adminQuery(url: string, statements: string[]): Promise<void> {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -81,4 +81,25 @@ test('the bench smoke run exits 0, prints the table and writes every figure as a
   ).toEqual([]);
   expect(report.targets.length).toBeGreaterThan(0);
   for (const target of report.targets) expect(typeof target.value === 'number' && typeof target.met === 'boolean').toBe(true);
+}, 90_000);
+
+test('the capacity smoke run exits 0 and reports a cost per unit of work and a plan for each component', async () => {
+  const bench = await run(process.execPath, ['dist/bench/bench/run.js', '--smoke', '--capacity', '--results', resultsDir]);
+  if (bench.code !== 0) throw new Error(`bench --capacity exited ${bench.code}:\n${bench.output}`);
+  expect(bench.output).toMatch(/Students per instance/);
+  const file = readdirSync(resultsDir).find((f) => /^capacity-single-.*\.json$/.test(f));
+  const report = JSON.parse(readFileSync(path.join(resultsDir, file!), 'utf8'));
+  expect(report.steps.map((s: { unit: string }) => s.unit)).toEqual(['row', 'read', 'write']);
+  const components = ['api', 'persist-worker', 'lifecycle-worker', 'redis state', 'redis queues', 'postgres'];
+  for (const unit of ['read', 'write', 'row']) {
+    expect(notNumeric(report.costs[unit], components)).toEqual([]);
+  }
+  // the work the steps did cost the components that do it
+  expect(report.costs.read.api).toBeGreaterThan(0);
+  expect(report.costs.write['redis state']).toBeGreaterThan(0);
+  expect(report.costs.row['persist-worker']).toBeGreaterThan(0);
+  expect(report.steps[0].units).toBeGreaterThan(0);
+  for (const p of report.plans) {
+    for (const need of p.needs) expect(Number.isInteger(need.instances) && need.instances >= 1).toBe(true);
+  }
 }, 90_000);

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 
@@ -18,7 +19,10 @@ export interface LocalCluster {
   stop(): void;
 }
 
-const SCRIPT = path.resolve(__dirname, '../../scripts/cluster.sh');
+/** scripts/cluster.sh, from test/support (jest) or from dist/bench/test/support (the bench, compiled). */
+const SCRIPT = [path.resolve(__dirname, '../../scripts/cluster.sh'), path.resolve(__dirname, '../../../../scripts/cluster.sh')].find((p) =>
+  existsSync(p),
+)!;
 
 function script(base: number, ...args: string[]): string {
   const run = spawnSync('bash', [SCRIPT, ...args], { env: { ...process.env, REDIS_CLUSTER_BASE_PORT: String(base) }, encoding: 'utf8' });
