@@ -1,6 +1,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { configSchema } from '../src/shared/config';
 import { round } from './stats';
 import { freePort } from '../test/support/ports';
 
@@ -12,37 +13,10 @@ export const MAIN_JS = path.resolve(__dirname, '../../../dist/src/main.js');
 export const BASELINE_JS = path.join(__dirname, 'baseline.js');
 
 /**
- * Every setting the service reads (src/shared/config.ts): cleared from the children's environment
- * so the caller's shell cannot change a run (an AUTH_JWT_SECRET there would turn auth on).
+ * Every setting the service reads (src/shared/config.ts) and the role: cleared from the children's
+ * environment so the caller's shell cannot change a run (an AUTH_JWT_SECRET there would turn auth on).
  */
-const SERVICE_SETTINGS = [
-  'NODE_ENV',
-  'PORT',
-  'HOST',
-  'DATABASE_URL',
-  'DATABASE_POOL_MAX',
-  'REDIS_URL',
-  'REDIS_COMMAND_TIMEOUT_MS',
-  'DATABASE_STATEMENT_TIMEOUT_MS',
-  'SESSION_CACHE_TTL_SECONDS',
-  'DEFAULT_TIME_LIMIT_SECONDS',
-  'PERSIST_DELAY_SECONDS',
-  'ABANDON_AFTER_SECONDS',
-  'SWEEP_INTERVAL_SECONDS',
-  'SWEEP_BATCH_SIZE',
-  'METRICS_PORT',
-  'LOG_LEVEL',
-  'QUEUE_PREFIX',
-  'SHUTDOWN_TIMEOUT_MS',
-  'API_METRICS_PORT',
-  'AUTH_JWT_SECRET',
-  'AUTH_JWKS_URL',
-  'AUTH_JWT_ISSUER',
-  'AUTH_JWT_AUDIENCE',
-  'AUTH_ROLE_CLAIM',
-  'AUTH_SERVICE_ROLE',
-  'SERVICE_ROLE',
-];
+const SERVICE_SETTINGS = [...Object.keys(configSchema.shape), 'SERVICE_ROLE'];
 
 /** A child process of the run: a service role or the baseline app. */
 export interface BenchProcess {
