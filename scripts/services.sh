@@ -5,7 +5,8 @@
 #     local Redis (AOF everysec, noeviction) on 127.0.0.1:6379 and the Debian PostgreSQL cluster on
 #     127.0.0.1:5432, and creates the role `quiz` with the databases `quiz_sessions` and
 #     `quiz_sessions_test`.
-#   - with --tests: what the test suite needs. redis-server installed but not started (each jest
+#   - with --tests: what the test suite needs. redis-server, prometheus (promtool) and
+#     prometheus-alertmanager (amtool) installed, none started (each jest
 #     run starts a Redis of its own: test/support/globalSetup.ts), PostgreSQL as above unless
 #     TEST_DATABASE_URL is given; REDIS_URL / DATABASE_URL, the service's settings, are ignored.
 set -euo pipefail
@@ -93,6 +94,10 @@ ensure_postgres() {
 
 if [ $FOR_TESTS = 1 ]; then
   command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  # promtool and amtool check the alert rules and the Alertmanager config; the monitoring test runs
+  # Debian's Prometheus against the service (test/alerts.test.ts, test/prometheus.dashboard.test.ts)
+  command -v promtool >/dev/null 2>&1 || apt_install --no-install-recommends prometheus
+  command -v amtool >/dev/null 2>&1 || apt_install --no-install-recommends prometheus-alertmanager
   if [ -n "${TEST_DATABASE_URL:-}" ]; then DATABASE_URL=$TEST_DATABASE_URL; else unset DATABASE_URL; fi
   ensure_postgres
 else

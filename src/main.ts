@@ -7,9 +7,9 @@ import { Metrics } from './shared/metrics';
 import { QUEUES } from './shared/queues/jobs';
 import { createShardedQueue, type TypedQueue } from './shared/queues/queue';
 import { JobScheduler } from './shared/queues/scheduler';
-import { producerConnection, waitForReady } from './shared/redis';
+import { pingMasters, producerConnection, waitForReady } from './shared/redis';
 import { ROLES, type Role, type ServingRole } from './shared/roles';
-import { createRuntime } from './shared/runtime';
+import { createRuntime, type Runtime } from './shared/runtime';
 import { Shutdown, ShutdownOrder } from './shared/shutdown';
 import { WebhookPublisher } from './shared/queues/webhooks';
 import { createPersister, startLifecycleWorker, startPersistWorker, startWebhookWorker, type WorkerDeps } from './workers';
@@ -63,6 +63,20 @@ async function migrate(config: Config, log: Logger, rebuild: boolean): Promise<v
   }
 }
 
+/**
+ * What `dependency_up` checks in every process: the live state's Redis (every master), PostgreSQL,
+ * and the queues' Redis when it is another one (QUEUE_REDIS_URL / QUEUE_REDIS_CLUSTER_NODES).
+ */
+function dependencyChecks(runtime: Runtime, queue: TypedQueue, config: Config): Record<string, () => Promise<unknown>> {
+  const checks: Record<string, () => Promise<unknown>> = {
+    redis: () => pingMasters(runtime.redis),
+    postgres: () => runtime.knex.raw('select 1'),
+  };
+  if (config.QUEUE_REDIS_URL || config.QUEUE_REDIS_CLUSTER_NODES)
+    checks.queue_redis = async () => ((await queue.client) as unknown as { ping(): Promise<string> }).ping();
+  return checks;
+}
+
 /** The resources every serving role shares: queues, metrics, the runtime, the signal handlers. */
 async function openProcess(role: ServingRole, config: Config, log: Logger): Promise<Process> {
   const shutdown = new Shutdown(log, config.SHUTDOWN_TIMEOUT_MS);
@@ -84,6 +98,8 @@ async function openProcess(role: ServingRole, config: Config, log: Logger): Prom
   // no publisher without URLs: a durable event then costs no enqueue
   const webhooks = config.WEBHOOK_URLS.length > 0 ? new WebhookPublisher(queues[QUEUES.webhooks], config) : undefined;
   const runtime = createRuntime(config, log, shutdown, role, queueHooks(scheduler, metrics.sessionObservers(), log, webhooks));
+  metrics.watchDependencies(dependencyChecks(runtime, queues[QUEUES.persist][0], config), shutdown);
+  if (role === 'persist-worker' || role === 'all') metrics.watchDirtyBacklog(() => runtime.store.dirtyBacklog());
   if (!(await waitForReady(runtime.redis, 5000))) log.warn('redis is not reachable yet; reads fall back to PostgreSQL, writes answer 503');
   const deps: WorkerDeps = {
     config,

@@ -39,11 +39,14 @@ export interface AppDeps {
 
 /** Records a request's latency under its route pattern ('unmatched' when no route took it). */
 function observeLatency(metrics: Metrics): (ctx: Context, seconds: number) => void {
-  return (ctx, seconds) =>
+  return (ctx, seconds) => {
+    // Prometheus' own scrapes are not traffic: the request rate is the clients'
+    if (ctx.path === '/metrics') return;
     metrics.httpDuration.observe(
       { method: ctx.method, route: (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched', status_code: String(ctx.status) },
       seconds,
     );
+  };
 }
 
 /** The Koa app: request id and log line, error contract, JSON body limits, the routes. */

@@ -9,6 +9,11 @@ import { ShutdownOrder, type Shutdown } from './shutdown';
 
 /** The job states `queue_jobs` reports. */
 const JOB_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+/** The outcomes `job_duration_seconds` records. */
+const JOB_OUTCOMES = ['completed', 'failed'] as const;
+/** How often each process checks its dependencies for `dependency_up`, and how long a check may take. */
+export const DEPENDENCY_CHECK_MS = 5000;
+export const DEPENDENCY_TIMEOUT_MS = 2000;
 
 /**
  * Every metric the service exports (one registry per process). No label takes a per-attempt or
@@ -37,7 +42,8 @@ export class Metrics {
   readonly jobDuration = new Histogram({
     name: 'job_duration_seconds',
     help: 'Job run time by queue, job name and outcome',
-    labelNames: ['queue', 'shard', 'job', 'outcome'] as const,
+    // job_name, not job: Prometheus' scrape target label is `job`, and a clash renames ours to exported_job
+    labelNames: ['queue', 'shard', 'job_name', 'outcome'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
@@ -121,6 +127,76 @@ export class Metrics {
     });
   }
 
+  /**
+   * Series at 0 for the jobs a worker runs, both outcomes, so a failure shows as a rise from 0 (and
+   * `increase()` in an alert sees the first one) and a panel shows 0, not "No data".
+   */
+  zeroJobs(queue: QueueName, shard: number, jobNames: readonly string[]): void {
+    for (const job_name of jobNames) {
+      for (const outcome of JOB_OUTCOMES) this.jobDuration.zero({ queue, shard: String(shard), job_name, outcome });
+    }
+    this.queueLag.zero({ queue, shard: String(shard) });
+  }
+
+  /**
+   * Reports `dependency_up{dependency}`: 1 when the last check of the dependency succeeded within
+   * DEPENDENCY_TIMEOUT_MS, else 0; checked every DEPENDENCY_CHECK_MS (and once at once). Stops on shutdown.
+   */
+  watchDependencies(checks: Record<string, () => Promise<unknown>>, shutdown: Shutdown): void {
+    const gauge = new Gauge({
+      name: 'dependency_up',
+      help: `1 when this process reached the dependency at its last check (every ${DEPENDENCY_CHECK_MS / 1000} s), else 0`,
+      labelNames: ['dependency'] as const,
+      registers: [this.registry],
+    });
+    const probe = () =>
+      Promise.all(
+        Object.entries(checks).map(async ([dependency, check]) => {
+          let timer: NodeJS.Timeout | undefined;
+          const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), DEPENDENCY_TIMEOUT_MS)));
+          const up = await Promise.race([check(), timeout]).then(
+            () => 1,
+            () => 0,
+          );
+          clearTimeout(timer);
+          gauge.set({ dependency }, up);
+        }),
+      );
+    void probe();
+    const every = setInterval(() => void probe(), DEPENDENCY_CHECK_MS);
+    every.unref();
+    shutdown.add('dependency checks', async () => clearInterval(every), ShutdownOrder.StopIntake);
+  }
+
+  /**
+   * Reports the write-behind's backlog at scrape time: `session_dirty_attempts` (attempts with
+   * changes not yet in PostgreSQL) and `session_dirty_oldest_seconds` (how long the oldest has waited).
+   */
+  watchDirtyBacklog(backlog: () => Promise<{ count: number; oldestSince: number | null }>, clock: () => number = Date.now): void {
+    let last: Promise<{ count: number; oldestSince: number | null } | null> | null = null;
+    // one read per scrape serves both gauges
+    const read = () => (last ??= backlog().catch(() => null));
+    new Gauge({
+      name: 'session_dirty_attempts',
+      help: 'Attempts whose changes are not yet in PostgreSQL (the write-behind backlog), read at scrape time',
+      registers: [this.registry],
+      async collect() {
+        const b = await read();
+        if (b) this.set(b.count);
+      },
+    });
+    new Gauge({
+      name: 'session_dirty_oldest_seconds',
+      help: 'How long the oldest unpersisted change has waited for the write-behind (0 when none waits), read at scrape time',
+      registers: [this.registry],
+      async collect() {
+        const b = await read();
+        last = null;
+        if (b) this.set(b.oldestSince === null ? 0 : Math.max(0, (clock() - b.oldestSince) / 1000));
+      },
+    });
+  }
+
   /** Reports `sse_streams_open`, the streams this process serves, read at scrape time. */
   watchStreams(size: () => number): void {
     new Gauge({
@@ -145,10 +221,11 @@ export class Metrics {
   /** The job observer for workers. */
   jobObserver() {
     return {
+      consuming: (queue: QueueName, shard: number, jobNames: readonly string[]) => this.zeroJobs(queue, shard, jobNames),
       started: (queue: QueueName, _job: unknown, lagMs: number, shard = 0) =>
         this.queueLag.observe({ queue, shard: String(shard) }, lagMs / 1000),
       finished: (queue: QueueName, job: { name: string }, outcome: string, seconds: number, shard = 0) =>
-        this.jobDuration.observe({ queue, shard: String(shard), job: job.name, outcome }, seconds),
+        this.jobDuration.observe({ queue, shard: String(shard), job_name: job.name, outcome }, seconds),
     };
   }
 

@@ -11,6 +11,8 @@ export type Handlers<N extends JobName> = { [J in N]: (job: Job<JobPayloads[J]>,
 
 /** Observers of job execution, for metrics. */
 export interface JobObserver {
+  /** A worker now consumes this shard of the queue, for these job names. */
+  consuming?(queue: QueueName, shard: number, jobNames: readonly string[]): void;
   started?(queue: QueueName, job: Job, lagMs: number, shard?: number): void;
   finished?(queue: QueueName, job: Job, outcome: 'completed' | 'failed' | 'delayed', seconds: number, shard?: number): void;
 }
@@ -31,7 +33,11 @@ export function startWorker<N extends JobName>(
   if (expected.join() !== given.join()) {
     throw new Error(`queue ${queue} carries jobs [${expected.join(', ')}] but handlers are [${given.join(', ')}]`);
   }
-  return consumedShards(deps.config).map((shard) => startShardWorker(queue, shard, handlers, deps, options));
+  return consumedShards(deps.config).map((shard) => {
+    const worker = startShardWorker(queue, shard, handlers, deps, options);
+    deps.observer?.consuming?.(queue, shard, expected);
+    return worker;
+  });
 }
 
 function startShardWorker<N extends JobName>(

@@ -373,6 +373,19 @@ export class SessionStore {
     return replies.reduce((sum, [n]) => sum + (n as number), 0);
   }
 
+  /** How many attempts are dirty, and since when the oldest has been (epoch ms; null when none is). */
+  async dirtyBacklog(): Promise<{ count: number; oldestSince: number | null }> {
+    const replies = await this.perItem(keyLayout().dirtySets(), (p, set) => p.zcard(set).zrange(set, 0, 0, 'WITHSCORES'));
+    let count = 0;
+    let oldestSince: number | null = null;
+    for (const [n, first] of replies) {
+      count += n as number;
+      const since = (first as string[]).length === 2 ? Number((first as string[])[1]) : null;
+      if (since !== null && (oldestSince === null || since < oldestSince)) oldestSince = since;
+    }
+    return { count, oldestSince };
+  }
+
   /** Refreshes the TTL of these attempts' keys (so an unpersisted attempt outlives a long outage). */
   async touch(ids: readonly string[]): Promise<void> {
     await this.perItem(ids, (p, id) => p.expire(sessionKey(id), this.ttlSeconds).expire(eventsKey(id), this.ttlSeconds));
