@@ -102,8 +102,11 @@ test('the API and both workers expose every series, non-zero where traffic happe
   await waitFor('the persist worker to count its job', async () => {
     persistMetrics = await scrape(`http://127.0.0.1:${persistPort}/metrics`);
     return (
-      total(persistMetrics, 'job_duration_seconds_count', { queue: 'persist-snapshot', job_name: 'persist-snapshot', outcome: 'completed' }) >=
-        1 && total(persistMetrics, 'persist_lag_seconds_count') >= 1
+      total(persistMetrics, 'job_duration_seconds_count', {
+        queue: 'persist-snapshot',
+        job_name: 'persist-snapshot',
+        outcome: 'completed',
+      }) >= 1 && total(persistMetrics, 'persist_lag_seconds_count') >= 1
     );
   });
   expect(total(persistMetrics, 'queue_lag_seconds_count', { queue: 'persist-snapshot' })).toBeGreaterThanOrEqual(1);
@@ -120,8 +123,11 @@ test('the API and both workers expose every series, non-zero where traffic happe
   await waitFor('the lifecycle worker to count its expiry', async () => {
     lifecycleMetrics = await scrape(`http://127.0.0.1:${lifecyclePort}/metrics`);
     return (
-      total(lifecycleMetrics, 'job_duration_seconds_count', { queue: 'session-lifecycle', job_name: 'expire-session', outcome: 'completed' }) >=
-        1 && total(lifecycleMetrics, 'session_transitions_total', { status: 'expired' }) >= 1
+      total(lifecycleMetrics, 'job_duration_seconds_count', {
+        queue: 'session-lifecycle',
+        job_name: 'expire-session',
+        outcome: 'completed',
+      }) >= 1 && total(lifecycleMetrics, 'session_transitions_total', { status: 'expired' }) >= 1
     );
   });
   expect(total(lifecycleMetrics, 'queue_lag_seconds_count', { queue: 'session-lifecycle' })).toBeGreaterThanOrEqual(1);
