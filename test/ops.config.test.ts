@@ -2,7 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, loadConfig } from '../src/shared/config';
+import { createLogger } from '../src/shared/logger';
 import { Metrics } from '../src/shared/metrics';
+import { Shutdown } from '../src/shared/shutdown';
 import { ROLES as PROCESS_ROLES } from '../src/shared/roles';
 
 /*
@@ -370,6 +372,10 @@ describe('deploy/grafana/dashboards/quiz-sessions.json', () => {
   async function exported(): Promise<{ series: Set<string>; labels: Set<string> }> {
     const metrics = new Metrics('test');
     metrics.watchQueues([]);
+    metrics.watchStreams(() => 0);
+    metrics.watchDirtyBacklog(async () => ({ count: 0, oldestSince: null }));
+    const shutdown = new Shutdown(createLogger('error', 'test'), 1000);
+    metrics.watchDependencies({ redis: async () => 'PONG' }, shutdown);
     const series = new Set<string>();
     // labels Prometheus adds to every target, plus the registry's default label and histogram buckets
     const labels = new Set<string>(['job', 'instance', 'role', 'le']);
@@ -383,6 +389,7 @@ describe('deploy/grafana/dashboards/quiz-sessions.json', () => {
     for (const metric of metrics.registry.getMetricsAsArray()) {
       for (const label of (metric as unknown as { labelNames?: string[] }).labelNames ?? []) labels.add(label);
     }
+    await shutdown.run('test over');
     return { series, labels };
   }
 
@@ -512,6 +519,10 @@ describe('README.md', () => {
   test('lists the final name of every metric the service defines', async () => {
     const metrics = new Metrics('test');
     metrics.watchQueues([]);
+    metrics.watchStreams(() => 0);
+    metrics.watchDirtyBacklog(async () => ({ count: 0, oldestSince: null }));
+    const shutdown = new Shutdown(createLogger('error', 'test'), 1000);
+    metrics.watchDependencies({ redis: async () => 'PONG' }, shutdown);
     const own = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name).filter((name) => !/^(process|nodejs)_/.test(name));
     expect(own.length).toBeGreaterThan(5);
     for (const name of own) expect({ name, listed: readme.includes(`\`${name}\``) }).toEqual({ name, listed: true });
