@@ -105,14 +105,26 @@ test('the shapes clients send are taken', () => {
     { answers: { q1: 'A', q2: [1, 2] }, current_question: 2, version: 1 },
     { current_question: 0 },
     { question_id: 'q1', answer: null },
-    // aliases, and fields the contract does not define (ignored)
+    // aliases
     { questionId: 'q1', answer: 1 },
-    { current_question: 1, note: 'x' },
   ];
   for (const body of cases) {
     expect(refused(viaValidator(body))).toBe(false);
     expect(viaValidator(body)).toEqual(viaReference(body));
   }
+});
+
+test('a field the contract does not define is refused by name, a typo with the field it looks like', () => {
+  expect(viaValidator({ current_question: 1, note: 'x' })).toEqual({ refused: 'note' });
+  // the typo that would have turned the version check off
+  expect(() => parseProgressBody({ versoin: 1, question_id: 'q1', answer: 'A' })).toThrow(
+    'versoin: unknown field (did you mean version?); this request takes question_id, answer, answers, current_question, version',
+  );
+  expect(() => parseProgressBody({ Version: 1, question_id: 'q1', answer: 'A' })).toThrow('(did you mean version?)');
+  expect(() => parseProgressBody({ question_id: 'q1', answer: 'A', current_questoin: 2 })).toThrow('(did you mean current_question?)');
+  expect(() => parseProgressBody({ question_id: 'q1', answer: 'A', qid: 2 })).toThrow(/^qid: unknown field; this request takes/);
+  // an alias is a field, not an unknown one
+  expect(refused(viaValidator({ expectedVersion: 2, currentQuestion: 1 }))).toBe(false);
 });
 
 test('everything else is refused, naming the field', () => {

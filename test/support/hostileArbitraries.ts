@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { LONE_SURROGATE } from './inputContract';
+import { BODY_FIELDS, FIELD_ALIASES, LONE_SURROGATE } from './inputContract';
 
 /*
  * fast-check arbitraries for hostile input. Values for JSON fields are generated as raw JSON text
@@ -326,18 +326,59 @@ export function ifMatchHeader(spec: IfMatchSpec, current: number): string | unde
 export type Spelling = 'snake' | 'camel' | 'both';
 export const spelling: fc.Arbitrary<Spelling> = fc.constantFrom<Spelling>('snake', 'snake', 'snake', 'snake', 'camel', 'both');
 
-/** Extra keys the contract does not define (ignored), some named like Object.prototype members. */
-export const extraEntries: fc.Arbitrary<Array<[string, string]>> = fc.array(
-  fc.tuple(
-    fc
-      .oneof(
-        fc.constantFrom(...OBJECT_KEYS, ...SQL_STRINGS, 'status', 'id', 'answers_count', '\ud800'),
-        fc.string({ unit: 'grapheme', maxLength: 10 }),
-      )
-      .filter(notProto),
-    hostileValueText,
-  ),
-  { maxLength: 2 },
+/** Every field name a body takes, and their aliases: what a near miss is near to. */
+const FIELD_NAMES: readonly string[] = [
+  ...new Set([...Object.values(BODY_FIELDS).flat(), ...FIELD_ALIASES.flatMap(([alias, name]) => [alias, name])]),
+];
+
+/**
+ * A near miss of a field name: one letter dropped, doubled or changed, two swapped, the case or
+ * the separator changed (`versoin`, `Version`, `question-id`, `currentquestion`). Never a name a
+ * body takes.
+ */
+export const nearMissName: fc.Arbitrary<string> = fc
+  .tuple(fc.constantFrom(...FIELD_NAMES), fc.constantFrom('drop', 'double', 'swap', 'change', 'upper', 'dash', 'squash'), fc.nat())
+  .map(([name, how, n]) => {
+    const i = n % name.length;
+    switch (how) {
+      case 'drop':
+        return name.slice(0, i) + name.slice(i + 1);
+      case 'double':
+        return name.slice(0, i) + name[i] + name.slice(i);
+      case 'swap':
+        return i + 1 < name.length ? name.slice(0, i) + name[i + 1] + name[i] + name.slice(i + 2) : name + 's';
+      case 'change':
+        return name.slice(0, i) + (name[i] === 'x' ? 'y' : 'x') + name.slice(i + 1);
+      case 'upper':
+        return name[0].toUpperCase() + name.slice(1);
+      case 'dash':
+        return name.includes('_') ? name.replace(/_/g, '-') : `${name}_`;
+      default:
+        return name.replace(/_/g, '').toLowerCase();
+    }
+  })
+  .filter((name) => !FIELD_NAMES.includes(name) && notProto(name));
+
+/** Extra keys the contract does not define (refused, by name): near misses of real ones, and some named like Object.prototype members. */
+export const extraEntries: fc.Arbitrary<Array<[string, string]>> = fc.oneof(
+  // mostly none: a body with an unknown field is refused, and the other fields need testing too
+  { weight: 3, arbitrary: fc.constant<Array<[string, string]>>([]) },
+  {
+    weight: 1,
+    arbitrary: fc.array(
+      fc.tuple(
+        fc
+          .oneof(
+            fc.constantFrom(...OBJECT_KEYS, ...SQL_STRINGS, 'status', 'id', 'answers_count', '\ud800'),
+            nearMissName,
+            fc.string({ unit: 'grapheme', maxLength: 10 }),
+          )
+          .filter((name) => notProto(name) && !FIELD_NAMES.includes(name)),
+        hostileValueText,
+      ),
+      { minLength: 1, maxLength: 2 },
+    ),
+  },
 );
 
 /** An x-request-id header: well-formed (echoed) or hostile (replaced), or none. */

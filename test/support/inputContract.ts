@@ -147,6 +147,24 @@ function bodyObject(body: unknown): Verdict<Record<string, unknown>> {
   return unalias(body);
 }
 
+/** The fields each body takes (issue 16: any other is refused, by name); aliases are renamed first. */
+export const BODY_FIELDS = {
+  start: ['user_id', 'quiz_id', 'time_limit_seconds'],
+  progress: ['question_id', 'answer', 'answers', 'current_question', 'version'],
+  close: ['version'],
+} as const;
+
+/** The keys of an (unaliased) body that are none of `fields`. */
+function unknownKeys(b: Record<string, unknown>, fields: readonly string[]): string[] {
+  return Object.keys(b).filter((k) => !fields.includes(k));
+}
+
+/** A verdict with the body's unknown fields refused too (the service names one of them, or of the others). */
+function withUnknown<T>(verdict: Verdict<T>, unknown: string[]): Verdict<T> {
+  if (unknown.length === 0) return verdict;
+  return refuse(...unknown, ...(verdict.ok ? [] : verdict.fields));
+}
+
 /** What an accepted start means. */
 export interface StartInput {
   userId: string;
@@ -158,7 +176,10 @@ export interface StartInput {
 export function startVerdict(parsedBody: unknown): Verdict<StartInput> {
   const object = bodyObject(parsedBody);
   if (!object.ok) return object;
-  const b = object.value;
+  return withUnknown(startFields(object.value), unknownKeys(object.value, BODY_FIELDS.start));
+}
+
+function startFields(b: Record<string, unknown>): Verdict<StartInput> {
   const wrong: string[] = [];
   if (has(b, 'user_id') && !isIdText(b.user_id)) wrong.push('user_id');
   if (!has(b, 'quiz_id') || !isIdOrIndex(b.quiz_id)) wrong.push('quiz_id');
@@ -190,7 +211,10 @@ export interface ProgressInput {
 export function progressVerdict(parsedBody: unknown): Verdict<ProgressInput> {
   const object = bodyObject(parsedBody);
   if (!object.ok) return object;
-  const b = object.value;
+  return withUnknown(progressFields(object.value), unknownKeys(object.value, BODY_FIELDS.progress));
+}
+
+function progressFields(b: Record<string, unknown>): Verdict<ProgressInput> {
   const wrong: string[] = [];
   if (has(b, 'question_id') && !isQuestionId(b.question_id)) wrong.push('question_id');
   if (has(b, 'answers') && !isJsonObject(b.answers)) wrong.push('answers');
@@ -230,8 +254,11 @@ export function closeVerdict(parsedBody: unknown): Verdict<{ version?: number }>
   const object = bodyObject(parsedBody);
   if (!object.ok) return object;
   const b = object.value;
-  if (has(b, 'version') && !isIntIn(b.version, 1, LIMITS.version)) return refuse('version');
-  return { ok: true, value: { version: b.version as number | undefined } };
+  const verdict: Verdict<{ version?: number }> =
+    has(b, 'version') && !isIntIn(b.version, 1, LIMITS.version)
+      ? refuse('version')
+      : { ok: true, value: { version: b.version as number | undefined } };
+  return withUnknown(verdict, unknownKeys(b, BODY_FIELDS.close));
 }
 
 /**

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../../shared/errors';
 import { LIMITS } from '../../shared/limits';
-import { withSeedNames } from '../validate';
+import { refuseUnknownFields, withSeedNames } from '../validate';
 
 /** False for text with a lone UTF-16 surrogate, which has no UTF-8 form (PostgreSQL refuses it). */
 const wellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
@@ -34,7 +34,7 @@ export const sessionIdParam = z
 export const versionSchema = z.number().int().min(1).max(LIMITS.version);
 
 /** POST .../start */
-export const startBody = z.object({
+export const startBody = z.strictObject({
   user_id: text('user_id').optional().meta({
     description:
       'Required unless the request carries a student token, whose subject is then the user (a different user_id is refused with 403)',
@@ -99,13 +99,16 @@ const answersMap = z
   });
 
 /** PATCH/PUT .../progress as documented (the OpenAPI document); parseProgressBody checks it. */
-export const progressBodyShape = z.object({
+export const progressBodyShape = z.strictObject({
   question_id: questionId.optional(),
   answer: answerValue.optional(),
   answers: answersMap.optional(),
   current_question: z.number().int().min(0).max(LIMITS.currentQuestion).optional(),
   version: versionSchema.optional(),
 });
+
+/** The fields a progress body may carry (and their camelCase aliases, renamed first). */
+const PROGRESS_FIELDS: ReadonlySet<string> = new Set(Object.keys(progressBodyShape.shape));
 
 /** A progress write as the route hands it to the service: answers encoded, every limit checked. */
 export interface ProgressBody {
@@ -153,8 +156,9 @@ function encodedAnswer(field: string, value: unknown): string {
  * parse was most of what a write cost above the baseline's). Checks, in this order, naming the
  * first field it finds wrong: each field's type and range (question_id, answers, current_question,
  * version); then question_id and answer together; each entry of answers; the single answer; the
- * per-request answer count; and that the write changes something. Fields it does not know are
- * ignored, camelCase aliases taken (validate.ts).
+ * per-request answer count; and that the write changes something. A field it does not know is
+ * refused by name after the known fields' types and ranges (as zod's strictObject orders it);
+ * camelCase aliases are taken (validate.ts).
  */
 export function parseProgressBody(input: unknown): ProgressBody {
   const body = withSeedNames(input);
@@ -174,6 +178,8 @@ export function parseProgressBody(input: unknown): ProgressBody {
     refuse('current_question', `must be an integer from 0 to ${LIMITS.currentQuestion}`);
   }
   if (version !== undefined && !isIntIn(version, 1, LIMITS.version)) refuse('version', `must be an integer from 1 to ${LIMITS.version}`);
+  // then a field it does not know (a typo such as `versoin` would otherwise turn the version check off)
+  refuseUnknownFields(body, PROGRESS_FIELDS);
 
   const hasAnswer = hasOwn(body, 'answer');
   if (questionId !== undefined && !hasAnswer) refuse('answer', 'is required with question_id');
@@ -196,7 +202,7 @@ export function parseProgressBody(input: unknown): ProgressBody {
 }
 
 /** POST .../complete and .../abandon */
-export const closeBody = z.object({ version: versionSchema.optional() });
+export const closeBody = z.strictObject({ version: versionSchema.optional() });
 
 /** The start request, as parsed. */
 export type StartBody = z.infer<typeof startBody>;
