@@ -76,6 +76,8 @@ export interface CapacityReport {
   connections: number;
   persistDelaySeconds: number;
   persistJobs: number;
+  /** PostgreSQL bytes (table, indexes, TOAST) per attempt after the run: its row, and its events. */
+  postgresBytesPerAttempt: { quizSessions: number; attemptEvents: number; eventsPerAttempt: number };
   steps: CapacityStep[];
   costs: UnitCosts;
   plans: Plan[];
@@ -330,6 +332,12 @@ export async function runCapacity(o: BenchOptions, log: (m: string) => void): Pr
     }
     client.close();
 
+    // the run's attempts are the only rows: their size on disk, per attempt
+    const sizes = await knex.raw(
+      `select pg_total_relation_size('quiz_sessions') as s, pg_total_relation_size('attempt_events') as e,
+              (select count(*) from quiz_sessions) as n, (select count(*) from attempt_events) as m`,
+    );
+    const size = sizes.rows[0] as { s: string; e: string; n: string; m: string };
     const costOf = (unit: CapacityStep['unit']) => steps.find((s) => s.unit === unit)!.cpuMicrosPerUnit;
     const costs: UnitCosts = { read: costOf('read'), write: costOf('write'), row: costOf('row') };
     const components = Object.keys(costs.write);
@@ -342,6 +350,11 @@ export async function runCapacity(o: BenchOptions, log: (m: string) => void): Pr
       connections,
       persistDelaySeconds: o.persistDelay,
       persistJobs: jobs,
+      postgresBytesPerAttempt: {
+        quizSessions: Math.round(Number(size.s) / Number(size.n)),
+        attemptEvents: Math.round(Number(size.e) / Number(size.n)),
+        eventsPerAttempt: round(Number(size.m) / Number(size.n), 1),
+      },
       steps,
       costs,
       plans: WORKLOADS.map((w) => plan(costs, w)),
@@ -383,6 +396,10 @@ export function renderCapacity(r: CapacityReport): string {
       );
   }
   lines.push(`persist jobs for ${fmt(r.steps[0].units, 0)} rows: ${fmt(r.persistJobs, 0)}`);
+  const pg = r.postgresBytesPerAttempt;
+  lines.push(
+    `PostgreSQL per attempt: quiz_sessions ${fmt(pg.quizSessions, 0)} B, attempt_events ${fmt(pg.attemptEvents, 0)} B (${pg.eventsPerAttempt} events)`,
+  );
   lines.push('', 'Redis µs per unit, per server:');
   for (const s of r.steps)
     lines.push(
