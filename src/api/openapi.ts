@@ -12,6 +12,8 @@ import {
   healthResponse,
   notReadyResponse,
   readyResponse,
+  streamClientEvent,
+  streamTimeEvent,
 } from './schemas/responses';
 import {
   accommodationBody,
@@ -213,7 +215,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
         security,
         operationId: `stream${tag}`,
         summary:
-          'Server-Sent Events of the attempt (whoever may read it): `event: attempt` with `id: <version>` on connect (unless Last-Event-ID is that version already), then one per change from any API process or worker; `event: time` with `{time_remaining, server_time}` on connect and at least every 15 s. A reconnect with Last-Event-ID gets the newer state at once. 503 (retryable) when the process holds MAX_STREAMS streams',
+          'Server-Sent Events of the attempt (whoever may read it): `event: attempt` with `id: <version>` on connect (unless Last-Event-ID is that version already), then one per change from any API process or worker; `event: time` (StreamTimeEvent: `{time_remaining, server_time}`) on connect and at least every 15 s. A reconnect with Last-Event-ID gets the newer state at once. 503 (retryable) when the process holds MAX_STREAMS streams',
         parameters: [
           idParam,
           ...queryParameters(attemptStreamQuery),
@@ -411,7 +413,7 @@ export function openApiDocument(): Record<string, unknown> {
           security,
           operationId: 'streamQuiz',
           summary:
-            'Server-Sent Events of every change of any attempt of the quiz (a proctor of the quiz or a service), new attempts included: `event: attempt` with the attempt, `id: <attempt id>.<version>`; a keep-alive comment at least every 15 s',
+            "Server-Sent Events of every change of any attempt of the quiz (a proctor of the quiz or a service), new attempts included: `event: attempt` with the attempt, `id: <attempt id>.<version>`; `event: client_event` (no id) with each event a student's page reports (StreamClientEvent: connection_lost, connection_restored, page_blurred, …); a keep-alive comment at least every 15 s",
           parameters: [quizIdPathParam, requestId],
           responses: {
             '200': { description: 'The event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
@@ -490,6 +492,8 @@ export function openApiDocument(): Record<string, unknown> {
         OverrideRequest: schema(overrideBody),
         Override: schema(overrideResponse),
         Attempt: schema(attemptResponse),
+        StreamTimeEvent: schema(streamTimeEvent),
+        StreamClientEvent: schema(streamClientEvent),
         Error: schema(errorResponse),
         Health: schema(healthResponse),
         Ready: schema(readyResponse),

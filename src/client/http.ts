@@ -98,7 +98,10 @@ export class ApiClient {
   /** A raw fetch with the client's token (for streams): a failed fetch is a NetworkError. */
   async fetch(path: string, init: RequestInit = {}): Promise<Response> {
     try {
-      return await this.fetchFn(this.url(path), { ...init, headers: { ...this.authHeaders(), ...(init.headers as Record<string, string>) } });
+      return await this.fetchFn(this.url(path), {
+        ...init,
+        headers: { ...this.authHeaders(), ...(init.headers as Record<string, string>) },
+      });
     } catch (err) {
       throw new NetworkError(err);
     }

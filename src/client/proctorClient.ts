@@ -91,7 +91,7 @@ export class ProctorClient extends Emitter<ProctorClientEvents> {
   /** An attempt's event log, every page. */
   async events(attemptId: string): Promise<AttemptEvent[]> {
     const all: AttemptEvent[] = [];
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const { body } = await this.api.request<EventsPage>('GET', `${this.prefix}/${attemptId}/events?after=${after}&limit=1000`);
       all.push(...body.events);
       if (body.events.length < 1000) return all;

@@ -154,7 +154,8 @@ export class SessionClient extends Emitter<SessionClientEvents> {
     this.debounceMs = options.debounceMs ?? 250;
     this.retryMs = options.retryMs ?? 1_000;
     this.maxRetryMs = options.maxRetryMs ?? 10_000;
-    this.stopSignal = options.onlineSignal?.((online) => (online ? this.reconnect() : this.goOffline(new NetworkError('the platform is offline')))) ?? null;
+    this.stopSignal =
+      options.onlineSignal?.((online) => (online ? this.reconnect() : this.goOffline(new NetworkError('the platform is offline')))) ?? null;
   }
 
   /** The attempt as last seen from the server (answers not yet saved are not in it: see answers()). */
@@ -247,7 +248,9 @@ export class SessionClient extends Emitter<SessionClientEvents> {
     await this.flush();
     const unsaved = this.unsavedQuestions();
     if (unsaved.length > 0) {
-      throw this.offline ? new NetworkError(`offline: ${unsaved.length} answers are not saved yet`) : new Error('answers are not saved yet');
+      throw this.offline
+        ? new NetworkError(`offline: ${unsaved.length} answers are not saved yet`)
+        : new Error('answers are not saved yet');
     }
     try {
       const { body } = await sendIdempotent<Attempt>(this.api, 'POST', `${this.prefix}/${this.current!.id}/complete`, {});
@@ -313,7 +316,9 @@ export class SessionClient extends Emitter<SessionClientEvents> {
 
   private requestStart(): Promise<Attempt> {
     // one key for this start and its retries: a start that landed unseen is answered again, not repeated
-    return this.api.request<Attempt>('POST', `${this.prefix}/start`, { body: this.startBody, idempotencyKey: this.startKey }).then((r) => r.body);
+    return this.api
+      .request<Attempt>('POST', `${this.prefix}/start`, { body: this.startBody, idempotencyKey: this.startKey })
+      .then((r) => r.body);
   }
 
   /** Takes back what a store kept for `attemptId` (nothing when it was another, older attempt). */
