@@ -3,6 +3,7 @@ import { LIMITS } from '../shared/limits';
 import { WEBHOOK_TYPE_OF_EVENT } from '../shared/domain/webhook';
 import { quizAttemptsQuery, userAttemptsQuery } from './routes/listings';
 import { attemptStreamQuery } from './routes/streams';
+import { consoleQuery, demoQuery } from './routes/web';
 import {
   attemptResponse,
   attemptsPageResponse,
@@ -269,6 +270,7 @@ export function openApiDocument(): Record<string, unknown> {
       { name: 'SessionsV1', description: 'Seed 1 routes (/sessions), same handlers' },
       { name: 'Quizzes', description: "The institution's rules per quiz" },
       { name: 'Operations' },
+      { name: 'Pages', description: 'The student reference client and the proctor console' },
     ],
     webhooks: Object.fromEntries(
       Object.values(WEBHOOK_TYPE_OF_EVENT).map((type) => [
@@ -461,6 +463,47 @@ export function openApiDocument(): Record<string, unknown> {
               description: 'ROUTE_NOT_FOUND: with API_METRICS_PORT set, metrics are served on that port instead',
               content: json(ref('Error')),
             },
+          },
+        },
+      },
+      '/demo': {
+        get: {
+          tags: ['Pages'],
+          operationId: 'demoPage',
+          summary:
+            'The student reference client (HTML; its script and stylesheet under /web/): the built-in sample quiz (q1–q5) as quiz `quiz`, for `user` in open mode (with authentication on the page asks for a token). Content-Security-Policy: this origin only, no inline scripts',
+          parameters: queryParameters(demoQuery),
+          responses: {
+            '200': { description: 'The page', content: { 'text/html': { schema: { type: 'string' } } } },
+            ...errors(400, 503),
+          },
+        },
+      },
+      '/console': {
+        get: {
+          tags: ['Pages'],
+          operationId: 'consolePage',
+          summary:
+            "The proctor console (HTML) of quiz `quiz`: its attempts live from the quiz's stream, the live controls, the event log (with authentication on, a proctor's token is pasted once per tab)",
+          parameters: queryParameters(consoleQuery),
+          responses: {
+            '200': { description: 'The page', content: { 'text/html': { schema: { type: 'string' } } } },
+            ...errors(400, 503),
+          },
+        },
+      },
+      '/web/{file}': {
+        get: {
+          tags: ['Pages'],
+          operationId: 'pageAsset',
+          summary: "The pages' files: demo.js, console.js, session-client.js (the client library as an ES module), app.css",
+          parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: {
+            '200': {
+              description: 'The file',
+              content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } },
+            },
+            ...errors(404, 503),
           },
         },
       },

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { CLOSED_STATUSES, RUNNING_STATUSES } from '../shared/domain/status';
+import { isOpen } from '../shared/domain/status';
 import type { extendBody, clientEventsBody, pauseBody } from '../api/schemas/control';
 import type {
   attemptResponse,
@@ -50,7 +50,8 @@ export type TimeEvent = z.output<typeof streamTimeEvent>;
 /** A quiz stream's `client_event`. */
 export type StreamClientEvent = z.output<typeof streamClientEvent>;
 
-/** True for a status that takes answers and whose clock runs (the rule's one home: src/shared/domain/status.ts). */
-export const isRunning = (status: AttemptStatus): boolean => (RUNNING_STATUSES as readonly string[]).includes(status);
+// the rules' one home (src/shared/domain/status.ts): isRunning (takes answers, the clock runs), isOpen
+export { isOpen, isRunning } from '../shared/domain/status';
+
 /** True for a closed status: completed, expired or abandoned. */
-export const isClosed = (status: AttemptStatus): boolean => (CLOSED_STATUSES as readonly string[]).includes(status);
+export const isClosed = (status: AttemptStatus): boolean => !isOpen(status);
