@@ -112,6 +112,8 @@ client.on('change', ({ attempt }) => {
   tick();
 });
 client.on('conflict-merged', ({ remote }) => {
+  // how often this page merged its answers into another device's write (tests and support read it)
+  document.body.dataset.conflictsMerged = String(Number(document.body.dataset.conflictsMerged ?? '0') + 1);
   fillAnswers();
   if (remote.length > 0) say(`Answers from another device were kept too (${remote.join(', ')}).`);
 });
