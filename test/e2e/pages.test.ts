@@ -192,9 +192,12 @@ test("a conflicting write from another device is merged, not lost: both devices'
   const page = await openDemo(context, quiz, user);
   const attempt = await attemptOf(quiz, user);
 
-  // this page writes while it cannot reach the server; the other device writes meanwhile
+  // this page writes while it cannot reach the server (the write is sent and fails on the way);
+  // the other device writes meanwhile
   await context.setOffline(true);
+  const failed = page.waitForEvent('requestfailed', { predicate: (r) => r.url().endsWith(`/${attempt.id}/progress`) });
   await answer(page, 'q2').fill('six');
+  await failed;
   await waitForText(page, 'save-status', 'offline');
   const other = await request(api.url, 'PATCH', `/api/sessions/${attempt.id}/progress`, {
     answers: { q1: 'Paris (from the phone)' },
@@ -320,8 +323,10 @@ test('bulk extend gives every open attempt of the quiz the same time; reopen bri
   expect((await serverAttempt(b.id)).extra_time_seconds).toBe(900);
 
   await row(proctor, gone.id).getByTestId('reopen-button').click();
-  await proctor.waitForFunction((id) => document.querySelector(`[data-attempt-id="${id}"] [data-testid="status"]`)?.textContent === 'started', gone.id);
-  expect((await serverAttempt(gone.id)).status).toBe('started');
+  await proctor.waitForFunction((id) => document.querySelector(`[data-attempt-id="${id}"] [data-testid="status"]`)?.textContent === 'in_progress', gone.id);
+  const reopened = await serverAttempt(gone.id);
+  expect(reopened.status).toBe('in_progress');
+  expect(reopened.time_remaining).toBeGreaterThan(590);
 });
 
 test('screenshots: the student page and the console, in use', async () => {
