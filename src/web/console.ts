@@ -143,15 +143,39 @@ function upsert(a: Attempt): void {
   if (drawerFor === a.id) void openDrawer(a.id);
 }
 
-function clientEvent(e: StreamClientEvent): void {
+/** What a client event says of the student's connection, if anything. */
+function connectionOf(type: string): Row['connection'] | null {
+  if (type === 'connection_lost') return 'offline';
+  if (type === 'connection_restored' || type === 'page_focused') return 'online';
+  return null;
+}
+
+function clientEvent(e: Pick<StreamClientEvent, 'attempt_id' | 'type' | 'at'>, live = true): void {
   const row = rows.get(e.attempt_id);
-  if (!row) return;
-  if (e.type === 'connection_lost') row.connection = 'offline';
-  else if (e.type === 'connection_restored' || e.type === 'page_focused') row.connection = 'online';
-  else return;
+  const connection = connectionOf(e.type);
+  if (!row || !connection) return;
+  // the stream's events are newer than what the log said when the console opened
+  if (!live && row.connectionAt !== null && row.connectionAt > e.at) return;
+  row.connection = connection;
   row.connectionAt = e.at;
   render(row, false);
-  if (drawerFor === e.attempt_id) void openDrawer(e.attempt_id);
+  if (live && drawerFor === e.attempt_id) void openDrawer(e.attempt_id);
+}
+
+/**
+ * The connection of the attempts open when the console opened, from their event logs (read once
+ * each, four at a time; afterwards the stream's client events keep it current).
+ */
+async function loadConnections(attempts: Attempt[]): Promise<void> {
+  const queue = attempts.filter(OPEN);
+  const worker = async () => {
+    for (let a = queue.shift(); a; a = queue.shift()) {
+      const events = await client!.events(a.id).catch(() => []);
+      const last = [...events].reverse().find((e) => connectionOf(e.type) !== null);
+      if (last) clientEvent({ attempt_id: a.id, type: last.type, at: last.at }, false);
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
 }
 
 // ---- the room ----
@@ -200,12 +224,21 @@ function drawChart(): void {
   const line = document.createElementNS(NS, 'polyline');
   line.setAttribute('points', points.join(' '));
   line.setAttribute('class', 'line');
+  const dots = samples.map((_s, i) => {
+    const [x, y] = points[i].split(',');
+    const dot = document.createElementNS(NS, 'circle');
+    dot.setAttribute('cx', x);
+    dot.setAttribute('cy', y);
+    dot.setAttribute('r', '2.5');
+    dot.setAttribute('class', 'dot');
+    return dot;
+  });
   const label = document.createElementNS(NS, 'text');
   label.setAttribute('x', '10');
   label.setAttribute('y', '14');
   label.setAttribute('class', 'chart-label');
   label.textContent = `max ${top}`;
-  svg.replaceChildren(axis, line, label);
+  svg.replaceChildren(axis, line, ...dots, label);
 }
 
 // ---- the event log drawer ----
@@ -317,9 +350,10 @@ async function begin(): Promise<void> {
   client.on('down', ({ fatal }) => !fatal && setLive('reconnecting'));
   setLive('connecting');
   try {
-    await client.watch();
+    const attempts = await client.watch();
     byId('desk').hidden = false;
     say('');
+    void loadConnections(attempts);
   } catch (err) {
     client.stop();
     if (err instanceof ApiError && err.status === 401) {
