@@ -141,6 +141,8 @@ export class SessionClient extends Emitter<SessionClientEvents> {
   private debounceTimer: ReturnType<typeof setTimeout> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private pumping: Promise<void> | null = null;
+  /** A write request is on its way. */
+  private inFlight = false;
   private stream: EventStream | null = null;
   private stopSignal: (() => void) | null = null;
   private stopped = false;
@@ -372,6 +374,8 @@ export class SessionClient extends Emitter<SessionClientEvents> {
     const prev = this.current;
     if (prev && prev.id === next.id && next.version <= prev.version) return;
     this.current = next;
+    // listeners see a save state that matches what they are told
+    this.refreshState();
     if (prev && prev.id === next.id) {
       if (prev.status !== 'paused' && next.status === 'paused') this.emit('paused', { attempt: next });
       if (prev.status === 'paused' && isRunning(next.status)) {
@@ -421,7 +425,7 @@ export class SessionClient extends Emitter<SessionClientEvents> {
     const unsaved = this.sending !== null || Object.keys(this.pending).length > 0;
     if (this.offline) this.setState('offline');
     else if (!unsaved) this.setState('saved');
-    else this.setState(this.pumping ? 'saving' : 'unsaved');
+    else this.setState(this.inFlight ? 'saving' : 'unsaved');
   }
 
   private goOffline(error: NetworkError): void {
@@ -508,15 +512,20 @@ export class SessionClient extends Emitter<SessionClientEvents> {
       if (attempt.status === 'paused') return this.unseal();
       if (!this.sending) this.seal(attempt.version);
       const write = this.sending!;
+      this.inFlight = true;
+      this.refreshState();
       try {
-        const { body } = await this.api.request<Attempt>('PATCH', `${this.prefix}/${attempt.id}/progress`, {
-          body: { answers: write.answers, version: write.version },
-          idempotencyKey: write.key,
-        });
+        const { body } = await this.api
+          .request<Attempt>('PATCH', `${this.prefix}/${attempt.id}/progress`, {
+            body: { answers: write.answers, version: write.version },
+            idempotencyKey: write.key,
+          })
+          .finally(() => (this.inFlight = false));
         this.sending = null;
         this.conflicts = 0;
         this.markOnline();
         this.adopt(body);
+        this.refreshState();
         const done = this.sendingTicket;
         this.waiters = this.waiters.filter((w) => (w.ticket <= done ? (w.resolve(this.current), false) : true));
         this.persist();
