@@ -158,7 +158,11 @@ test('an answer given offline is kept, shown as offline, and saved once the conn
   const id = (await attemptOf(quiz, user)).id;
   expect((await serverAttempt(id)).answers).toEqual({ q1: 'Paris' });
   // kept on the device meanwhile
-  const kept = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('quiz-session:')).map((k) => localStorage.getItem(k)));
+  const kept = await page.evaluate(() =>
+    Object.keys(localStorage)
+      .filter((k) => k.startsWith('quiz-session:'))
+      .map((k) => localStorage.getItem(k)),
+  );
   expect(kept.join()).toContain('Jane Austen');
 
   await context.setOffline(false);
@@ -211,10 +215,15 @@ test("a conflicting write from another device is merged, not lost: both devices'
   expect(after.answers).toEqual({ q1: 'Paris (from the phone)', q2: 'six' });
   // the page's write met the newer version (409), merged into it and was sent again
   expect(Number(await page.evaluate(() => document.body.dataset.conflictsMerged ?? '0'))).toBeGreaterThanOrEqual(1);
-  const events = (await request(api.url, 'GET', `/api/sessions/${attempt.id}/events`)).body.events as Array<{ type: string; data: Record<string, unknown> }>;
+  const events = (await request(api.url, 'GET', `/api/sessions/${attempt.id}/events`)).body.events as Array<{
+    type: string;
+    data: Record<string, unknown>;
+  }>;
   expect(events.some((e) => e.type === 'write_rejected' && e.data.status === 409)).toBe(true);
   // and the page shows the other device's answer
-  await page.waitForFunction(() => (document.querySelector('[data-testid="answer-q1"]') as HTMLInputElement).value === 'Paris (from the phone)');
+  await page.waitForFunction(
+    () => (document.querySelector('[data-testid="answer-q1"]') as HTMLInputElement).value === 'Paris (from the phone)',
+  );
 });
 
 test("the console lists an attempt started elsewhere within 2 s; a proctor's extension reaches the student's timer within 3 s", async () => {
@@ -245,11 +254,15 @@ test("the console lists an attempt started elsewhere within 2 s; a proctor's ext
 
   const clicked = Date.now();
   await row(proctor, attempt.id).getByTestId('extend-button').click();
-  await student.waitForFunction((floor) => {
-    const text = document.querySelector('[data-testid="timer"]')?.textContent ?? '';
-    const seconds = text.split(':').reduce((t, p) => t * 60 + Number(p), 0);
-    return seconds > floor;
-  }, shown + 250, { timeout: 3_000 });
+  await student.waitForFunction(
+    (floor) => {
+      const text = document.querySelector('[data-testid="timer"]')?.textContent ?? '';
+      const seconds = text.split(':').reduce((t, p) => t * 60 + Number(p), 0);
+      return seconds > floor;
+    },
+    shown + 250,
+    { timeout: 3_000 },
+  );
   expect(Date.now() - clicked).toBeLessThan(3_000);
   expect((await serverAttempt(attempt.id)).extra_time_seconds).toBe(300);
   expect(timerSeconds(await row(proctor, attempt.id).getByTestId('time-remaining').textContent())).toBeGreaterThan(2000);
@@ -263,7 +276,10 @@ test('pause from the console disables the inputs, resume enables them; the event
   const attempt = await attemptOf(quiz, user);
   await row(proctor, attempt.id).getByTestId('pause-button').click();
   await expectEnabled(student, false);
-  await proctor.waitForFunction((id) => document.querySelector(`[data-attempt-id="${id}"] [data-testid="status"]`)?.textContent === 'paused', attempt.id);
+  await proctor.waitForFunction(
+    (id) => document.querySelector(`[data-attempt-id="${id}"] [data-testid="status"]`)?.textContent === 'paused',
+    attempt.id,
+  );
   expect((await serverAttempt(attempt.id)).status).toBe('paused');
   // the frozen clock: the student's timer stands still
   const frozen = await student.getByTestId('timer').textContent();
@@ -314,7 +330,10 @@ test('bulk extend gives every open attempt of the quiz the same time; reopen bri
     if (Date.now() > until) throw new Error('the 1 s attempt did not expire within 5 s');
     await new Promise((r) => setTimeout(r, 100));
   }
-  await proctor.waitForFunction((id) => document.querySelector(`[data-attempt-id="${id}"] [data-testid="status"]`)?.textContent === 'expired', gone.id);
+  await proctor.waitForFunction(
+    (id) => document.querySelector(`[data-attempt-id="${id}"] [data-testid="status"]`)?.textContent === 'expired',
+    gone.id,
+  );
 
   await proctor.getByLabel('Extend everyone by (minutes)').fill('15');
   await proctor.getByTestId('extend-all-button').click();
@@ -323,7 +342,10 @@ test('bulk extend gives every open attempt of the quiz the same time; reopen bri
   expect((await serverAttempt(b.id)).extra_time_seconds).toBe(900);
 
   await row(proctor, gone.id).getByTestId('reopen-button').click();
-  await proctor.waitForFunction((id) => document.querySelector(`[data-attempt-id="${id}"] [data-testid="status"]`)?.textContent === 'in_progress', gone.id);
+  await proctor.waitForFunction(
+    (id) => document.querySelector(`[data-attempt-id="${id}"] [data-testid="status"]`)?.textContent === 'in_progress',
+    gone.id,
+  );
   const reopened = await serverAttempt(gone.id);
   expect(reopened.status).toBe('in_progress');
   expect(reopened.time_remaining).toBeGreaterThan(590);
