@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium, screenshotPath, timerSeconds, waitForText } from '../support/browser';
 import { buildSession, request, startTestApi, type AttemptJson, type TestApi } from '../support/harness';
+import { AUDIENCE, ISSUER, SECRET, bearerFor, hsToken } from '../support/authApi';
 import { killAllProcesses, runStores, startProcess, type ServiceProcess } from '../support/processes';
 
 /*
@@ -349,6 +350,63 @@ test('bulk extend gives every open attempt of the quiz the same time; reopen bri
   const reopened = await serverAttempt(gone.id);
   expect(reopened.status).toBe('in_progress');
   expect(reopened.time_remaining).toBeGreaterThan(590);
+});
+
+test("with authentication on: the console asks for a proctor's token once per tab and says when a token is no proctor's; the student page takes a token", async () => {
+  const secured = await startProcess('api', {
+    ...runStores(),
+    AUTH_JWT_SECRET: SECRET,
+    AUTH_JWT_ISSUER: ISSUER,
+    AUTH_JWT_AUDIENCE: AUDIENCE,
+    STREAM_TIME_EVENT_SECONDS: 1,
+  });
+  try {
+    const quiz = quizId();
+    const user = api.userId();
+    const page = await (await device()).newPage();
+    await page.goto(`${secured.url}/console?quiz=${quiz}`);
+    await page.getByTestId('auth-message').waitFor();
+    expect(await page.getByTestId('auth-message').textContent()).toMatch(/proctor's token/);
+
+    // a student's token: the console says it lacks the proctor role
+    await page.getByLabel('Token', { exact: true }).fill(await hsToken({ sub: user }));
+    await page.getByRole('button', { name: 'Use this token' }).click();
+    await page.waitForFunction(() =>
+      /does not have the proctor role/.test(document.querySelector('[data-testid="auth-message"]')?.textContent ?? ''),
+    );
+    expect(await page.locator('#desk').isHidden()).toBe(true);
+
+    await page.getByLabel('Token', { exact: true }).fill(await hsToken({ sub: 'proctor-1', role: 'proctor' }));
+    await page.getByRole('button', { name: 'Use this token' }).click();
+    await page.waitForFunction(() => document.getElementById('live')?.dataset.live === 'live');
+
+    // the student, with a token in the fragment (never sent to the server)
+    const studentToken = await hsToken({ sub: user });
+    const student = await (await device()).newPage();
+    await student.goto(`${secured.url}/demo?quiz=${quiz}#token=${studentToken}`);
+    await expectEnabled(student, true);
+    expect(new URL(student.url()).hash).toBe('');
+    await answer(student, 'q1').fill('Paris');
+    await waitForText(student, 'save-status', 'saved');
+    const listed = await request(
+      secured.url!,
+      'GET',
+      `/api/quizzes/${quiz}/attempts`,
+      undefined,
+      await bearerFor('svc', { role: 'service' }),
+    );
+    const attempt = listed.body.attempts[0] as AttemptJson;
+    expect(attempt).toMatchObject({ user_id: user, answers: { q1: 'Paris' } });
+    await row(page, attempt.id).waitFor({ timeout: 2_000 });
+
+    // the token is kept for the tab: a reload needs no paste
+    await page.reload();
+    await page.waitForFunction(() => document.getElementById('live')?.dataset.live === 'live');
+    await row(page, attempt.id).waitFor();
+    expect(await page.locator('#auth').isHidden()).toBe(true);
+  } finally {
+    await secured.kill('SIGTERM');
+  }
 });
 
 test('screenshots: the student page and the console, in use', async () => {
