@@ -247,6 +247,7 @@ export class SessionClient extends Emitter<SessionClientEvents> {
    * answers) when they cannot be saved now: offline, or paused.
    */
   async complete(): Promise<Attempt> {
+    if (!this.current) throw new Error('start() first: there is no attempt to complete');
     await this.flush();
     const unsaved = this.unsavedQuestions();
     if (unsaved.length > 0) {

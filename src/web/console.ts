@@ -102,6 +102,14 @@ function actions(a: Attempt): HTMLTableCellElement {
   return td;
 }
 
+/** The counterpart of an action that its own use hides (pause → resume), else itself, else the event log. */
+const COUNTERPART: Record<string, string> = { 'pause-button': 'resume-button', 'resume-button': 'pause-button', 'reopen-button': 'pause-button' };
+
+function focusAction(tr: HTMLTableRowElement, testid: string): void {
+  const visible = (id: string) => tr.querySelector<HTMLElement>(`[data-testid="${id}"]:not([hidden])`);
+  (visible(COUNTERPART[testid] ?? testid) ?? visible(testid) ?? visible('events-button'))?.focus();
+}
+
 /** Writes a row's cells from its state (the actions only when the status changed). */
 function render(row: Row, statusChanged: boolean): void {
   const a = row.attempt;
@@ -115,7 +123,10 @@ function render(row: Row, statusChanged: boolean): void {
     cell('connection', row.connection === 'unknown' ? '—' : row.connection),
   ];
   if (statusChanged || row.tr.cells.length === 0) {
+    // keyboard users keep their place: focus moves to the action that replaced the one they used
+    const focused = row.tr.contains(document.activeElement) ? (document.activeElement as HTMLElement).dataset.testid : undefined;
     row.tr.replaceChildren(...cells, actions(a));
+    if (focused) focusAction(row.tr, focused);
   } else {
     cells.forEach((c, i) => row.tr.cells[i].replaceWith(c));
   }

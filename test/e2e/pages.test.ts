@@ -275,7 +275,9 @@ test('pause from the console disables the inputs, resume enables them; the event
   const proctor = await openConsole(await device(), quiz);
   const student = await openDemo(await device(), quiz, user);
   const attempt = await attemptOf(quiz, user);
-  await row(proctor, attempt.id).getByTestId('pause-button').click();
+  // by keyboard: Enter on the focused button; the focus then moves to its counterpart
+  await row(proctor, attempt.id).getByTestId('pause-button').focus();
+  await proctor.keyboard.press('Enter');
   await expectEnabled(student, false);
   await proctor.waitForFunction(
     (id) => document.querySelector(`[data-attempt-id="${id}"] [data-testid="status"]`)?.textContent === 'paused',
@@ -287,7 +289,8 @@ test('pause from the console disables the inputs, resume enables them; the event
   await student.waitForTimeout(1_200); // a second of nothing happening, which is the point here
   expect(await student.getByTestId('timer').textContent()).toBe(frozen);
 
-  await row(proctor, attempt.id).getByTestId('resume-button').click();
+  await proctor.waitForFunction(() => (document.activeElement as HTMLElement | null)?.dataset.testid === 'resume-button');
+  await proctor.keyboard.press('Enter');
   await expectEnabled(student, true);
   await answer(student, 'q3').fill('CO2');
   await waitForText(student, 'save-status', 'saved');
