@@ -45,11 +45,13 @@ function cell(testid: string, ...children: Array<Node | string>): HTMLTableCellE
 
 function button(label: string, testid: string, aria: string, onClick: () => Promise<unknown>): HTMLButtonElement {
   const b = h('button', { type: 'button', 'data-testid': testid, 'aria-label': aria }, label);
+  // busy rather than disabled while it runs: a disabled button would drop the keyboard focus
   b.addEventListener('click', () => {
-    b.disabled = true;
+    if (b.getAttribute('aria-busy') === 'true') return;
+    b.setAttribute('aria-busy', 'true');
     onClick()
       .catch((err: unknown) => say(`${aria}: ${(err as Error).message}`))
-      .finally(() => (b.disabled = false));
+      .finally(() => b.removeAttribute('aria-busy'));
   });
   return b;
 }

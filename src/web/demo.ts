@@ -77,12 +77,14 @@ function showAttempt(a: Attempt): void {
   else if (a.status === 'overdue') say('Time is up: submit now to hand in your answers.');
 }
 
-/** Fills the inputs from the attempt, leaving alone the one being typed in and those not saved yet. */
+/**
+ * Fills the inputs from the client's answers (the server's with the unsaved ones on top, which
+ * is what a restored page must show), leaving alone the one being typed in.
+ */
 function fillAnswers(): void {
   const answers = client.answers();
-  const unsaved = new Set(client.unsavedQuestions());
   for (const [q, input] of inputs) {
-    if (document.activeElement === input || unsaved.has(q)) continue;
+    if (document.activeElement === input) continue;
     const value = answers[q];
     input.value = typeof value === 'string' ? value : value === undefined || value === null ? '' : JSON.stringify(value);
   }

@@ -153,10 +153,12 @@ test('an answer given offline is kept, shown as offline, and saved once the conn
   await answer(page, 'q1').fill('Paris');
   await waitForText(page, 'save-status', 'saved');
 
-  await context.setOffline(true);
-  await answer(page, 'q4').fill('Jane Austen');
-  await waitForText(page, 'save-status', 'offline');
   const id = (await attemptOf(quiz, user)).id;
+  await context.setOffline(true);
+  const failed = page.waitForEvent('requestfailed', { predicate: (r) => r.url().endsWith(`/${id}/progress`) });
+  await answer(page, 'q4').fill('Jane Austen');
+  await failed;
+  await waitForText(page, 'save-status', 'offline');
   expect((await serverAttempt(id)).answers).toEqual({ q1: 'Paris' });
   // kept on the device meanwhile
   const kept = await page.evaluate(() =>
@@ -178,14 +180,27 @@ test('an answer given offline survives closing the tab: the reopened page sends 
   const page = await openDemo(context, quiz, user);
   const id = (await attemptOf(quiz, user)).id;
   await context.setOffline(true);
+  // the write is tried (and fails on the way) before the tab is closed: it is kept with its key
+  const failed = page.waitForEvent('requestfailed', { predicate: (r) => r.url().endsWith(`/${id}/progress`) });
   await answer(page, 'q5').fill('56');
+  await failed;
   await waitForText(page, 'save-status', 'offline');
   await page.close();
   expect((await serverAttempt(id)).answers).toEqual({});
 
   await context.setOffline(false);
+  // the reopened page's write is held on the way, so the page is seen showing the kept answer
+  // before the server has it
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  await context.route('**/progress', async (route) => {
+    await released;
+    await route.continue();
+  });
   const reopened = await openDemo(context, quiz, user);
   expect(await answer(reopened, 'q5').inputValue()).toBe('56');
+  await waitForText(reopened, 'save-status', 'saving');
+  release();
   await waitForText(reopened, 'save-status', 'saved');
   expect((await serverAttempt(id)).answers).toEqual({ q5: '56' });
 });
