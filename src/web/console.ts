@@ -176,19 +176,35 @@ function clientEvent(e: Pick<StreamClientEvent, 'attempt_id' | 'type' | 'at'>, l
 }
 
 /**
- * The connection of the attempts open when the console opened, from their event logs (read once
- * each, four at a time; afterwards the stream's client events keep it current).
+ * What the console did not see happen: each attempt's last connection event and when its
+ * questions were first answered, from its event log, read once per attempt when the console opens
+ * (four at a time); afterwards the stream keeps both current.
  */
-async function loadConnections(attempts: Attempt[]): Promise<void> {
-  const queue = attempts.filter(OPEN);
+async function loadHistory(attempts: Attempt[]): Promise<void> {
+  const queue = [...attempts];
+  const firstAnswers: number[] = [];
   const worker = async () => {
     for (let a = queue.shift(); a; a = queue.shift()) {
       const events = await client!.events(a.id).catch(() => []);
       const last = [...events].reverse().find((e) => connectionOf(e.type) !== null);
-      if (last) clientEvent({ attempt_id: a.id, type: last.type, at: last.at }, false);
+      if (last && OPEN(a)) clientEvent({ attempt_id: a.id, type: last.type, at: last.at }, false);
+      const answered = new Set<string>();
+      for (const e of events) {
+        if (e.type !== 'answer_saved') continue;
+        for (const [q, v] of Object.entries((e.data.answers ?? {}) as Record<string, unknown>)) {
+          if (v === '' || v === null || answered.has(q)) continue;
+          answered.add(q);
+          firstAnswers.push(Date.parse(e.at));
+        }
+      }
     }
   };
   await Promise.all([worker(), worker(), worker(), worker()]);
+  // the answered count over time up to now, before the samples taken live
+  firstAnswers.sort((x, y) => x - y);
+  const before = firstAnswers.map((at, i) => ({ at, answered: i + 1 })).filter((p) => p.at < (samples[0]?.at ?? Infinity));
+  samples.unshift(...before);
+  drawChart();
 }
 
 // ---- the room ----
@@ -366,7 +382,7 @@ async function begin(): Promise<void> {
     const attempts = await client.watch();
     byId('desk').hidden = false;
     say('');
-    void loadConnections(attempts);
+    void loadHistory(attempts);
   } catch (err) {
     client.stop();
     if (err instanceof ApiError && err.status === 401) {
