@@ -105,7 +105,11 @@ function actions(a: Attempt): HTMLTableCellElement {
 }
 
 /** The counterpart of an action that its own use hides (pause → resume), else itself, else the event log. */
-const COUNTERPART: Record<string, string> = { 'pause-button': 'resume-button', 'resume-button': 'pause-button', 'reopen-button': 'pause-button' };
+const COUNTERPART: Record<string, string> = {
+  'pause-button': 'resume-button',
+  'resume-button': 'pause-button',
+  'reopen-button': 'pause-button',
+};
 
 function focusAction(tr: HTMLTableRowElement, testid: string): void {
   const visible = (id: string) => tr.querySelector<HTMLElement>(`[data-testid="${id}"]:not([hidden])`);
