@@ -105,6 +105,9 @@ test('the pages are served with a Content-Security-Policy and without inline scr
     expect(html).not.toMatch(/\son[a-z]+=|\sstyle=|<style/i);
   }
   expect((await request(service.url!, 'GET', '/demo')).status).toBe(400);
+  const tokenInQuery = await request(service.url!, 'GET', '/demo?quiz=q&token=abc');
+  expect(tokenInQuery.status).toBe(400);
+  expect(tokenInQuery.body).toMatchObject({ errorCode: 'VALIDATION_ERROR', field: 'token' });
   expect((await request(service.url!, 'GET', '/console?quiz=')).status).toBe(400);
   expect((await request(service.url!, 'GET', '/web/../package.json')).status).toBe(404);
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { AppError, RouteNotFoundError } from '../../shared/errors';
+import { AppError, RouteNotFoundError, ValidationError } from '../../shared/errors';
 import { quizIdParam, userIdParam } from '../schemas/quiz';
 import { parse } from '../validate';
 
@@ -74,6 +74,12 @@ export function registerWebRoutes(router: Router, dir = webDir()): void {
   };
 
   router.get('/demo', (ctx) => {
+    // a token in a query would sit in logs and the browser's history: the fragment keeps it in the page
+    if (ctx.query.token !== undefined)
+      throw new ValidationError(
+        'token: give it after # (/demo?quiz=<id>#token=<JWT>), which is never sent to a server, or paste it',
+        'token',
+      );
     parse(demoQuery, ctx.query, 'query');
     send(ctx, 'demo.html', 'text/html; charset=utf-8');
   });
