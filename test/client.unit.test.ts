@@ -64,6 +64,22 @@ describe('SessionClient over a fake API', () => {
     expect(writes[0].body).toEqual({ answers: { q1: 'Paris', q2: '6' }, version: 1 });
   });
 
+  test('a save made while the client events are on their way is sent right after them', async () => {
+    const fake = new FakeSessionApi();
+    const c = client(fake, { follow: false });
+    await c.start({ quizId: 'quiz-1', userId: 'u-1' });
+    let release!: () => void;
+    fake.holdEvents = new Promise((resolve) => (release = resolve));
+    c.note('page_blurred');
+    // the events are on their way (held) when the answer is given
+    while (fake.requests('/events', 'POST').length === 0) await new Promise((resolve) => setImmediate(resolve));
+    const saving = c.save({ q1: 'Paris' });
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the save's debounce (5 ms) runs out meanwhile
+    expect(fake.requests('/progress', 'PATCH')).toHaveLength(0);
+    release();
+    expect((await saving)?.answers).toEqual({ q1: 'Paris' });
+  });
+
   test("a 409 merges only this client's unsaved answers into the returned attempt and retries with its version, under a new key", async () => {
     const fake = new FakeSessionApi();
     const c = client(fake, { follow: false });

@@ -143,6 +143,8 @@ export class SessionClient extends Emitter<SessionClientEvents> {
   private pumping: Promise<void> | null = null;
   /** A write request is on its way. */
   private inFlight = false;
+  /** The send loop was asked for while it ran. */
+  private again = false;
   private stream: EventStream | null = null;
   private stopSignal: (() => void) | null = null;
   private stopped = false;
@@ -477,13 +479,20 @@ export class SessionClient extends Emitter<SessionClientEvents> {
   /** Starts the send loop unless it runs; resolves when this run of it ends. */
   private kick(): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    if (!this.pumping) {
-      this.pumping = this.pump().finally(() => {
-        this.pumping = null;
-        this.refreshState();
-      });
-      this.refreshState();
+    if (this.pumping) {
+      // asked while it runs (a save while the client events go out): run once more after it
+      this.again = true;
+      return this.pumping;
     }
+    this.pumping = this.pump().finally(() => {
+      this.pumping = null;
+      this.refreshState();
+      if (this.again) {
+        this.again = false;
+        this.schedule(0);
+      }
+    });
+    this.refreshState();
     return this.pumping;
   }
 

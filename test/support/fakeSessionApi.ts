@@ -33,6 +33,8 @@ export class FakeSessionApi {
   attempt: Attempt | null = null;
   /** Every fetch fails as with no network while true. */
   offline = false;
+  /** While set, client events are answered only once it settles. */
+  holdEvents: Promise<void> | null = null;
   /** The next progress write applies but its response is lost (the connection drops on the way back). */
   loseNextResponse = false;
   /** Kept responses by Idempotency-Key. */
@@ -90,6 +92,7 @@ export class FakeSessionApi {
     const body = typeof init.body === 'string' ? (JSON.parse(init.body) as Json) : undefined;
     this.received.push({ method: init.method ?? 'GET', path: url.pathname, headers, body });
     if (this.offline) throw new TypeError('fetch failed');
+    if (url.pathname.endsWith('/events') && this.holdEvents) await this.holdEvents;
     return this.route(init.method ?? 'GET', url, headers, body, init.signal ?? undefined);
   };
 
