@@ -80,9 +80,10 @@ function actions(a: Attempt): HTMLTableCellElement {
   const custom = h(
     'form',
     { class: 'custom' },
-    h('label', { for: minutes.id }, 'Minutes'),
+    // each row's fields have names of their own: "Minutes for <student>"
+    h('label', { for: minutes.id }, 'Minutes', h('span', { class: 'visually-hidden' }, ` for ${who}`)),
     minutes,
-    h('label', { for: reason.id }, 'Reason'),
+    h('label', { for: reason.id }, 'Reason', h('span', { class: 'visually-hidden' }, ` for ${who}`)),
     reason,
     h('button', { type: 'submit', 'data-testid': 'extend-custom-button' }, 'Extend'),
   );

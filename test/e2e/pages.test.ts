@@ -119,6 +119,10 @@ test('the pages are served with a Content-Security-Policy and without inline scr
   await page.goto(demoUrl(quizId(), api.userId()));
   await expectEnabled(page, true);
   expect(await page.getByLabel('1. What is the capital of France?').count()).toBe(1);
+  // a timer screen readers can read: role timer, and a polite live region that says the time
+  expect(await page.getByRole('timer', { name: 'Time left' }).count()).toBe(1);
+  await page.waitForFunction(() => /^\d+ minutes left$/.test(document.getElementById('time-announcer')?.textContent ?? ''));
+  expect(await page.locator('#time-announcer').getAttribute('aria-live')).toBe('polite');
   expect(violations.filter((v) => /Content Security Policy/i.test(v))).toEqual([]);
 });
 
@@ -338,7 +342,7 @@ test('submit completes the attempt: the page says so and the inputs are disabled
   expect(attempt).toMatchObject({ status: 'completed', submitted_by: 'student', answers: { q1: 'Paris', q5: '56' } });
 });
 
-test('bulk extend gives every open attempt of the quiz the same time; reopen brings back an expired one', async () => {
+test('a custom extension for one, bulk extend for every open attempt of the quiz; reopen brings back an expired one', async () => {
   const quiz = quizId();
   const a = await buildSession(api, { quiz_id: quiz, time_limit_seconds: 600 });
   const b = await buildSession(api, { quiz_id: quiz, time_limit_seconds: 600 });
@@ -357,10 +361,25 @@ test('bulk extend gives every open attempt of the quiz the same time; reopen bri
     gone.id,
   );
 
+  // a custom extension for one student: minutes and a reason, in the row's small form (by keyboard)
+  const aRow = row(proctor, a.id);
+  await aRow.locator('summary').focus();
+  await proctor.keyboard.press('Enter');
+  await proctor.getByLabel(`Minutes for ${a.user_id}`, { exact: true }).fill('7');
+  await proctor.getByLabel(`Reason for ${a.user_id}`, { exact: true }).fill('late start');
+  await proctor.getByLabel(`Reason for ${a.user_id}`, { exact: true }).press('Enter');
+  await proctor.waitForFunction(() => /Extended .* by 7 minutes/.test(document.getElementById('notice')?.textContent ?? ''));
+  expect((await serverAttempt(a.id)).extra_time_seconds).toBe(420);
+  const aEvents = (await request(api.url, 'GET', `/api/sessions/${a.id}/events`)).body.events as Array<{
+    type: string;
+    data: Record<string, unknown>;
+  }>;
+  expect(aEvents.find((e) => e.type === 'extended')?.data).toMatchObject({ seconds: 420, reason: 'late start' });
+
   await proctor.getByLabel('Extend everyone by (minutes)').fill('15');
   await proctor.getByTestId('extend-all-button').click();
   await proctor.waitForFunction(() => /Extended 2 of 2 attempts/.test(document.getElementById('notice')?.textContent ?? ''));
-  expect((await serverAttempt(a.id)).extra_time_seconds).toBe(900);
+  expect((await serverAttempt(a.id)).extra_time_seconds).toBe(420 + 900);
   expect((await serverAttempt(b.id)).extra_time_seconds).toBe(900);
 
   await row(proctor, gone.id).getByTestId('reopen-button').click();
