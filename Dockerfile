@@ -10,6 +10,7 @@ RUN npm install --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json knexfile.ts ./
 COPY migrations ./migrations
 COPY src ./src
+COPY scripts/build-web.mjs ./scripts/
 RUN npm run build && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM node:20-slim

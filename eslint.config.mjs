@@ -3,6 +3,10 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', '.data/'] },
+  {
+    files: ['**/*.mjs'],
+    languageOptions: { globals: { console: 'readonly', process: 'readonly' } },
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -25,6 +29,25 @@ export default tseslint.config(
           message: 'use assertProperty / assertAsyncProperty (test/support/property.ts): they replay FC_SEED and FC_PATH',
         },
       ],
+    },
+  },
+  {
+    // runs in browsers as well as Node: nothing of Node, nor the server's libraries (types excepted)
+    files: ['src/client/**/*.ts', 'src/web/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['node:*', 'ioredis', 'knex', 'koa', '@koa/*', 'pg', 'bullmq', 'jose', 'zod'],
+              message: 'src/client and src/web run in browsers: no Node or server modules (types: import type)',
+              allowTypeImports: true,
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': ['error', 'Buffer', 'process', '__dirname', 'require'],
     },
   },
   {

@@ -3,8 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  // the fault tests run on their own: npm run test:faults (jest.faults.config.js)
-  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/faults/'],
+  // the fault tests and the browser tests run on their own: npm run test:faults, npm run test:e2e
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/faults/', '<rootDir>/test/e2e/'],
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   // a private Redis per run and the test database (see the file), migrated once
   globalSetup: '<rootDir>/test/support/globalSetup.ts',

@@ -9,9 +9,18 @@
 #     prometheus-alertmanager (amtool) installed, none started (each jest
 #     run starts a Redis of its own: test/support/globalSetup.ts), PostgreSQL as above unless
 #     TEST_DATABASE_URL is given; REDIS_URL / DATABASE_URL, the service's settings, are ignored.
+#   - with --browser too: Debian's Chromium (/usr/bin/chromium) for the browser tests (npm run
+#     test:e2e drives it with playwright-core; no browser is ever downloaded by npm).
 set -euo pipefail
 FOR_TESTS=0
-[ "${1:-}" = --tests ] && FOR_TESTS=1
+WITH_BROWSER=0
+for arg in "$@"; do
+  case "$arg" in
+    --tests) FOR_TESTS=1 ;;
+    --browser) WITH_BROWSER=1 ;;
+    *) printf '[services] unknown option %s\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DATA="$ROOT/.data"
@@ -103,5 +112,8 @@ if [ $FOR_TESTS = 1 ]; then
 else
   ensure_redis
   ensure_postgres
+fi
+if [ $WITH_BROWSER = 1 ]; then
+  [ -x /usr/bin/chromium ] || apt_install chromium
 fi
 log "ready"

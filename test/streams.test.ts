@@ -167,6 +167,34 @@ test("a quiz's stream: every change of any attempt of that quiz (new attempts in
   expect(stream.comments.length).toBeGreaterThan(0);
 });
 
+test("a quiz's stream: the client events students' pages report, as `client_event` frames with the attempt and seq", async () => {
+  const quiz = `quiz-${randomUUID().slice(0, 8)}`;
+  const stream = await connect(api.url, `/api/quizzes/${quiz}/stream`);
+  const a = await buildSession(api, { quiz_id: quiz, time_limit_seconds: 600 });
+  const other = await buildSession(api, { time_limit_seconds: 600 });
+  await stream.nextAttempt(); // a's start
+  const events = [
+    { type: 'connection_lost', client_time: '2026-12-14T09:41:07Z' },
+    { type: 'connection_restored', client_time: '2026-12-14T09:41:19Z', data: { offline_ms: 12000 } },
+  ];
+  // another quiz's client events do not reach this stream
+  expect((await request(api.url, 'POST', `/api/sessions/${other.id}/events`, { events: [events[0]] })).status).toBe(202);
+  const accepted = await request(api.url, 'POST', `/api/sessions/${a.id}/events`, { events });
+  expect(accepted.status).toBe(202);
+  const first = await stream.next('client_event');
+  const second = await stream.next('client_event');
+  const parsed = [JSON.parse(first.data), JSON.parse(second.data)];
+  expect(parsed).toEqual([
+    expect.objectContaining({ attempt_id: a.id, user_id: a.user_id, type: 'connection_lost', seq: accepted.body.last_seq - 1 }),
+    expect.objectContaining({ attempt_id: a.id, type: 'connection_restored', seq: accepted.body.last_seq }),
+  ]);
+  expect(parsed[1].data).toEqual({ offline_ms: 12000, client_time: '2026-12-14T09:41:19Z' });
+  expect(Date.parse(parsed[0].at)).not.toBeNaN();
+  expect(first.id).toBeUndefined();
+  // nothing else came: the attempt itself did not change
+  expect(stream.pending().filter((e) => e.event === 'attempt')).toHaveLength(0);
+});
+
 test('MAX_STREAMS bounds the streams of one process: past it 503 retryable; a closed stream frees its place', async () => {
   const small = await startTestApi({ MAX_STREAMS: 2 });
   try {

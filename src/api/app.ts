@@ -16,6 +16,7 @@ import { registerQuizRoutes } from './routes/quizzes';
 import { registerSessionRoutes } from './routes/sessions';
 import { registerListingRoutes } from './routes/listings';
 import { registerStreamRoutes } from './routes/streams';
+import { registerWebRoutes } from './routes/web';
 import type { StreamHub } from './streamHub';
 
 /** What the HTTP edge needs. */
@@ -59,6 +60,7 @@ export function createApp(deps: AppDeps): Koa {
   registerQuizRoutes(router, deps.policies, deps.authenticate ?? null);
   registerListingRoutes(router, deps.service, deps.authenticate ?? null);
   if (deps.streams) registerStreamRoutes(router, deps.service, deps.streams, deps.authenticate ?? null);
+  registerWebRoutes(router);
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument();
   });

@@ -3,6 +3,7 @@ import { LIMITS } from '../shared/limits';
 import { WEBHOOK_TYPE_OF_EVENT } from '../shared/domain/webhook';
 import { quizAttemptsQuery, userAttemptsQuery } from './routes/listings';
 import { attemptStreamQuery } from './routes/streams';
+import { consoleQuery, demoQuery } from './routes/web';
 import {
   attemptResponse,
   attemptsPageResponse,
@@ -12,6 +13,8 @@ import {
   healthResponse,
   notReadyResponse,
   readyResponse,
+  streamClientEvent,
+  streamTimeEvent,
 } from './schemas/responses';
 import {
   accommodationBody,
@@ -213,7 +216,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
         security,
         operationId: `stream${tag}`,
         summary:
-          'Server-Sent Events of the attempt (whoever may read it): `event: attempt` with `id: <version>` on connect (unless Last-Event-ID is that version already), then one per change from any API process or worker; `event: time` with `{time_remaining, server_time}` on connect and at least every 15 s. A reconnect with Last-Event-ID gets the newer state at once. 503 (retryable) when the process holds MAX_STREAMS streams',
+          'Server-Sent Events of the attempt (whoever may read it): `event: attempt` with `id: <version>` on connect (unless Last-Event-ID is that version already), then one per change from any API process or worker; `event: time` (StreamTimeEvent: `{time_remaining, server_time}`) on connect and at least every 15 s. A reconnect with Last-Event-ID gets the newer state at once. 503 (retryable) when the process holds MAX_STREAMS streams',
         parameters: [
           idParam,
           ...queryParameters(attemptStreamQuery),
@@ -267,6 +270,7 @@ export function openApiDocument(): Record<string, unknown> {
       { name: 'SessionsV1', description: 'Seed 1 routes (/sessions), same handlers' },
       { name: 'Quizzes', description: "The institution's rules per quiz" },
       { name: 'Operations' },
+      { name: 'Pages', description: 'The student reference client and the proctor console' },
     ],
     webhooks: Object.fromEntries(
       Object.values(WEBHOOK_TYPE_OF_EVENT).map((type) => [
@@ -411,7 +415,7 @@ export function openApiDocument(): Record<string, unknown> {
           security,
           operationId: 'streamQuiz',
           summary:
-            'Server-Sent Events of every change of any attempt of the quiz (a proctor of the quiz or a service), new attempts included: `event: attempt` with the attempt, `id: <attempt id>.<version>`; a keep-alive comment at least every 15 s',
+            "Server-Sent Events of every change of any attempt of the quiz (a proctor of the quiz or a service), new attempts included: `event: attempt` with the attempt, `id: <attempt id>.<version>`; `event: client_event` (no id) with each event a student's page reports (StreamClientEvent: connection_lost, connection_restored, page_blurred, …); a keep-alive comment at least every 15 s",
           parameters: [quizIdPathParam, requestId],
           responses: {
             '200': { description: 'The event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
@@ -462,6 +466,47 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      '/demo': {
+        get: {
+          tags: ['Pages'],
+          operationId: 'demoPage',
+          summary:
+            'The student reference client (HTML; its script and stylesheet under /web/): the built-in sample quiz (q1–q5) as quiz `quiz`, for `user` in open mode (with authentication on the page asks for a token). Content-Security-Policy: this origin only, no inline scripts',
+          parameters: queryParameters(demoQuery),
+          responses: {
+            '200': { description: 'The page', content: { 'text/html': { schema: { type: 'string' } } } },
+            ...errors(400, 503),
+          },
+        },
+      },
+      '/console': {
+        get: {
+          tags: ['Pages'],
+          operationId: 'consolePage',
+          summary:
+            "The proctor console (HTML) of quiz `quiz`: its attempts live from the quiz's stream, the live controls, the event log (with authentication on, a proctor's token is pasted once per tab)",
+          parameters: queryParameters(consoleQuery),
+          responses: {
+            '200': { description: 'The page', content: { 'text/html': { schema: { type: 'string' } } } },
+            ...errors(400, 503),
+          },
+        },
+      },
+      '/web/{file}': {
+        get: {
+          tags: ['Pages'],
+          operationId: 'pageAsset',
+          summary: "The pages' files: demo.js, console.js, session-client.js (the client library as an ES module), app.css",
+          parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: {
+            '200': {
+              description: 'The file',
+              content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } },
+            },
+            ...errors(404, 503),
+          },
+        },
+      },
       '/openapi.json': {
         get: {
           tags: ['Operations'],
@@ -490,6 +535,8 @@ export function openApiDocument(): Record<string, unknown> {
         OverrideRequest: schema(overrideBody),
         Override: schema(overrideResponse),
         Attempt: schema(attemptResponse),
+        StreamTimeEvent: schema(streamTimeEvent),
+        StreamClientEvent: schema(streamClientEvent),
         Error: schema(errorResponse),
         Health: schema(healthResponse),
         Ready: schema(readyResponse),

@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger';
 import type { Config } from '../shared/config';
 import { createSubscriberRedis, isCluster, waitForReady, type RedisLocation } from '../shared/redis';
 import { decodeRendered } from '../shared/store/sessionCodec';
+import { CLIENT_EVENTS_SUFFIX } from '../shared/store/channels';
 
 /** How long a client waits before it reconnects (the SSE `retry:` field), ms. */
 export const RECONNECT_MS = 2_000;
@@ -69,11 +70,15 @@ export interface StreamSpec {
   open(stream: SseStream): void;
   /** A change of an attempt on one of the channels (in publication order). */
   change(stream: SseStream, attempt: Attempt): void;
+  /** A client event on one of the channels (a quiz's client-event channel), as published. */
+  clientEvent?(stream: SseStream, message: string): void;
   /** Every timeEventMs (the `time` event, or a keep-alive). */
   tick(stream: SseStream): void;
 }
 
-type Listener = (attempt: Attempt) => void;
+/** What a channel carries: an attempt's change, or a client event (JSON text, passed on as it is). */
+type Delivery = { attempt: Attempt } | { clientEvent: string };
+type Listener = (delivery: Delivery) => void;
 
 /**
  * The Server-Sent Events of one API process. The write scripts publish every change (channels.ts);
@@ -126,11 +131,12 @@ export class StreamHub {
   async serve(ctx: Context, spec: StreamSpec): Promise<void> {
     if (this.size >= this.options.maxStreams) throw new TooManyStreamsError(this.options.maxStreams);
     this.reserved++;
-    let early: Attempt[] | null = [];
+    let early: Delivery[] | null = [];
     let stream: SseStream | null = null;
-    const listener: Listener = (attempt) => {
-      if (stream) spec.change(stream, attempt);
-      else early?.push(attempt);
+    const hand = (to: SseStream, d: Delivery) => ('attempt' in d ? spec.change(to, d.attempt) : spec.clientEvent?.(to, d.clientEvent));
+    const listener: Listener = (delivery) => {
+      if (stream) hand(stream, delivery);
+      else early?.push(delivery);
     };
     const unlisten = () => {
       for (const channel of spec.channels) this.unlisten(channel, listener);
@@ -166,7 +172,7 @@ export class StreamHub {
     res.write(`retry: ${RECONNECT_MS}\n\n`);
     spec.open(opened);
     stream = opened;
-    for (const attempt of early) spec.change(opened, attempt);
+    for (const delivery of early) hand(opened, delivery);
     early = null;
   }
 
@@ -212,14 +218,16 @@ export class StreamHub {
   private deliver(channel: string, message: string): void {
     const set = this.listeners.get(channel)?.set;
     if (!set) return;
-    let attempt: Attempt;
+    let delivery: Delivery;
     try {
-      attempt = decodeRendered(JSON.parse(message) as string[]).attempt;
+      // a client event is published by the API as its JSON object, passed on unchanged
+      if (channel.endsWith(CLIENT_EVENTS_SUFFIX)) delivery = { clientEvent: JSON.stringify(JSON.parse(message)) };
+      else delivery = { attempt: decodeRendered(JSON.parse(message) as string[]).attempt };
     } catch (err) {
       this.log?.warn(`unreadable change on ${channel}: ${String(err)}`);
       return;
     }
-    for (const listener of set) listener(attempt);
+    for (const listener of set) listener(delivery);
   }
 }
 

@@ -519,7 +519,9 @@ export class SessionService {
     owner?: string,
     ctx = SYSTEM_CONTEXT,
   ): Promise<number> {
-    const result = await this.write(id, (now) => this.store.note(id, now, events, ctx, owner));
+    let at = 0;
+    const result = await this.write(id, (now) => this.store.note(id, (at = now), events, ctx, owner));
+    await this.store.publishClientEvents(result.stored.attempt, events, at);
     return result.stored.attempt.eventSeq;
   }
 

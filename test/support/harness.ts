@@ -138,7 +138,7 @@ export async function request(
 ): Promise<TestResponse> {
   const init: RequestInit = { method, headers: { ...headers } };
   if (body !== undefined) {
-    init.body = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
+    init.body = (typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body)) as RequestInit['body'];
     (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
   }
   const res = await fetch(base + path, init);

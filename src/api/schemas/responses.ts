@@ -96,3 +96,19 @@ export const readyResponse = z.object({ status: z.literal('ready'), checks });
 
 /** GET /ready: 503 names what is down, in the error contract's shape. */
 export const notReadyResponse = errorResponse.extend({ status: z.literal('unavailable'), checks });
+
+/** A stream's `time` event: the seconds left and the server's clock when it was sent. */
+export const streamTimeEvent = z.object({
+  time_remaining: z.number().int().min(0).nullable().meta({ description: 'Seconds left; null when untimed' }),
+  server_time: timestamp.meta({ description: "The server's clock when the event was sent" }),
+});
+
+/** A quiz stream's `client_event`: an event a student's page reported (connection lost or restored, page blurred, …). */
+export const streamClientEvent = z.object({
+  attempt_id: z.uuid({ version: 'v4' }),
+  user_id: z.string(),
+  seq: z.number().int().min(1),
+  type: z.enum(EVENT_TYPES),
+  at: timestamp.meta({ description: 'Server time it was recorded' }),
+  data: z.record(z.string(), z.unknown()).meta({ description: 'What the client sent, with its client_time' }),
+});

@@ -59,8 +59,10 @@ export function isOpen(status: AttemptStatus): status is OpenStatus {
 
 const luaSet = (statuses: readonly string[]): string => `{${statuses.map((s) => `[${luaLiteral(s)}] = true`).join(', ')}}`;
 
+// the /* @__PURE__ */ marks let the browser bundle (src/client uses isRunning) drop the Lua and SQL texts
+
 /** The statuses in Lua, for the scripts. */
-export const STATUS_LUA = `
+export const STATUS_LUA = /* @__PURE__ */ (() => `
 local RUNNING_STATUSES = ${luaSet(RUNNING_STATUSES)}
 local OPEN_STATUSES = ${luaSet(OPEN_STATUSES)}
 local INITIAL_STATUS = ${luaLiteral(INITIAL_STATUS)}
@@ -73,16 +75,16 @@ end
 local function is_open(status)
   return OPEN_STATUSES[status] == true
 end
-`;
+`)();
 
 /** `status in (...)` over these statuses. */
 export const statusInSql = (statuses: readonly string[]): string => `status in (${statuses.map(sqlLiteral).join(', ')})`;
 
 /** isOpen in SQL: the user's current attempt (the one-open-attempt unique index uses it). */
-export const OPEN_SQL = statusInSql(OPEN_STATUSES);
+export const OPEN_SQL = /* @__PURE__ */ statusInSql(OPEN_STATUSES);
 
 /** isRunning in SQL. */
-export const RUNNING_SQL = statusInSql(RUNNING_STATUSES);
+export const RUNNING_SQL = /* @__PURE__ */ statusInSql(RUNNING_STATUSES);
 
 /** Every status in SQL, for the table's check constraint. */
-export const STATUS_CHECK_SQL = statusInSql(ATTEMPT_STATUSES);
+export const STATUS_CHECK_SQL = /* @__PURE__ */ statusInSql(ATTEMPT_STATUSES);

@@ -15,6 +15,11 @@ export const attemptChannel = (id: string): string => sessionKey(id) + ATTEMPT_C
 /** Channel of the changes of every attempt of a quiz. */
 export const quizChannel = (quizId: string | number): string => `quiz:${quizId}:changes`;
 
+/** Suffix of a quiz's client-event channel: the events students' pages report, published by the API (not a change of the attempt). */
+export const CLIENT_EVENTS_SUFFIX = ':client-events';
+/** Channel of the client events (connection lost or restored, page blurred, …) of every attempt of a quiz. */
+export const quizClientEventsChannel = (quizId: string | number): string => `quiz:${quizId}${CLIENT_EVENTS_SUFFIX}`;
+
 const ID = '@@';
 
 /** A channel template as a Lua expression over `name`: `quiz:@@:changes` -> `'quiz:' .. name .. ':changes'`. */

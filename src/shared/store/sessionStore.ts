@@ -5,6 +5,8 @@ import type { Attempt } from '../domain/attempt';
 import type { Control } from '../domain/control';
 import { contextFragment, SYSTEM_CONTEXT, type AttemptEvent, type EventContext } from '../domain/events';
 import { ServiceUnavailableError } from '../errors';
+import { isoTime } from '../domain/isoTime';
+import { quizClientEventsChannel } from './channels';
 import { dirtySetOf, eventsKey, keyLayout, sessionKey, SINGLE_DIRTY_SET_KEY } from './keys';
 import { SESSION_SCRIPTS } from './luaScripts';
 import { scriptRecordPrefix, type IdempotencyClaim } from './idempotencyStore';
@@ -272,6 +274,37 @@ export class SessionStore {
     for (const e of events) args.push(e.type, JSON.stringify(e.data));
     const reply = await this.acknowledged('sessionNote', [sessionKey(id), dirtySetOf(id), eventsKey(id), ...args]);
     return toResult(reply);
+  }
+
+  /**
+   * Publishes client events just noted (the last `events.length` of the attempt's log) on its
+   * quiz's client-event channel, for the proctor's console. Best effort: the events are in the log
+   * already; a failed publish only means a live view learns of them later.
+   */
+  async publishClientEvents(
+    attempt: Attempt,
+    events: ReadonlyArray<{ type: string; data: Record<string, unknown> }>,
+    at: number,
+  ): Promise<void> {
+    const channel = quizClientEventsChannel(attempt.quizId);
+    const first = attempt.eventSeq - events.length + 1;
+    await Promise.all(
+      events.map((e, i) =>
+        this.redis
+          .publish(
+            channel,
+            JSON.stringify({
+              attempt_id: attempt.id,
+              user_id: attempt.userId,
+              seq: first + i,
+              type: e.type,
+              at: isoTime(at),
+              data: e.data,
+            }),
+          )
+          .catch(() => 0),
+      ),
+    );
   }
 
   /** The attempt's events not yet in PostgreSQL, in seq order. */
