@@ -6,7 +6,7 @@ import type { Control } from '../domain/control';
 import { contextFragment, SYSTEM_CONTEXT, type AttemptEvent, type EventContext } from '../domain/events';
 import { ServiceUnavailableError } from '../errors';
 import { dirtySetOf, eventsKey, keyLayout, sessionKey, SINGLE_DIRTY_SET_KEY } from './keys';
-import { SESSION_SCRIPTS } from './luaScripts';
+import { sessionScripts } from './luaScripts';
 import { scriptRecordPrefix, type IdempotencyClaim } from './idempotencyStore';
 import { ANSWER_FIELD_PREFIX, decodeHash, decodeRendered, encodeAttempt, isSessionHash, type StoredAttempt } from './sessionCodec';
 
@@ -401,9 +401,12 @@ const defined = new WeakSet<RedisClient>();
 /** The command a session script is registered as: `read` -> `sessionRead`. */
 const commandOf = (name: string): string => `session${name[0].toUpperCase()}${name.slice(1)}`;
 
-/** Registers the session scripts on a connection (EVALSHA, with EVAL on NOSCRIPT), as SessionCommands names them. */
+/**
+ * Registers the session scripts on a connection (EVALSHA, with EVAL on NOSCRIPT), as SessionCommands
+ * names them: those of the process's key layout, which publish as its pub/sub mode does.
+ */
 export function defineSessionCommands(redis: RedisClient): void {
   if (defined.has(redis)) return;
   defined.add(redis);
-  for (const [name, script] of Object.entries(SESSION_SCRIPTS)) redis.defineCommand(commandOf(name), script);
+  for (const [name, script] of Object.entries(sessionScripts())) redis.defineCommand(commandOf(name), script);
 }
