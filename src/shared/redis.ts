@@ -111,10 +111,14 @@ export function producerConnection(config: QueueLocation & Pick<Config, 'REDIS_C
  * only keeps the slot map, refreshed every SLOTS_REFRESH_MS and when asked).
  */
 export interface SubscriberTopology {
-  /** The node that serves `slot` now (host:port), or undefined while the map is not known. */
+  /** The master that serves `slot` now (host:port), or undefined while the map is not known. */
   nodeOf(slot: number): string | undefined;
+  /** True when `node` serves `slot` now, as its master or as a replica of that master. */
+  serves(node: string, slot: number): boolean;
   /** Connection options of a subscriber connection to `node`. */
   optionsOf(node: string): RedisOptions;
+  /** True when a new subscriber connection (before its first subscription) may take subscriptions: on a cluster, when its node is a master. */
+  accepts(connection: Redis): Promise<boolean>;
   /** Resolves once the map is known, or after `ms`. */
   ready(ms: number): Promise<boolean>;
   /** Asks the cluster for its slots again (a node failed, or a slot moved). */
@@ -137,7 +141,9 @@ export function subscriberTopology(config: RedisLocation, name: string): Subscri
     const options = { ...locate(config), ...connection };
     return {
       nodeOf: () => ONE_NODE,
+      serves: () => true,
       optionsOf: () => options,
+      accepts: async () => true,
       ready: async () => true,
       refresh: () => undefined,
       onRefresh: () => undefined,
@@ -152,10 +158,12 @@ export function subscriberTopology(config: RedisLocation, name: string): Subscri
   map.on('error', () => undefined); // a node away: the subscriptions of its slots fail on their own connections
   return {
     nodeOf: (slot) => map.slots[slot]?.[0],
+    serves: (node, slot) => map.slots[slot]?.includes(node) ?? false,
     optionsOf: (node) => {
       const at = node.lastIndexOf(':');
       return { ...connection, host: node.slice(0, at), port: Number(node.slice(at + 1)), password: config.REDIS_PASSWORD };
     },
+    accepts: async (connection) => ((await connection.role()) as unknown[])[0] === 'master',
     ready: (ms) => waitForReady(map, ms),
     refresh: () => map.refreshSlotsCache(),
     onRefresh: (listener) => map.on('refresh', listener),

@@ -15,7 +15,7 @@ import type { PubSubMode } from './channels';
  *   - its connection closed (the node went away, or the network);
  *   - the node dropped it (Redis 7 sends SUNSUBSCRIBE to the subscribers of a slot's channels when
  *     the slot moves: a failover, or resharding); only that slot's channels are lost;
- *   - the slot map, refreshed, puts its slot on another master than its connection's.
+ *   - the slot map, refreshed, puts its slot on a shard its connection's node is not part of.
  * Only the channels of what was lost are reported, never the process's others.
  *
  * Not ioredis' Cluster `shardedSubscribers` (5.11): it gives no sign that a subscription was lost or
@@ -75,6 +75,8 @@ export class ChangeSubscriber {
   /** Every subscribed (or being subscribed) channel's connection. */
   private readonly linkOf = new Map<string, Link>();
   private closed = false;
+  /** Channels lost and not yet reported, with why. */
+  private readonly unreported = new Map<string, string>();
 
   constructor(
     private readonly mode: PubSubMode,
@@ -211,10 +213,16 @@ export class ChangeSubscriber {
     redis.on(this.mode.message, (channel: string, text: string) => this.handlers.message(channel, text));
     redis.on('error', (err: Error) => this.onError(link, err));
     redis.on('close', () => this.retire(link, `the connection to ${node} closed`));
-    link.ready = redis.connect().catch((err: Error) => {
-      this.retire(link, `no connection to ${node}`);
-      throw err;
-    });
+    link.ready = redis
+      .connect()
+      .then(async () => {
+        // a map a failover just made stale may name the old master: only a master takes new subscriptions
+        if (!(await this.topology.accepts(redis))) throw new Error(`${node} no longer serves those slots as a master`);
+      })
+      .catch((err: Error) => {
+        this.retire(link, `no connection to ${node}`);
+        throw err;
+      });
     return link;
   }
 
@@ -232,6 +240,8 @@ export class ChangeSubscriber {
     // what this connection holds; if not, replies were paired with the wrong commands
     if (link.channels.size !== Number(count)) return this.retire(link, `Redis dropped subscriptions on ${link.node}`);
     if (held?.state === 'active') this.report([channel], `${link.node} dropped it (its slot moved)`);
+    // none left (a master turned replica drops them all): new subscriptions open a connection anew, which checks the node
+    if (link.channels.size === 0) this.retire(link, `${link.node} dropped every subscription`);
     this.topology.refresh();
   }
 
@@ -246,19 +256,24 @@ export class ChangeSubscriber {
       if (this.linkOf.get(channel) === link) this.linkOf.delete(channel);
     }
     link.channels.clear();
-    link.redis.disconnect();
+    // (a connection closed already needs nothing: ioredis would wait 2 s for a close it had)
+    if (link.redis.status !== 'close' && link.redis.status !== 'end') link.redis.disconnect();
     if (this.closed) return;
     this.report(lost, why);
     this.topology.refresh();
   }
 
-  /** After a refresh of the slot map: channels whose slot is now on another master are lost. */
+  /**
+   * After a refresh of the slot map: channels whose connection's node no longer serves their slot
+   * are lost. A node still in the slot's shard, as a replica now, does serve it: Redis hands a
+   * shard's messages to its replicas' subscribers too (a subscription made from a map a failover
+   * had just made stale may sit there).
+   */
   private checkPlacement(): void {
     for (const link of [...this.links.values()]) {
       const moved: string[] = [];
       for (const [channel, { slot }] of link.channels) {
-        const node = this.topology.nodeOf(slot);
-        if (node !== undefined && node !== link.node) moved.push(channel);
+        if (this.topology.nodeOf(slot) !== undefined && !this.topology.serves(link.node, slot)) moved.push(channel);
       }
       if (moved.length === 0) continue;
       const active = moved.filter((c) => link.channels.get(c)?.state === 'active');
@@ -272,7 +287,22 @@ export class ChangeSubscriber {
     if (this.linkOf.get(channel) === link) this.linkOf.delete(channel);
   }
 
+  /**
+   * Reports lost channels once the reply being read is done with. A slot's move comes as a burst
+   * of SUNSUBSCRIBEs, read in one go; reacting at once (the hub unsubscribes the rest of a lost
+   * feed, on this same connection too) would send commands the rest of the burst is then paired
+   * with, and the whole connection would have to be given up.
+   */
   private report(channels: readonly string[], why: string): void {
-    if (channels.length > 0) this.handlers.lost(channels, why);
+    if (channels.length === 0) return;
+    const first = this.unreported.size === 0;
+    for (const channel of channels) this.unreported.set(channel, why);
+    if (!first) return;
+    setImmediate(() => {
+      const byWhy = groupBy([...this.unreported.keys()], (c) => this.unreported.get(c)!);
+      this.unreported.clear();
+      if (this.closed) return;
+      for (const [reason, lost] of byWhy) this.handlers.lost(lost, reason);
+    });
   }
 }
