@@ -119,7 +119,9 @@ export class ChangeSubscriber {
       const link = this.linkOf.get(channel);
       if (!link) continue;
       this.forget(link, channel);
-      byLink.set(link, [...(byLink.get(link) ?? []), channel]);
+      const gone = byLink.get(link);
+      if (gone) gone.push(channel);
+      else byLink.set(link, [channel]);
     }
     for (const [link, gone] of byLink) {
       if (link.retired || link.redis.status !== 'ready') continue;
