@@ -87,11 +87,6 @@ export class ChangeSubscriber {
     topology.onRefresh(() => this.checkPlacement());
   }
 
-  /** Connections open now (one per node with subscriptions, or being opened). */
-  get connections(): number {
-    return this.links.size;
-  }
-
   /**
    * Subscribes to `channels`; resolves once Redis confirmed every one. Tries again while a node is
    * away or a slot moves, for SUBSCRIBE_TRY_MS; rejects after that (the channels confirmed by then
