@@ -25,6 +25,7 @@ const CLUSTER_TESTS = [
   'sessions.resume',
   'sessions.start',
   'streams',
+  'streams.shards',
 ];
 
 module.exports = {

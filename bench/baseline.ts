@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
 import { contextFragment } from '../src/shared/domain/events';
-import { SESSION_SCRIPTS } from '../src/shared/store/luaScripts';
+import { sessionScripts } from '../src/shared/store/luaScripts';
 
 /** Redis key of baseline hash `n` (never a `session:` key, so the workers leave it alone). */
 export const baselineKey = (n: number | string): string => `bench:base:${n}`;
@@ -28,7 +28,8 @@ const BASELINE_CONTEXT = contextFragment({ actor: { id: null, role: 'open' }, re
 
 /** The baseline Koa app over `redis`. */
 export function createBaselineApp(redis: Redis): Koa {
-  redis.defineCommand('benchProgress', SESSION_SCRIPTS.progress);
+  // its keys carry no bucket tag: the single layout's script (plain PUBLISH)
+  redis.defineCommand('benchProgress', sessionScripts('single').progress);
   const scripted = redis as Redis & ProgressCommand;
   const router = new Router();
   router.get('/health', (ctx) => {

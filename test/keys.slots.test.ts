@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot';
-import { DIRTY_BUCKETS, bucketOf, keyLayout } from '../src/shared/store/keys';
-import { attemptChannel } from '../src/shared/store/channels';
+import { BUCKET_TAGS, DIRTY_BUCKETS, bucketOf, keyLayout } from '../src/shared/store/keys';
+import { attemptChannel, quizBucketChannel, quizFeed } from '../src/shared/store/channels';
 import { buildSession, request, startTestApi, type TestApi } from './support/harness';
 import { SseClient } from './support/sse';
 
@@ -34,6 +34,9 @@ test('the layout: keys of an attempt, its dirty set and its channel share its bu
   const slot = calculateSlot(keyLayout().session(id));
   for (const key of [keyLayout().dirtySetOf(id), `${keyLayout().session(id)}:events`, attemptChannel(id)])
     expect(calculateSlot(key)).toBe(slot);
+  // the quiz's channel a script publishes on is its bucket's (and a quiz id with braces keeps it there)
+  for (const quiz of ['final-exam', 7, 'a{b}c']) expect(calculateSlot(quizBucketChannel(quiz, BUCKET_TAGS[bucketOf(id)]))).toBe(slot);
+  expect(quizFeed('final-exam').channels).toHaveLength(DIRTY_BUCKETS);
   expect(keyLayout().idOf(keyLayout().session(id))).toBe(id);
   expect(keyLayout().idOf(`${keyLayout().session(id)}:events`)).toBeNull();
   // the dirty sets land on many slots (so on every master of a cluster), and ids spread over them

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { SessionRepository } from '../../src/shared/store/sessionRepository';
 import { SessionStore } from '../../src/shared/store/sessionStore';
+import { pubSubOf } from '../../src/shared/store/channels';
 import { JsonClient, mapConcurrent, type JsonResponse } from '../client';
 import { sleep, usedMemory, type BenchContext } from '../context';
 import { sampleCpu } from '../processes';
@@ -106,9 +107,9 @@ function rssOf(pid: number): number {
   }
 }
 
-/** Subscribed attempt channels on the Redis server (every client's, every DB: pub/sub is server-wide). */
+/** Subscribed attempt channels on the Redis server (every client's, every DB: pub/sub is server-wide), plain or sharded as the layout publishes. */
 async function attemptChannels(ctx: BenchContext): Promise<number> {
-  const channels = (await ctx.stores.redis.pubsub('CHANNELS', 'session:*:changes')) as unknown[];
+  const channels = (await ctx.stores.redis.call('PUBSUB', pubSubOf().listing, 'session:*:changes')) as unknown[];
   return channels.length;
 }
 

@@ -1,18 +1,16 @@
 import type { ServerResponse } from 'node:http';
 import type { Context } from 'koa';
-import type { RedisClient } from '../shared/redis';
 import type { Attempt } from '../shared/domain/attempt';
 import { AppError, ServiceUnavailableError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { Config } from '../shared/config';
-import { createSubscriberRedis, isCluster, waitForReady, type RedisLocation } from '../shared/redis';
+import { subscriberTopology, type RedisLocation, type SubscriberTopology } from '../shared/redis';
+import { pubSubOf, type ChangeFeed, type PubSubMode } from '../shared/store/channels';
+import { ChangeSubscriber } from '../shared/store/changeSubscriber';
 import { decodeRendered } from '../shared/store/sessionCodec';
-import { CLIENT_EVENTS_SUFFIX } from '../shared/store/channels';
 
 /** How long a client waits before it reconnects (the SSE `retry:` field), ms. */
 export const RECONNECT_MS = 2_000;
-/** How long a new stream waits for a subscriber that is still connecting. */
-const SUBSCRIBE_WAIT_MS = 2_000;
 /** Bytes a slow client may leave unread before its stream is closed (it resumes with Last-Event-ID). */
 export const MAX_BUFFERED_BYTES = 256 * 1024;
 
@@ -61,66 +59,77 @@ export class SseStream {
   }
 }
 
-/** What a stream does: its channels, its first frames, each change, and its periodic frame. */
+/** What a stream does: what it follows, its first frames, each change, and its periodic frame. */
 export interface StreamSpec {
-  channels: readonly string[];
+  /** The changes it follows (channels.ts: attemptFeed, quizFeed). */
+  feed: ChangeFeed;
   /** Reads what the stream starts from, before any byte is sent (an error here is the response's). */
   prepare(): Promise<void>;
   /** Writes the first frames. */
   open(stream: SseStream): void;
-  /** A change of an attempt on one of the channels (in publication order). */
+  /** A change of an attempt on the feed (in publication order on each channel). */
   change(stream: SseStream, attempt: Attempt): void;
-  /** A client event on one of the channels (a quiz's client-event channel), as published. */
+  /** A client event of an attempt of the feed (a quiz's feed carries them), as published. */
   clientEvent?(stream: SseStream, message: string): void;
   /** Every timeEventMs (the `time` event, or a keep-alive). */
   tick(stream: SseStream): void;
 }
 
-/** What a channel carries: an attempt's change, or a client event (JSON text, passed on as it is). */
+/** What a feed carries: an attempt's change, or a client event (JSON text, passed on as it is). */
 type Delivery = { attempt: Attempt } | { clientEvent: string };
-type Listener = (delivery: Delivery) => void;
+
+/** A stream (open, or being opened) of a feed. */
+interface Listener {
+  deliver(delivery: Delivery): void;
+  /** The feed's subscription was lost: changes may have been missed. */
+  lost(): void;
+}
+
+/** One feed this process follows: its streams and its subscription (settled once Redis confirmed it). */
+interface Topic {
+  feed: ChangeFeed;
+  listeners: Set<Listener>;
+  subscribed: Promise<void>;
+}
 
 /**
  * The Server-Sent Events of one API process. The write scripts publish every change (channels.ts);
- * one subscriber connection per process takes the channels its streams need, decodes each message
- * once and hands it to every stream of that channel. Bounded by `maxStreams`; ended on shutdown.
- * When the subscriber reconnects, messages may have been missed: every stream is ended, and clients
- * resume (Last-Event-ID) from the current state.
+ * the process subscribes once to each feed its streams follow (an attempt's channel, or a quiz's
+ * channels), decodes each message once and hands it to every stream of that feed. Bounded by
+ * `maxStreams`; ended on shutdown. When a feed's subscription is lost (changeSubscriber.ts: its
+ * connection closed, or its slot moved), messages may have been missed: the streams of that feed,
+ * and only those, are ended, and their clients resume (Last-Event-ID) from the current state.
  */
 export class StreamHub {
-  /** Per channel: its streams' listeners, and the subscription (settled once Redis confirmed it). */
-  private readonly listeners = new Map<string, { set: Set<Listener>; subscribed: Promise<void> }>();
+  private readonly topics = new Map<string, Topic>();
+  /** Each subscribed channel's topic. */
+  private readonly topicOf = new Map<string, Topic>();
   private readonly streams = new Set<SseStream>();
+  private readonly subscriber: ChangeSubscriber;
   private reserved = 0;
-  private connectedBefore = false;
 
   constructor(
-    private readonly sub: RedisClient,
+    mode: PubSubMode,
+    topology: SubscriberTopology,
     private readonly options: { maxStreams: number; timeEventMs: number },
     private readonly log?: Logger,
   ) {
-    sub.on('message', (channel: string, message: string) => this.deliver(channel, message));
-    sub.on('ready', () => {
-      if (this.connectedBefore && this.streams.size > 0) {
-        this.log?.warn(`stream subscriber reconnected: ending ${this.streams.size} streams so their clients resume`);
-        this.endAll();
-      }
-      this.connectedBefore = true;
-    });
-    // on a cluster the subscriber is one node's connection, which ioredis moves to another node
-    // when its node goes (resubscribing, but messages in between are lost): a node leaving is the sign
-    if (isCluster(sub)) {
-      sub.on('-node', () => {
-        if (this.streams.size === 0) return;
-        this.log?.warn(`a cluster node left: ending ${this.streams.size} streams so their clients resume`);
-        this.endAll();
-      });
-    }
+    this.subscriber = new ChangeSubscriber(
+      mode,
+      topology,
+      { message: (channel, text) => this.deliver(channel, text), lost: (channels, why) => this.lost(channels, why) },
+      log,
+    );
   }
 
   /** Streams open now (and being opened). */
   get size(): number {
     return this.streams.size + this.reserved;
+  }
+
+  /** Feeds subscribed now (or being subscribed). */
+  get feeds(): number {
+    return this.topics.size;
   }
 
   /**
@@ -134,18 +143,24 @@ export class StreamHub {
     let early: Delivery[] | null = [];
     let stream: SseStream | null = null;
     const hand = (to: SseStream, d: Delivery) => ('attempt' in d ? spec.change(to, d.attempt) : spec.clientEvent?.(to, d.clientEvent));
-    const listener: Listener = (delivery) => {
-      if (stream) hand(stream, delivery);
-      else early?.push(delivery);
-    };
-    const unlisten = () => {
-      for (const channel of spec.channels) this.unlisten(channel, listener);
+    let lostEarly = false;
+    const listener: Listener = {
+      deliver: (delivery) => {
+        if (stream) hand(stream, delivery);
+        else early?.push(delivery);
+      },
+      lost: () => {
+        if (stream) stream.end();
+        else lostEarly = true;
+      },
     };
     try {
-      await Promise.all(spec.channels.map((channel) => this.listen(channel, listener)));
+      await this.listen(spec.feed, listener);
       await spec.prepare();
+      // lost while preparing: what was read may already be behind
+      if (lostEarly) throw new ServiceUnavailableError('redis');
     } catch (err) {
-      unlisten();
+      this.unlisten(spec.feed, listener);
       throw err;
     } finally {
       this.reserved--;
@@ -155,7 +170,7 @@ export class StreamHub {
     const timer = setInterval(() => spec.tick(opened), this.options.timeEventMs);
     const opened = new SseStream(res, () => {
       clearInterval(timer);
-      unlisten();
+      this.unlisten(spec.feed, listener);
       this.streams.delete(opened);
     });
     this.streams.add(opened);
@@ -176,68 +191,95 @@ export class StreamHub {
     early = null;
   }
 
-  /** Ends every stream (shutdown; or a reconnect of the subscriber). */
+  /** Ends every stream (shutdown). */
   endAll(): void {
     for (const stream of [...this.streams]) stream.end();
   }
 
-  /** Ends every stream and closes the subscriber. */
+  /** Ends every stream and closes the subscriptions. */
   async close(): Promise<void> {
     this.endAll();
-    await this.sub.quit().catch(() => this.sub.disconnect());
+    await this.subscriber.close();
   }
 
-  private async listen(channel: string, listener: Listener): Promise<void> {
-    let entry = this.listeners.get(channel);
-    if (!entry) {
-      // a subscriber still connecting (the process just started) gets a moment, not a refusal
-      const subscribed = waitForReady(this.sub, SUBSCRIBE_WAIT_MS)
-        .then(() => this.sub.subscribe(channel))
-        .then(
-          () => undefined,
-          () => {
-            // forget the failed subscription, so the next stream of the channel tries again
-            if (this.listeners.get(channel) === entry) this.listeners.delete(channel);
-            throw new ServiceUnavailableError('redis');
-          },
-        );
-      entry = { set: new Set(), subscribed };
-      this.listeners.set(channel, entry);
+  private async listen(feed: ChangeFeed, listener: Listener): Promise<void> {
+    let topic = this.topics.get(feed.name);
+    if (!topic) {
+      const created: Topic = { feed, listeners: new Set(), subscribed: Promise.resolve() };
+      topic = created;
+      this.topics.set(feed.name, created);
+      for (const channel of feed.channels) this.topicOf.set(channel, created);
+      created.subscribed = this.subscriber.subscribe(feed.channels).catch((err: unknown) => {
+        // forget the failed subscription, so the next stream of the feed tries again
+        this.log?.debug(`stream subscription to ${feed.name} failed: ${String(err)}`);
+        this.drop(created);
+        throw new ServiceUnavailableError('redis');
+      });
     }
-    entry.set.add(listener);
-    await entry.subscribed;
+    topic.listeners.add(listener);
+    await topic.subscribed;
   }
 
-  private unlisten(channel: string, listener: Listener): void {
-    const entry = this.listeners.get(channel);
-    if (!entry?.set.delete(listener) || entry.set.size > 0) return;
-    this.listeners.delete(channel);
-    this.sub.unsubscribe(channel).catch(() => undefined);
+  private unlisten(feed: ChangeFeed, listener: Listener): void {
+    const topic = this.topics.get(feed.name);
+    if (!topic?.listeners.delete(listener) || topic.listeners.size > 0) return;
+    this.drop(topic);
+  }
+
+  /** Forgets a topic and unsubscribes its channels. */
+  private drop(topic: Topic): void {
+    if (this.topics.get(topic.feed.name) !== topic) return;
+    this.topics.delete(topic.feed.name);
+    for (const channel of topic.feed.channels) if (this.topicOf.get(channel) === topic) this.topicOf.delete(channel);
+    this.subscriber.unsubscribe(topic.feed.channels);
+  }
+
+  /** Channels whose subscription was lost: the streams of their feeds end (their clients resume). */
+  private lost(channels: readonly string[], why: string): void {
+    const topics = new Set<Topic>();
+    for (const channel of channels) {
+      const topic = this.topicOf.get(channel);
+      if (topic) topics.add(topic);
+    }
+    if (topics.size === 0) return;
+    let ended = 0;
+    for (const topic of topics) {
+      this.drop(topic);
+      for (const listener of topic.listeners) listener.lost();
+      ended += topic.listeners.size;
+    }
+    this.log?.warn(`stream subscriptions lost (${why}): ending the ${ended} streams of ${topics.size} feeds so their clients resume`);
   }
 
   private deliver(channel: string, message: string): void {
-    const set = this.listeners.get(channel)?.set;
-    if (!set) return;
+    const listeners = this.topicOf.get(channel)?.listeners;
+    if (!listeners) return;
     let delivery: Delivery;
     try {
-      // a client event is published by the API as its JSON object, passed on unchanged
-      if (channel.endsWith(CLIENT_EVENTS_SUFFIX)) delivery = { clientEvent: JSON.stringify(JSON.parse(message)) };
-      else delivery = { attempt: decodeRendered(JSON.parse(message) as string[]).attempt };
+      // a change is render()'s array; a client event (published by the API on the same quiz
+      // channel, channels.ts) is an object under `client_event`, passed on unchanged
+      const parsed = JSON.parse(message) as string[] | { client_event: unknown };
+      delivery = Array.isArray(parsed)
+        ? { attempt: decodeRendered(parsed).attempt }
+        : { clientEvent: JSON.stringify((parsed as { client_event: unknown }).client_event) };
     } catch (err) {
       this.log?.warn(`unreadable change on ${channel}: ${String(err)}`);
       return;
     }
-    for (const listener of set) listener(delivery);
+    for (const listener of listeners) listener.deliver(delivery);
   }
 }
 
-/** The hub of an API process, on a subscriber connection of its own (MAX_STREAMS, STREAM_TIME_EVENT_SECONDS). */
+/** The hub of an API process, with subscriptions of its own (its key layout's pub/sub; MAX_STREAMS, STREAM_TIME_EVENT_SECONDS). */
 export function createStreamHub(
-  config: RedisLocation & Pick<Config, 'MAX_STREAMS' | 'STREAM_TIME_EVENT_SECONDS'>,
+  config: RedisLocation & Pick<Config, 'REDIS_KEY_LAYOUT' | 'MAX_STREAMS' | 'STREAM_TIME_EVENT_SECONDS'>,
   log: Logger,
   name: string,
 ): StreamHub {
-  const sub = createSubscriberRedis(config, name);
-  sub.on('error', (err: Error) => log.debug(`redis (streams): ${err.message}`));
-  return new StreamHub(sub, { maxStreams: config.MAX_STREAMS, timeEventMs: config.STREAM_TIME_EVENT_SECONDS * 1000 }, log);
+  return new StreamHub(
+    pubSubOf(config.REDIS_KEY_LAYOUT),
+    subscriberTopology(config, name),
+    { maxStreams: config.MAX_STREAMS, timeEventMs: config.STREAM_TIME_EVENT_SECONDS * 1000 },
+    log,
+  );
 }

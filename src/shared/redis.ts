@@ -104,25 +104,73 @@ export function producerConnection(config: QueueLocation & Pick<Config, 'REDIS_C
 }
 
 /**
- * The connection the API's streams subscribe on (subscriber mode: it carries nothing else). A
- * subscribe while Redis is away fails at once (the stream answers 503); it reconnects by itself and
- * subscribes again to every channel it had.
+ * Where the API's stream subscriptions go (src/shared/store/changeSubscriber.ts opens one connection
+ * per node it needs, in subscriber mode, carrying nothing else): on one node (or the master the
+ * Sentinels name) every channel goes to it; on a cluster a channel goes to the master that serves
+ * its slot, as a Cluster connection of its own learns them (it sends no command of its own: it
+ * only keeps the slot map, refreshed every SLOTS_REFRESH_MS and when asked).
  */
-export function createSubscriberRedis(config: RedisLocation, name: string): RedisClient {
-  if (config.REDIS_CLUSTER_NODES) {
-    return cluster(
-      config.REDIS_CLUSTER_NODES,
-      { connectionName: name, password: config.REDIS_PASSWORD, connectTimeout: 2000, retryStrategy: reconnectDelay },
-      { enableOfflineQueue: false },
-    );
+export interface SubscriberTopology {
+  /** The master that serves `slot` now (host:port), or undefined while the map is not known. */
+  nodeOf(slot: number): string | undefined;
+  /** True when `node` serves `slot` now, as its master or as a replica of that master. */
+  serves(node: string, slot: number): boolean;
+  /** Connection options of a subscriber connection to `node`. */
+  optionsOf(node: string): RedisOptions;
+  /** True when a new subscriber connection (before its first subscription) may take subscriptions: on a cluster, when its node is a master. */
+  accepts(connection: Redis): Promise<boolean>;
+  /** Resolves once the map is known, or after `ms`. */
+  ready(ms: number): Promise<boolean>;
+  /** Asks the cluster for its slots again (a node failed, or a slot moved). */
+  refresh(): void;
+  /** Calls `listener` after every refresh of the map. */
+  onRefresh(listener: () => void): void;
+  close(): Promise<void>;
+}
+
+/** How often a cluster's subscriber topology asks for the slots even when nothing failed. */
+export const SLOTS_REFRESH_MS = 5000;
+
+/** The one node of a single-node location. */
+const ONE_NODE = 'redis';
+
+/** The subscriber topology of a location (connection name `name`). */
+export function subscriberTopology(config: RedisLocation, name: string): SubscriberTopology {
+  const connection: RedisOptions = { connectionName: name, connectTimeout: 2000 };
+  if (!config.REDIS_CLUSTER_NODES) {
+    const options = { ...locate(config), ...connection };
+    return {
+      nodeOf: () => ONE_NODE,
+      serves: () => true,
+      optionsOf: () => options,
+      accepts: async () => true,
+      ready: async () => true,
+      refresh: () => undefined,
+      onRefresh: () => undefined,
+      close: async () => undefined,
+    };
   }
-  return new Redis({
-    ...locate(config),
-    connectionName: name,
-    enableOfflineQueue: false,
-    connectTimeout: 2000,
-    retryStrategy: reconnectDelay,
-  });
+  const map = cluster(
+    config.REDIS_CLUSTER_NODES,
+    { ...connection, password: config.REDIS_PASSWORD, retryStrategy: reconnectDelay },
+    { enableOfflineQueue: false, slotsRefreshInterval: SLOTS_REFRESH_MS },
+  );
+  map.on('error', () => undefined); // a node away: the subscriptions of its slots fail on their own connections
+  return {
+    nodeOf: (slot) => map.slots[slot]?.[0],
+    serves: (node, slot) => map.slots[slot]?.includes(node) ?? false,
+    optionsOf: (node) => {
+      const at = node.lastIndexOf(':');
+      return { ...connection, host: node.slice(0, at), port: Number(node.slice(at + 1)), password: config.REDIS_PASSWORD };
+    },
+    accepts: async (connection) => ((await connection.role()) as unknown[])[0] === 'master',
+    ready: (ms) => waitForReady(map, ms),
+    refresh: () => map.refreshSlotsCache(),
+    onRefresh: (listener) => map.on('refresh', listener),
+    close: async () => {
+      await map.quit().catch(() => map.disconnect());
+    },
+  };
 }
 
 /** Fail-fast connection options for the queues' producers (the API's and the workers' enqueues). */

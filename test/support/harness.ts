@@ -19,6 +19,8 @@ export interface TestApi extends Runtime {
   config: Config;
   /** The API's Server-Sent Events. */
   streams: StreamHub;
+  /** The connection name of its stream subscriptions (this harness's own: CLIENT LIST finds them). */
+  streamsName: string;
   url: string;
   /** A user id unique to this harness; every attempt a test makes should use userId(). */
   userId(suffix?: string): string;
@@ -64,7 +66,9 @@ export async function startTestApi(overrides: Partial<Config> = {}, hooks?: Sess
   const shutdown = new Shutdown(log, 5000);
   const runtime = createRuntime(config, log, shutdown, 'test', hooks);
   await new Promise<void>((resolve) => (runtime.redis.status === 'ready' ? resolve() : runtime.redis.once('ready', () => resolve())));
-  const streams = createStreamHub(config, log, 'quiz-session-test-streams');
+  const prefix = `test-${randomUUID().slice(0, 8)}`;
+  const streamsName = `quiz-session-test-streams-${prefix}`;
+  const streams = createStreamHub(config, log, streamsName);
   shutdown.add('streams', () => streams.close(), ShutdownOrder.StopIntake);
   const app = createApp({
     service: runtime.service,
@@ -77,11 +81,11 @@ export async function startTestApi(overrides: Partial<Config> = {}, hooks?: Sess
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
-  const prefix = `test-${randomUUID().slice(0, 8)}`;
   return {
     ...runtime,
     config,
     streams,
+    streamsName,
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     userId: (suffix = randomUUID().slice(0, 8)) => `${prefix}-${suffix}`,
     async close() {

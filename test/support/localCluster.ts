@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import { adminConnection as admin, clusterNodes, isServingMaster, until } from './clusterAdmin';
 
 /** A local Redis Cluster of its own for a fault test (scripts/cluster.sh on ports base..base+5). */
 export interface LocalCluster {
@@ -30,51 +30,13 @@ function script(base: number, ...args: string[]): string {
   return run.stdout;
 }
 
-const admin = (port: number) =>
-  new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-
-async function clusterNodes(ports: number[]): Promise<Array<{ port: number; flags: string[]; linkUp: boolean; slots: boolean }>> {
-  for (const port of ports) {
-    const r = admin(port);
-    try {
-      const text = (await r.call('CLUSTER', 'NODES')) as string;
-      return text
-        .trim()
-        .split('\n')
-        .map((line) => {
-          const f = line.split(' ');
-          return {
-            port: Number(f[1].split(':')[1].split('@')[0]),
-            flags: f[2].split(','),
-            linkUp: f[7] === 'connected',
-            slots: f.length > 8,
-          };
-        });
-    } catch {
-      // that node is down: ask the next
-    } finally {
-      r.disconnect();
-    }
-  }
-  throw new Error('no node of the cluster answers');
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Starts a cluster on base..base+5 (3 masters, one replica each). */
 export function startLocalCluster(base: number): LocalCluster {
   const ports = Array.from({ length: 6 }, (_, i) => base + i);
   const out = script(base, 'start');
   const nodes = /REDIS_CLUSTER_NODES=(\S+)/.exec(out)?.[1];
   if (!nodes) throw new Error(`scripts/cluster.sh printed no nodes:\n${out}`);
-  const masters = async () =>
-    (await clusterNodes(ports)).filter((n) => n.flags.includes('master') && !n.flags.includes('fail') && n.slots).map((n) => n.port);
+  const masters = async () => (await clusterNodes(ports)).filter(isServingMaster).map((n) => n.port);
   return {
     nodes,
     masters,

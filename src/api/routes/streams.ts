@@ -6,7 +6,7 @@ import { presentAt, timeRemaining } from '../../shared/domain/deadline';
 import { isoTime } from '../../shared/domain/isoTime';
 import { ForbiddenError, ValidationError } from '../../shared/errors';
 import type { SessionService } from '../../shared/sessionService';
-import { attemptChannel, quizChannel, quizClientEventsChannel } from '../../shared/store/channels';
+import { attemptFeed, quizFeed } from '../../shared/store/channels';
 import { ownerOf, requireAuth, type Authenticator } from '../auth';
 import { authorize, quizScopeOf } from '../permissions';
 import { quizIdParam } from '../schemas/quiz';
@@ -62,7 +62,7 @@ export function registerStreamRoutes(
         sent = attempt.version;
       };
       await hub.serve(ctx, {
-        channels: [attemptChannel(id)],
+        feed: attemptFeed(id),
         prepare: async () => {
           latest = await service.get(id, ownerOf(ctx), quizScopeOf(ctx));
         },
@@ -89,7 +89,7 @@ export function registerStreamRoutes(
     if (scope !== undefined && !scope.includes(quizId)) throw new ForbiddenError('This quiz is outside the token’s quiz_ids');
     parse(quizStreamQuery, ctx.query, 'query');
     await hub.serve(ctx, {
-      channels: [quizChannel(quizId), quizClientEventsChannel(quizId)],
+      feed: quizFeed(quizId),
       prepare: async () => undefined,
       open: (stream) => stream.comment('attempts of this quiz follow as they change'),
       change: (stream, attempt) => stream.send('attempt', attemptJson(attempt, now()), `${attempt.id}.${attempt.version}`),

@@ -11,7 +11,8 @@
  *             shared by all attempts: the dirty index spreads over the shards; sweeps and shutdown
  *             flushes visit every bucket.
  *
- * The attempt's pub/sub channel is its key plus `:changes` (channels.ts), so it shares the slot.
+ * The attempt's pub/sub channel is its key plus `:changes`, and in the bucketed layout a quiz has one
+ * channel per bucket, tagged as the bucket (channels.ts), so a script publishes within its slot.
  */
 
 /** The key layouts. */
@@ -61,11 +62,17 @@ const single: KeyLayout = {
   idOf: (key) => new RegExp(`^session:(${UUID})$`, 'i').exec(key)?.[1] ?? null,
 };
 
-const BUCKETED_DIRTY_SETS = Array.from({ length: DIRTY_BUCKETS }, (_, b) => `sessions:dirty:{${b}}`);
+/** The hash tag of a bucket, `{<b>}`: every key (and channel) of the bucket carries it. */
+const bucketTag = (bucket: number): string => `{${bucket}}`;
+
+/** Every bucket's hash tag, in bucket order. */
+export const BUCKET_TAGS: readonly string[] = Array.from({ length: DIRTY_BUCKETS }, (_, b) => bucketTag(b));
+
+const BUCKETED_DIRTY_SETS = BUCKET_TAGS.map((tag) => `sessions:dirty:${tag}`);
 
 const bucketed: KeyLayout = {
   name: 'bucketed',
-  session: (id) => `session:{${bucketOf(id)}}:${id}`,
+  session: (id) => `session:${BUCKET_TAGS[bucketOf(id)]}:${id}`,
   dirtySetOf: (id) => BUCKETED_DIRTY_SETS[bucketOf(id)],
   dirtySets: () => BUCKETED_DIRTY_SETS,
   idOf: (key) => new RegExp(`^session:\\{[0-9]+\\}:(${UUID})$`, 'i').exec(key)?.[1] ?? null,

@@ -6,9 +6,10 @@ import { EVENTS_LUA } from '../domain/events';
 import { IDLE_LUA } from '../domain/idle';
 import { STATUS_LUA } from '../domain/status';
 import { VERSION_LUA } from '../domain/version';
-import { CHANNELS_LUA } from './channels';
+import { channelsLua, pubSubOf, type PubSubMode } from './channels';
 import { IDEMPOTENCY_LUA } from '../domain/idempotency';
 import { FIELDS_LUA } from './sessionCodec';
+import type { KeyLayoutName } from './keys';
 
 /*
  * The Redis scripts of session:{id}, one file each under lua/ (as BullMQ lays out its commands):
@@ -20,18 +21,20 @@ import { FIELDS_LUA } from './sessionCodec';
  *   "fields"  META_FIELDS, read_fields, is_answer_field (the field table in sessionCodec.ts)
  *   "channels" publish_change: an applied change, out on the attempt's and the quiz's channel (channels.ts)
  *   "idempotency" the TTL of an idempotency record (idempotencyStore.ts)
+ * Every script is built twice, once per pub/sub mode (PUBLISH for the single key layout, SPUBLISH
+ * for the bucketed one): the "channels" piece is the only difference.
  */
 
 /** The rules as Lua functions, in dependency order (test/rules.agree.test.ts runs them on their own). */
 export const RULES_LUA = STATUS_LUA + DEADLINE_LUA + IDLE_LUA + VERSION_LUA + CONTROL_LUA + EVENTS_LUA;
 
 /** Shared pieces generated from TypeScript, so Lua restates no rule and no field list. */
-const GENERATED_INCLUDES: Readonly<Record<string, string>> = {
+const generatedIncludes = (mode: PubSubMode): Readonly<Record<string, string>> => ({
   rules: RULES_LUA,
   fields: FIELDS_LUA,
-  channels: CHANNELS_LUA,
+  channels: channelsLua(mode),
   idempotency: IDEMPOTENCY_LUA,
-};
+});
 
 /** A script ready for ioredis' defineCommand. */
 export interface LuaScript {
@@ -56,28 +59,27 @@ function luaDir(): string {
 const INCLUDE = /^--- @include "([A-Za-z0-9_-]+)"$/gm;
 
 /** `source` with its includes resolved, each piece once (includes may include others). */
-function resolveIncludes(dir: string, source: string, seen: Set<string>): string {
+function resolveIncludes(dir: string, source: string, generated: Readonly<Record<string, string>>, seen: Set<string>): string {
   return source.replace(INCLUDE, (_line, name: string) => {
     if (seen.has(name)) return `-- (${name} included above)`;
     seen.add(name);
-    const piece = GENERATED_INCLUDES[name] ?? readFileSync(path.join(dir, 'includes', `${name}.lua`), 'utf8');
-    return `-- include ${name}\n${resolveIncludes(dir, piece, seen)}`;
+    const piece = generated[name] ?? readFileSync(path.join(dir, 'includes', `${name}.lua`), 'utf8');
+    return `-- include ${name}\n${resolveIncludes(dir, piece, generated, seen)}`;
   });
 }
 
 /** Loads lua/<name>-<keys>.lua. */
-function loadScript(dir: string, files: readonly string[], name: string): LuaScript {
+function loadScript(dir: string, files: readonly string[], generated: Readonly<Record<string, string>>, name: string): LuaScript {
   const matching = files.filter((f) => new RegExp(`^${name}-\\d+\\.lua$`).test(f));
   if (matching.length !== 1) throw new Error(`expected one Lua script ${name}-<keys>.lua in ${dir}, found ${matching.length}`);
   const file = matching[0];
   const numberOfKeys = Number(/-(\d+)\.lua$/.exec(file)![1]);
-  return { numberOfKeys, lua: resolveIncludes(dir, readFileSync(path.join(dir, file), 'utf8'), new Set()) };
+  return { numberOfKeys, lua: resolveIncludes(dir, readFileSync(path.join(dir, file), 'utf8'), generated, new Set()) };
 }
 
-function loadAll() {
-  const dir = luaDir();
-  const files = readdirSync(dir);
-  const load = (name: string) => loadScript(dir, files, name);
+function loadAll(dir: string, files: readonly string[], mode: PubSubMode) {
+  const generated = generatedIncludes(mode);
+  const load = (name: string) => loadScript(dir, files, generated, name);
   return {
     read: load('read'),
     progress: load('progress'),
@@ -90,7 +92,14 @@ function loadAll() {
   };
 }
 
-/** Every session script, read once when this module loads. */
-export const SESSION_SCRIPTS = loadAll();
+/** Every session script in both pub/sub modes, read once when this module loads. */
+const SCRIPTS = (() => {
+  const dir = luaDir();
+  const files = readdirSync(dir);
+  return { plain: loadAll(dir, files, pubSubOf('single')), sharded: loadAll(dir, files, pubSubOf('bucketed')) };
+})();
+
+/** The session scripts of a key layout (the process's unless given): they publish as its pub/sub mode does. */
+export const sessionScripts = (layout?: KeyLayoutName) => SCRIPTS[pubSubOf(layout).name];
 /** A session script's name. */
-export type SessionScriptName = keyof typeof SESSION_SCRIPTS;
+export type SessionScriptName = keyof (typeof SCRIPTS)['plain'];

@@ -6,9 +6,9 @@ import type { Control } from '../domain/control';
 import { contextFragment, SYSTEM_CONTEXT, type AttemptEvent, type EventContext } from '../domain/events';
 import { ServiceUnavailableError } from '../errors';
 import { isoTime } from '../domain/isoTime';
-import { quizClientEventsChannel } from './channels';
+import { pubSubOf, quizChannelOf } from './channels';
 import { dirtySetOf, eventsKey, keyLayout, sessionKey, SINGLE_DIRTY_SET_KEY } from './keys';
-import { SESSION_SCRIPTS } from './luaScripts';
+import { sessionScripts } from './luaScripts';
 import { scriptRecordPrefix, type IdempotencyClaim } from './idempotencyStore';
 import { ANSWER_FIELD_PREFIX, decodeHash, decodeRendered, encodeAttempt, isSessionHash, type StoredAttempt } from './sessionCodec';
 
@@ -278,7 +278,7 @@ export class SessionStore {
 
   /**
    * Publishes client events just noted (the last `events.length` of the attempt's log) on its
-   * quiz's client-event channel, for the proctor's console. Best effort: the events are in the log
+   * quiz's channel (quizChannelOf), for the proctor's console. Best effort: the events are in the log
    * already; a failed publish only means a live view learns of them later.
    */
   async publishClientEvents(
@@ -286,25 +286,19 @@ export class SessionStore {
     events: ReadonlyArray<{ type: string; data: Record<string, unknown> }>,
     at: number,
   ): Promise<void> {
-    const channel = quizClientEventsChannel(attempt.quizId);
+    // on the quiz channel the attempt's changes go to (its bucket's, sharded), in one round trip
+    const channel = quizChannelOf(attempt);
+    const sharded = pubSubOf().name === 'sharded';
     const first = attempt.eventSeq - events.length + 1;
-    await Promise.all(
-      events.map((e, i) =>
-        this.redis
-          .publish(
-            channel,
-            JSON.stringify({
-              attempt_id: attempt.id,
-              user_id: attempt.userId,
-              seq: first + i,
-              type: e.type,
-              at: isoTime(at),
-              data: e.data,
-            }),
-          )
-          .catch(() => 0),
-      ),
-    );
+    const pipeline = this.redis.pipeline();
+    events.forEach((e, i) => {
+      const message = JSON.stringify({
+        client_event: { attempt_id: attempt.id, user_id: attempt.userId, seq: first + i, type: e.type, at: isoTime(at), data: e.data },
+      });
+      if (sharded) pipeline.spublish(channel, message);
+      else pipeline.publish(channel, message);
+    });
+    await pipeline.exec().catch(() => null);
   }
 
   /** The attempt's events not yet in PostgreSQL, in seq order. */
@@ -447,9 +441,12 @@ const defined = new WeakSet<RedisClient>();
 /** The command a session script is registered as: `read` -> `sessionRead`. */
 const commandOf = (name: string): string => `session${name[0].toUpperCase()}${name.slice(1)}`;
 
-/** Registers the session scripts on a connection (EVALSHA, with EVAL on NOSCRIPT), as SessionCommands names them. */
+/**
+ * Registers the session scripts on a connection (EVALSHA, with EVAL on NOSCRIPT), as SessionCommands
+ * names them: those of the process's key layout, which publish as its pub/sub mode does.
+ */
 export function defineSessionCommands(redis: RedisClient): void {
   if (defined.has(redis)) return;
   defined.add(redis);
-  for (const [name, script] of Object.entries(SESSION_SCRIPTS)) redis.defineCommand(commandOf(name), script);
+  for (const [name, script] of Object.entries(sessionScripts())) redis.defineCommand(commandOf(name), script);
 }
