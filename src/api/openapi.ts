@@ -236,7 +236,8 @@ function errorHeaders(status: ErrorStatus, options: ErrorOptions): HeaderName[] 
   return names;
 }
 
-const errors = (options: ErrorOptions, ...codes: ErrorStatus[]) =>
+/** The error responses of an operation: each status with its schema, headers and description. */
+const errorsWith = (options: ErrorOptions, ...codes: ErrorStatus[]) =>
   Object.fromEntries(
     [...new Set([...codes, ...(options.get ? GET_BODY : [])])]
       .sort((a, b) => a - b)
@@ -251,6 +252,9 @@ const errors = (options: ErrorOptions, ...codes: ErrorStatus[]) =>
         },
       ]),
   );
+
+/** The error responses of an operation that takes no Idempotency-Key and is no start or GET. */
+const errors = (...codes: ErrorStatus[]) => errorsWith({}, ...codes);
 
 /** A 200 (or 201) that is not an attempt. */
 const ok = (description: string, content: Record<string, unknown>) => ({ description, headers: headers(), content });
@@ -305,7 +309,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
     requestBody: { required: true, content: json(ref('ProgressRequest')) },
     responses: {
       '200': attemptOk('The attempt after the write (version + 1)', { replayable: true }),
-      ...errors({ replayable: true }, 400, 401, 403, 404, 409, 410, 413, 415, 422, 423, 500, 503),
+      ...errorsWith({ replayable: true }, 400, 401, 403, 404, 409, 410, 413, 415, 422, 423, 500, 503),
     },
   });
   const control = (what: 'extend' | 'pause' | 'resume', summary: string, description: string, body: string) => ({
@@ -318,7 +322,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
     requestBody: { required: what === 'extend', content: json(ref(body)) },
     responses: {
       '200': attemptOk('The attempt after the control (version + 1), or as it was when there was nothing to do', { replayable: true }),
-      ...errors({ replayable: true }, 400, 401, 403, 404, 409, 410, 413, 415, 422, 500, 503),
+      ...errorsWith({ replayable: true }, 400, 401, 403, 404, 409, 410, 413, 415, 422, 500, 503),
     },
   });
   const close = (what: 'complete' | 'abandon', summary: string, description: string) => ({
@@ -331,7 +335,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
     requestBody: { required: false, content: json(ref('CloseRequest')) },
     responses: {
       '200': attemptOk('The closed attempt (repeating returns the same)', { replayable: true }),
-      ...errors({ replayable: true }, 400, 401, 403, 404, 409, 410, 413, 415, 422, 423, 500, 503),
+      ...errorsWith({ replayable: true }, 400, 401, 403, 404, 409, 410, 413, 415, 422, 423, 500, 503),
     },
   });
   return {
@@ -348,7 +352,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
         responses: {
           '201': attemptOk('A new attempt', { replayable: true, location: true }),
           '200': attemptOk('The open attempt for this user and quiz (resume)', { replayable: true, location: true }),
-          ...errors({ replayable: true, start: true }, 400, 401, 403, 409, 413, 415, 422, 500, 503),
+          ...errorsWith({ replayable: true, start: true }, 400, 401, 403, 409, 413, 415, 422, 500, 503),
         },
       },
     },
@@ -361,7 +365,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
         description:
           'The attempt as it is now: from Redis, or from PostgreSQL on a miss or while Redis is down. The owner, a proctor (of a quiz in its quiz_ids) or a service may read it. An attempt past its deadline is shown as the deadline left it (overdue, expired or completed by the timer) even before a worker has moved it. One that expired or was abandoned is 410 with the attempt under `session`. The ETag is the version.',
         parameters: [idParam, requestId],
-        responses: { '200': attemptOk('The attempt'), ...errors({ get: true }, 400, 401, 403, 404, 410, 500, 503) },
+        responses: { '200': attemptOk('The attempt'), ...errorsWith({ get: true }, 400, 401, 403, 404, 410, 500, 503) },
       },
     },
     [`${prefix}/{id}/progress`]: { patch: progress('patch'), put: progress('put') },
@@ -403,7 +407,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
         ],
         responses: {
           '200': ok('Events in seq order', json(ref('EventsPage'))),
-          ...errors({ get: true }, 400, 401, 403, 404, 500, 503),
+          ...errorsWith({ get: true }, 400, 401, 403, 404, 500, 503),
         },
       },
       post: {
@@ -418,7 +422,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
         requestBody: { required: true, content: json(ref('ClientEventsRequest')) },
         responses: {
           '202': ok('Recorded', json(ref('ClientEventsAccepted'))),
-          ...errors({}, 400, 401, 403, 404, 413, 415, 500, 503),
+          ...errors(400, 401, 403, 404, 413, 415, 500, 503),
         },
       },
     },
@@ -444,7 +448,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
         ],
         responses: {
           '200': ok('The event stream', { 'text/event-stream': { schema: { type: 'string' } } }),
-          ...errors({ get: true }, 400, 401, 403, 404, 410, 500, 503),
+          ...errorsWith({ get: true }, 400, 401, 403, 404, 410, 500, 503),
         },
       },
     },
@@ -556,7 +560,7 @@ export function openApiDocument(): Record<string, unknown> {
           description:
             "The institution's rules for the quiz: its time limit, how many attempts a user may make, what happens at the deadline (expire, autosubmit, or a grace period) and the window in which attempts may start. Any role may read it, a student too (to show the rules before starting). 404 POLICY_NOT_FOUND when the quiz has none.",
           parameters: [quizIdPathParam, requestId],
-          responses: { '200': ok('The policy', json(ref('QuizPolicy'))), ...errors({ get: true }, 400, 401, 404, 500, 503) },
+          responses: { '200': ok('The policy', json(ref('QuizPolicy'))), ...errorsWith({ get: true }, 400, 401, 404, 500, 503) },
         },
         put: {
           tags: ['Quizzes'],
@@ -569,7 +573,7 @@ export function openApiDocument(): Record<string, unknown> {
           requestBody: { required: true, content: json(ref('QuizPolicyRequest')) },
           responses: {
             '200': ok('The policy as stored', json(ref('QuizPolicy'))),
-            ...errors({}, 400, 401, 403, 413, 415, 500, 503),
+            ...errors(400, 401, 403, 413, 415, 500, 503),
           },
         },
       },
@@ -584,7 +588,7 @@ export function openApiDocument(): Record<string, unknown> {
           parameters: [userIdPathParam, requestId],
           responses: {
             '200': ok('The accommodations', json(ref('Accommodation'))),
-            ...errors({ get: true }, 400, 401, 403, 404, 500, 503),
+            ...errorsWith({ get: true }, 400, 401, 403, 404, 500, 503),
           },
         },
         put: {
@@ -599,7 +603,7 @@ export function openApiDocument(): Record<string, unknown> {
           requestBody: { required: true, content: json(ref('AccommodationRequest')) },
           responses: {
             '200': ok('As stored', json(ref('Accommodation'))),
-            ...errors({}, 400, 401, 403, 413, 415, 500, 503),
+            ...errors(400, 401, 403, 413, 415, 500, 503),
           },
         },
       },
@@ -612,7 +616,7 @@ export function openApiDocument(): Record<string, unknown> {
           description:
             'What differs for this user at this quiz: a time limit of its own, extra attempts, a later closing time. A service or a proctor may read it, a student may not. 404 SETTING_NOT_FOUND when there is none.',
           parameters: [quizIdPathParam, userIdPathParam, requestId],
-          responses: { '200': ok('The override', json(ref('Override'))), ...errors({ get: true }, 400, 401, 403, 404, 500, 503) },
+          responses: { '200': ok('The override', json(ref('Override'))), ...errorsWith({ get: true }, 400, 401, 403, 404, 500, 503) },
         },
         put: {
           tags: ['Quizzes'],
@@ -624,7 +628,7 @@ export function openApiDocument(): Record<string, unknown> {
             'At least one of `time_limit_seconds`, `extra_attempts` and `closes_at`; a PUT replaces the whole override. It applies to the next start of this user at this quiz; accommodations still apply on top of its time limit.',
           parameters: [quizIdPathParam, userIdPathParam, requestId],
           requestBody: { required: true, content: json(ref('OverrideRequest')) },
-          responses: { '200': ok('As stored', json(ref('Override'))), ...errors({}, 400, 401, 403, 413, 415, 500, 503) },
+          responses: { '200': ok('As stored', json(ref('Override'))), ...errors(400, 401, 403, 413, 415, 500, 503) },
         },
         delete: {
           tags: ['Quizzes'],
@@ -634,7 +638,7 @@ export function openApiDocument(): Record<string, unknown> {
           description:
             "From the next start on, the user has the quiz's policy like everyone else. 404 SETTING_NOT_FOUND when there was no override.",
           parameters: [quizIdPathParam, userIdPathParam, requestId],
-          responses: { '204': { description: 'Removed', headers: headers() }, ...errors({}, 400, 401, 403, 404, 413, 415, 500, 503) },
+          responses: { '204': { description: 'Removed', headers: headers() }, ...errors(400, 401, 403, 404, 413, 415, 500, 503) },
         },
       },
       '/api/quizzes/{quiz_id}/attempts': {
@@ -646,7 +650,7 @@ export function openApiDocument(): Record<string, unknown> {
           description:
             'Read from PostgreSQL, with each open attempt in its live state from Redis (answers and version as they are now). Filter by `status` and `user_id`; pass `next_cursor` as `cursor` for the next page. With `status`, the live status decides, so a page may hold fewer than `limit` while `next_cursor` is set.',
           parameters: [quizIdPathParam, ...queryParameters(quizAttemptsQuery), requestId],
-          responses: { '200': ok('A page', json(ref('AttemptsPage'))), ...errors({ get: true }, 400, 401, 403, 500, 503) },
+          responses: { '200': ok('A page', json(ref('AttemptsPage'))), ...errorsWith({ get: true }, 400, 401, 403, 500, 503) },
         },
       },
       '/api/quizzes/{quiz_id}/stream': {
@@ -661,7 +665,7 @@ export function openApiDocument(): Record<string, unknown> {
           parameters: [quizIdPathParam, requestId],
           responses: {
             '200': ok('The event stream', { 'text/event-stream': { schema: { type: 'string' } } }),
-            ...errors({ get: true }, 400, 401, 403, 500, 503),
+            ...errorsWith({ get: true }, 400, 401, 403, 500, 503),
           },
         },
       },
@@ -674,7 +678,7 @@ export function openApiDocument(): Record<string, unknown> {
           description:
             'Every attempt of the user at any quiz, in the same stable order and keyset paging as the quiz listing, open ones in their live state; filter by `quiz_id` and `status`. A student may list only their own.',
           parameters: [userIdPathParam, ...queryParameters(userAttemptsQuery), requestId],
-          responses: { '200': ok('A page', json(ref('AttemptsPage'))), ...errors({ get: true }, 400, 401, 403, 500, 503) },
+          responses: { '200': ok('A page', json(ref('AttemptsPage'))), ...errorsWith({ get: true }, 400, 401, 403, 500, 503) },
         },
       },
       '/health': {
@@ -685,7 +689,7 @@ export function openApiDocument(): Record<string, unknown> {
           summary: 'Liveness',
           description:
             'Answers 200 while the process runs, without asking Redis or PostgreSQL (that is /ready): for a liveness probe, which restarts the process when it fails. No authentication.',
-          responses: { '200': ok('The process runs', json(ref('Health'))), ...errors({ get: true }) },
+          responses: { '200': ok('The process runs', json(ref('Health'))), ...errorsWith({ get: true }) },
         },
       },
       '/ready': {
@@ -698,7 +702,7 @@ export function openApiDocument(): Record<string, unknown> {
             'Pings Redis (every master, on a cluster) and PostgreSQL, each within 1.5 s: 200 when both answer, else 503 naming what is down (`checks`), so a load balancer sends no traffic to a process that cannot serve it. No authentication.',
           responses: {
             '200': ok('Ready', json(ref('Ready'))),
-            ...errors({ get: true }),
+            ...errorsWith({ get: true }),
             '503': { description: 'Names what is down', headers: headers('RetryAfter'), content: json(ref('NotReady')) },
           },
         },
@@ -713,7 +717,7 @@ export function openApiDocument(): Record<string, unknown> {
             "The process's metrics for Prometheus to scrape (docs/OPERATIONS.md): request latency by route and status, version conflicts, cache reads by source, transitions, queue and persist lag, jobs, the dirty backlog, dependency_up, open streams, webhook deliveries. Its own scrapes are not in the request rate. No authentication: keep it off the public network.",
           responses: {
             '200': ok('Metrics', { 'text/plain': { schema: { type: 'string' } } }),
-            ...errors({ get: true }),
+            ...errorsWith({ get: true }),
             '404': {
               description: 'ROUTE_NOT_FOUND: with API_METRICS_PORT set, metrics are served on that port instead',
               headers: headers(),
@@ -730,7 +734,7 @@ export function openApiDocument(): Record<string, unknown> {
           summary: 'This document',
           description:
             'The OpenAPI 3.1 document of the service, generated from the zod schemas that validate its requests and describe its responses; clients generate their code from it. No authentication.',
-          responses: { '200': ok('OpenAPI 3.1', json({ type: 'object' })), ...errors({ get: true }) },
+          responses: { '200': ok('OpenAPI 3.1', json({ type: 'object' })), ...errorsWith({ get: true }) },
         },
       },
     },
