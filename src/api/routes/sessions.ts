@@ -97,11 +97,11 @@ export function registerSessionRoutes(
    */
   const once = (ctx: Context, claim: IdempotencyClaim | undefined, work: () => Promise<void>, current?: CurrentAttempt) =>
     runIdempotent(ctx, claim, idempotency, log, now, work, current);
-  /** Attempt :id as this request may see it, for the 409 IDEMPOTENCY_KEY_IN_USE (see SessionService.current). */
-  const currentOf = (ctx: Context & { params: Record<string, string> }): CurrentAttempt => {
-    const id = sessionIdOf(ctx);
-    return () => service.current(id, ownerOf(ctx), quizScopeOf(ctx));
-  };
+  /** Attempt `id` as this request may see it, read only for a 409 IDEMPOTENCY_KEY_IN_USE (see SessionService.current). */
+  const currentOf =
+    (ctx: Context, id: string): CurrentAttempt =>
+    () =>
+      service.current(id, ownerOf(ctx), quizScopeOf(ctx));
   // open (no authenticator): no auth layer at all, rather than one that passes every request on
   const auth: Middleware[] = authenticate ? [requireAuth(authenticate)] : [];
   for (const prefix of SESSION_PREFIXES) {
@@ -155,7 +155,7 @@ export function registerSessionRoutes(
         send(ctx, 200, attempt, now());
       } catch (err) {
         if (!(err instanceof IdempotentReplay) || !claim) throw err;
-        await replayProgress(ctx, err, claim, service, expected, log, (attempt, at) => send(ctx, 200, attempt, at), currentOf(ctx));
+        await replayProgress(ctx, err, claim, service, expected, log, (attempt, at) => send(ctx, 200, attempt, at), currentOf(ctx, id));
       }
     };
     router.patch(`${prefix}/:id/progress`, ...auth, progress);
@@ -172,7 +172,7 @@ export function registerSessionRoutes(
             const body = parse(closeBody, ctx.request.body);
             send(ctx, 200, await service[target](id, expectedVersion(ctx, body.version), ownerOf(ctx), eventContext(ctx)), now());
           },
-          currentOf(ctx),
+          currentOf(ctx, id),
         );
       });
     }
@@ -198,7 +198,7 @@ export function registerSessionRoutes(
             }
             send(ctx, 200, attempt, now());
           },
-          currentOf(ctx),
+          currentOf(ctx, id),
         );
       };
     router.post(
