@@ -1687,8 +1687,8 @@ describe('regressions: bugs these properties found, fixed', () => {
       body: 'hello',
       headers: { 'content-type': 'text/plain' },
     });
-    assertMatchesOpenApi('GET', `${api.url}/api/sessions/${s.id}`, big.status, big.headers.get('content-type'), big.body);
-    assertMatchesOpenApi('GET', `${api.url}/api/sessions/${s.id}`, text.status, text.headers.get('content-type'), text.body);
+    assertMatchesOpenApi('GET', `${api.url}/api/sessions/${s.id}`, big.status, big.headers.get('content-type'), big.body, big.headers);
+    assertMatchesOpenApi('GET', `${api.url}/api/sessions/${s.id}`, text.status, text.headers.get('content-type'), text.body, text.headers);
   });
 
   // Fixed: PATCH .../progress {"answers":{100 distinct ids},"question_id":"one-more","answer":1} answers

@@ -1,4 +1,5 @@
 import { sessionKey } from '../src/shared/store/keys';
+import { attemptRecordKey, fingerprint } from '../src/shared/store/idempotencyStore';
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { bearer, hsToken, SECRET, startAuthApi } from './support/authApi';
@@ -130,6 +131,11 @@ test('complete: a retry while the first is still in flight is 409 retryable; aft
     expectError(during, 409, 'IDEMPOTENCY_KEY_IN_USE');
     expect(during.body.retryable).toBe(true);
     expect(during.headers.get('retry-after')).toBe('1');
+    // like every 409 of an attempt's routes, it carries the attempt as it is now (Redis has the
+    // close already; PostgreSQL waits on the held row), its version the ETag
+    expect(during.body.sessionId).toBe(s.id);
+    expect(during.body.session).toMatchObject({ id: s.id, user_id: s.user_id, status: 'completed', version: s.version + 1 });
+    expect(during.headers.get('etag')).toBe(`"${during.body.session.version}"`);
     await holder.query('rollback');
     const done = await first;
     expect(done.status).toBe(200);
@@ -139,6 +145,53 @@ test('complete: a retry while the first is still in flight is 409 retryable; aft
     expect(after.body).toEqual(done.body);
   } finally {
     await holder.end();
+  }
+});
+
+test('progress: a key whose record is still pending (the script finds it) is 409 with the attempt as it is now', async () => {
+  const s = await buildSession(api, { time_limit_seconds: 600 });
+  const written = await patch(s.id, { question_id: 'q1', answer: 'A' }, {});
+  // a pending record of this very request (open mode: the caller is `open`), as a claim leaves it
+  const k = randomUUID();
+  const body = { question_id: 'q2', answer: 'B' };
+  const claim = { recordKey: attemptRecordKey(s.id, 'open', k), fingerprint: fingerprint('PATCH progress', '', body) };
+  await api.redis.set(claim.recordKey, JSON.stringify({ fp: claim.fingerprint, state: 'pending' }), 'EX', 60);
+  const during = await patch(s.id, body, { 'idempotency-key': k });
+  expectError(during, 409, 'IDEMPOTENCY_KEY_IN_USE');
+  expect(during.headers.get('retry-after')).toBe('1');
+  expect(during.body.session).toEqual(expect.objectContaining({ id: s.id, version: written.body.version, answers: { q1: 'A' } }));
+  expect(during.headers.get('etag')).toBe(`"${written.body.version}"`);
+  // nothing applied
+  expect((await request(api.url, 'GET', `/api/sessions/${s.id}`)).body.version).toBe(written.body.version);
+});
+
+test("a key in use shows the attempt only to who may see it: another student's attempt is 403, not 409 with it", async () => {
+  const auth = await startAuthApi({ AUTH_JWT_SECRET: SECRET });
+  try {
+    const alice = bearer(await hsToken({ sub: auth.user('alice') }));
+    const mallory = auth.user('mallory');
+    const started = await request(auth.url, 'POST', '/api/sessions/start', { quiz_id: auth.user('q') }, alice);
+    expect(started.status).toBe(201);
+    const id: string = started.body.id;
+    // mallory's own pending record on alice's attempt (as her first, still running, request leaves it)
+    const k = randomUUID();
+    const recordKey = attemptRecordKey(id, `student:${mallory}`, k);
+    await api.redis.set(recordKey, JSON.stringify({ fp: fingerprint('POST complete', '', {}), state: 'pending' }), 'EX', 60);
+    const res = await request(
+      auth.url,
+      'POST',
+      `/api/sessions/${id}/complete`,
+      {},
+      {
+        ...bearer(await hsToken({ sub: mallory })),
+        'idempotency-key': k,
+      },
+    );
+    expectError(res, 403, 'FORBIDDEN');
+    expect(res.body.session).toBeUndefined();
+    expect(res.headers.get('etag')).toBeNull();
+  } finally {
+    await auth.close();
   }
 });
 

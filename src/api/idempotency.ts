@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import type { Attempt } from '../shared/domain/attempt';
 import { AppError, IdempotencyKeyInUseError, IdempotencyKeyReusedError, ValidationError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import { IdempotentReplay, type SessionService } from '../shared/sessionService';
@@ -37,10 +38,21 @@ export function claimOf(ctx: Context, route: string, recordKey: (caller: string,
   return { recordKey: recordKey(callerOf(ctx), key), fingerprint: fingerprint(route, ctx.get('if-match').trim(), ctx.request.body) };
 }
 
-/** Refuses a record of another request (422) or one still running (409); otherwise it is this request's done record. */
-function checkRecord(record: IdempotencyRecord, claim: IdempotencyClaim): Exclude<IdempotencyRecord, { state: 'pending' }> {
+/** The attempt a refusal carries: on an attempt's routes, the attempt as it is now (read only on that error path). */
+export type CurrentAttempt = () => Promise<Attempt>;
+
+/**
+ * Refuses a record of another request (422) or one still running (409, with the attempt as it is
+ * now when `current` reads it: every 409 of an attempt's routes carries it); otherwise it is this
+ * request's done record.
+ */
+async function checkRecord(
+  record: IdempotencyRecord,
+  claim: IdempotencyClaim,
+  current: CurrentAttempt | undefined,
+): Promise<Exclude<IdempotencyRecord, { state: 'pending' }>> {
   if (record.fp !== claim.fingerprint) throw new IdempotencyKeyReusedError();
-  if (record.state === 'pending') throw new IdempotencyKeyInUseError();
+  if (record.state === 'pending') throw new IdempotencyKeyInUseError(current && (await current()));
   return record;
 }
 
@@ -56,7 +68,8 @@ function replayResponse(ctx: Context, record: Extract<IdempotencyRecord, { body:
 /**
  * Runs `handler` at most once per caller and key (start, complete, abandon, the controls): the key
  * is claimed first; a retry gets the kept response; the same key with another request 422; while
- * the first runs, 409 (retryable). A 5xx is not kept: the retry runs again.
+ * the first runs, 409 (retryable; on an attempt's routes with the attempt from `current`). A 5xx is
+ * not kept: the retry runs again.
  */
 export async function runIdempotent(
   ctx: Context,
@@ -65,11 +78,12 @@ export async function runIdempotent(
   log: Logger,
   clock: () => number,
   handler: () => Promise<void>,
+  current?: CurrentAttempt,
 ): Promise<void> {
   if (!claim) return handler();
   const held = await store.claim(claim);
   if (held) {
-    const record = checkRecord(held, claim);
+    const record = await checkRecord(held, claim, current);
     if ('body' in record) return replayResponse(ctx, record);
     throw new IdempotencyKeyReusedError(); // a progress write's record: another route
   }
@@ -93,9 +107,10 @@ export async function runIdempotent(
 
 /**
  * A progress write's answer from its idempotency record (the script found it): the same outcome,
- * rendered as it was the first time (at its time, with its request id), marked replayed.
+ * rendered as it was the first time (at its time, with its request id), marked replayed. A record
+ * still pending is a 409 with the attempt from `current`.
  */
-export function replayProgress(
+export async function replayProgress(
   ctx: Context,
   replay: IdempotentReplay,
   claim: IdempotencyClaim,
@@ -103,8 +118,9 @@ export function replayProgress(
   expectedVersion: number | undefined,
   log: Logger,
   send: (attempt: ReturnType<SessionService['progressOutcome']>, at: number) => void,
-): void {
-  const record = checkRecord(JSON.parse(replay.record) as IdempotencyRecord, claim);
+  current: CurrentAttempt,
+): Promise<void> {
+  const record = await checkRecord(JSON.parse(replay.record) as IdempotencyRecord, claim, current);
   if ('body' in record) return replayResponse(ctx, record);
   const requestId = ctx.state.requestId;
   ctx.set(REPLAYED_HEADER, 'true');

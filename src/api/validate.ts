@@ -32,6 +32,11 @@ export function withSeedNames(body: unknown): unknown {
   return out ?? body;
 }
 
+/** The camelCase alias of a snake_case field, if it has one. */
+export function aliasOf(field: string): string | undefined {
+  return Object.keys(ALIASES).find((alias) => ALIASES[alias] === field);
+}
+
 /** The camelCase aliases of these snake_case fields. */
 export function aliasesOf(fields: readonly string[]): string[] {
   return Object.keys(ALIASES).filter((alias) => fields.includes(ALIASES[alias]));

@@ -5,7 +5,8 @@ import type {
   attemptResponse,
   attemptsPageResponse,
   clientEventsAccepted,
-  errorResponse,
+  ERROR_RESPONSES,
+  startConflictResponse,
   eventResponse,
   eventsPageResponse,
   streamClientEvent,
@@ -23,8 +24,10 @@ import type { startBody, progressBodyShape } from '../api/schemas/session';
 export type Attempt = z.output<typeof attemptResponse>;
 /** One of the attempt's statuses. */
 export type AttemptStatus = Attempt['status'];
-/** The error contract (OpenAPI `Error`), with the current attempt under `session` for 409, 410 and 423. */
-export type ApiErrorBody = z.output<typeof errorResponse>;
+/** The error body of any status (OpenAPI: one schema per status), as a client reads it before it knows which. */
+type ErrorBodies = z.output<(typeof ERROR_RESPONSES)[keyof typeof ERROR_RESPONSES] | typeof startConflictResponse>;
+/** The error contract, with the current attempt under `session` for the 409s of an attempt, 410 and 423. */
+export type ApiErrorBody = ErrorBodies & { session?: Attempt; field?: string; retryAfterSeconds?: number };
 /** One event of an attempt's log (OpenAPI `EventsPage.events[]`). */
 export type AttemptEvent = z.output<typeof eventResponse>;
 /** GET …/:id/events (OpenAPI `EventsPage`). */

@@ -49,11 +49,11 @@ export class AppError extends Error {
   }
 }
 
-/** 400: the request is malformed; the message names the field. */
+/** 400: the request is malformed; the message names the field, and so does `field`. */
 export class ValidationError extends AppError {
   constructor(
     message: string,
-    readonly field?: string,
+    readonly field: string,
   ) {
     super(400, 'VALIDATION_ERROR', message);
   }
@@ -152,12 +152,16 @@ export class IdempotencyKeyReusedError extends AppError {
   }
 }
 
-/** 409: the first request with this Idempotency-Key is still running; retry shortly to get its response. */
+/**
+ * 409: the first request with this Idempotency-Key is still running; retry shortly to get its
+ * response. On an attempt's routes it carries the attempt as it is now (under `session`, as every
+ * 409 of those routes does); a start's has none.
+ */
 export class IdempotencyKeyInUseError extends AppError {
   override readonly retryable = true;
   override readonly retryAfterSeconds = 1;
-  constructor() {
-    super(409, 'IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still in flight; retry shortly');
+  constructor(attempt?: Attempt) {
+    super(409, 'IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still in flight; retry shortly', attempt, attempt?.id);
   }
 }
 

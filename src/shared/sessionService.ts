@@ -260,6 +260,25 @@ export class SessionService {
     return this.readable(stored, owner, quizScope);
   }
 
+  /**
+   * The attempt as it is now, closed or not, for an error that carries it (409
+   * IDEMPOTENCY_KEY_IN_USE on an attempt's routes): from Redis, else PostgreSQL (on a miss or when
+   * Redis is down; not cached again: a rare error path). 404 when there is none; 403 as for a read.
+   */
+  async current(id: string, owner?: string, quizScope?: readonly string[]): Promise<Attempt> {
+    const cached = await this.store.read(id).then(
+      (stored) => stored?.attempt ?? null,
+      (err) => {
+        if (!(err instanceof ServiceUnavailableError)) throw err;
+        return null;
+      },
+    );
+    const attempt = cached ?? (await this.repo.findById(id));
+    if (!attempt) throw new SessionNotFoundError(id);
+    this.checkAccess(attempt, owner, quizScope);
+    return presentAt(attempt, this.clock());
+  }
+
   /** Refuses (403) another user's attempt (with `owner`) or one of a quiz outside `quizScope`, before anything about it is shown. */
   private checkAccess(attempt: Attempt, owner: string | undefined, quizScope: readonly string[] | undefined): void {
     if (owner !== undefined && attempt.userId !== owner) throw new ForbiddenError();

@@ -1,20 +1,25 @@
 import { STATUS_CODES } from 'node:http';
+import { z } from 'zod';
+import { ERROR_RESPONSES, startConflictResponse } from '../../src/api/schemas/responses';
 import { maskClientText } from './clientText';
 import type { TestResponse } from './harness';
 
-/** The error codes the contract (issue 2, seed 2) allows for each 4xx status. */
-export const ERROR_CODES_BY_STATUS: Readonly<Record<number, readonly string[]>> = {
-  400: ['VALIDATION_ERROR'],
-  401: ['UNAUTHORIZED'],
-  403: ['FORBIDDEN', 'QUIZ_NOT_OPEN'],
-  404: ['SESSION_NOT_FOUND', 'ROUTE_NOT_FOUND', 'POLICY_NOT_FOUND', 'SETTING_NOT_FOUND'],
-  405: ['METHOD_NOT_ALLOWED'],
-  409: ['SESSION_CONFLICT', 'SESSION_COMPLETED', 'ATTEMPT_LIMIT_REACHED', 'ANOTHER_ATTEMPT_OPEN'],
-  410: ['SESSION_EXPIRED'],
-  413: ['PAYLOAD_TOO_LARGE'],
-  415: ['UNSUPPORTED_MEDIA_TYPE'],
-  423: ['SESSION_PAUSED'],
-};
+/** The error codes a zod error schema allows (its errorCode: a literal or an enum, per branch of a union). */
+function codesOf(schema: z.ZodType): string[] {
+  type Branch = { properties: { errorCode: { const?: string; enum?: string[] } } };
+  const json = z.toJSONSchema(schema, { io: 'input' }) as unknown as Branch & { oneOf?: Branch[] };
+  return (json.oneOf ?? [json]).flatMap((b) =>
+    b.properties.errorCode.const !== undefined ? [b.properties.errorCode.const] : b.properties.errorCode.enum!,
+  );
+}
+
+/** The error codes the contract allows for each status: the schemas of src/api/schemas/responses.ts (a start's 409 too). */
+export const ERROR_CODES_BY_STATUS: Readonly<Record<number, readonly string[]>> = Object.fromEntries(
+  Object.entries(ERROR_RESPONSES).map(([status, schema]) => [
+    Number(status),
+    [...new Set([...codesOf(schema), ...(status === '409' ? codesOf(startConflictResponse) : [])])],
+  ]),
+);
 
 /** A stack frame, a module path or an SQL statement: what an error body must never show. */
 const INTERNALS = /\n\s+at |node_modules|\.ts:\d+|\.js:\d+|\binsert into\b|\bselect .* from\b|ReplyError/i;

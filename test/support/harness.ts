@@ -154,7 +154,7 @@ export async function request(
     // not JSON: keep the text
   }
   // every response the HTTP tests see must be one the OpenAPI document describes
-  assertMatchesOpenApi(method, base + path, res.status, res.headers.get('content-type'), parsed);
+  assertMatchesOpenApi(method, base + path, res.status, res.headers.get('content-type'), parsed, res.headers);
   return { status: res.status, headers: res.headers, body: parsed, sent: clientText(path, headers, body) };
 }
 

@@ -53,7 +53,7 @@ export function renderError(ctx: Context, thrown: unknown, log: Logger, clock: (
     body.retryAfterSeconds = err.retryAfterSeconds;
     ctx.set('retry-after', String(err.retryAfterSeconds));
   }
-  if (err instanceof ValidationError && err.field) body.field = err.field;
+  if (err instanceof ValidationError) body.field = err.field;
   let json = JSON.stringify(body);
   if (err.attempt) {
     json = json.slice(0, -1) + ',"session":' + attemptJson(err.attempt, clock()) + '}';

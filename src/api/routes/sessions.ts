@@ -10,7 +10,7 @@ import type { AttemptEvent, EventContext } from '../../shared/domain/events';
 import type { Control } from '../../shared/domain/control';
 import type { Logger } from '../../shared/logger';
 import { parse } from '../validate';
-import { claimOf, IdempotentReplay, replayProgress, runIdempotent } from '../idempotency';
+import { claimOf, IdempotentReplay, replayProgress, runIdempotent, type CurrentAttempt } from '../idempotency';
 import { attemptRecordKey, startRecordKey, type IdempotencyClaim, type IdempotencyStore } from '../../shared/store/idempotencyStore';
 import { ownerOf, principalOf, requireAuth, type Authenticator } from '../auth';
 import { authorize, maySetTimeLimit, quizScopeOf } from '../permissions';
@@ -91,9 +91,17 @@ export function registerSessionRoutes(
     const id = sessionIdOf(ctx);
     return claimOf(ctx, `${ctx.method} ${route}`, (caller, key) => attemptRecordKey(id, caller, key));
   };
-  /** Runs a route's work at most once per Idempotency-Key (see runIdempotent). */
-  const once = (ctx: Context, claim: IdempotencyClaim | undefined, work: () => Promise<void>) =>
-    runIdempotent(ctx, claim, idempotency, log, now, work);
+  /**
+   * Runs a route's work at most once per Idempotency-Key (see runIdempotent); on attempt :id's
+   * routes a 409 for a key still in use carries the attempt as it is now (`current`).
+   */
+  const once = (ctx: Context, claim: IdempotencyClaim | undefined, work: () => Promise<void>, current?: CurrentAttempt) =>
+    runIdempotent(ctx, claim, idempotency, log, now, work, current);
+  /** Attempt `id` as this request may see it, read only for a 409 IDEMPOTENCY_KEY_IN_USE (see SessionService.current). */
+  const currentOf =
+    (ctx: Context, id: string): CurrentAttempt =>
+    () =>
+      service.current(id, ownerOf(ctx), quizScopeOf(ctx));
   // open (no authenticator): no auth layer at all, rather than one that passes every request on
   const auth: Middleware[] = authenticate ? [requireAuth(authenticate)] : [];
   for (const prefix of SESSION_PREFIXES) {
@@ -147,7 +155,7 @@ export function registerSessionRoutes(
         send(ctx, 200, attempt, now());
       } catch (err) {
         if (!(err instanceof IdempotentReplay) || !claim) throw err;
-        replayProgress(ctx, err, claim, service, expected, log, (attempt, at) => send(ctx, 200, attempt, at));
+        await replayProgress(ctx, err, claim, service, expected, log, (attempt, at) => send(ctx, 200, attempt, at), currentOf(ctx, id));
       }
     };
     router.patch(`${prefix}/:id/progress`, ...auth, progress);
@@ -157,10 +165,15 @@ export function registerSessionRoutes(
       router.post(`${prefix}/:id/${target}`, ...auth, async (ctx) => {
         authorize(ctx, target);
         const id = sessionIdOf(ctx);
-        await once(ctx, attemptClaim(ctx, target), async () => {
-          const body = parse(closeBody, ctx.request.body);
-          send(ctx, 200, await service[target](id, expectedVersion(ctx, body.version), ownerOf(ctx), eventContext(ctx)), now());
-        });
+        await once(
+          ctx,
+          attemptClaim(ctx, target),
+          async () => {
+            const body = parse(closeBody, ctx.request.body);
+            send(ctx, 200, await service[target](id, expectedVersion(ctx, body.version), ownerOf(ctx), eventContext(ctx)), now());
+          },
+          currentOf(ctx, id),
+        );
       });
     }
 
@@ -169,19 +182,24 @@ export function registerSessionRoutes(
       (read: (ctx: Context) => { control: Control; reason?: string }) => async (ctx: Context & { params: Record<string, string> }) => {
         const { control: c, reason } = read(ctx);
         const id = sessionIdOf(ctx);
-        await once(ctx, attemptClaim(ctx, c.action), async () => {
-          const { attempt, changed } = await service.control(id, {
-            control: c,
-            quizScope: quizScopeOf(ctx),
-            reason,
-            ctx: eventContext(ctx),
-          });
-          if (changed) {
-            const who = principalOf(ctx)?.subject ?? 'open mode';
-            log.info(`attempt ${id}: ${c.action} by ${who}${reason === undefined ? '' : ` (${JSON.stringify(reason)})`}`);
-          }
-          send(ctx, 200, attempt, now());
-        });
+        await once(
+          ctx,
+          attemptClaim(ctx, c.action),
+          async () => {
+            const { attempt, changed } = await service.control(id, {
+              control: c,
+              quizScope: quizScopeOf(ctx),
+              reason,
+              ctx: eventContext(ctx),
+            });
+            if (changed) {
+              const who = principalOf(ctx)?.subject ?? 'open mode';
+              log.info(`attempt ${id}: ${c.action} by ${who}${reason === undefined ? '' : ` (${JSON.stringify(reason)})`}`);
+            }
+            send(ctx, 200, attempt, now());
+          },
+          currentOf(ctx, id),
+        );
       };
     router.post(
       `${prefix}/:id/extend`,

@@ -1,6 +1,7 @@
+import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import { ATTEMPT_STATUSES } from '../../shared/domain/status';
-import { ERROR_CODES } from '../../shared/errors';
+import type { ErrorCode } from '../../shared/errors';
 import { EVENT_TYPES } from '../../shared/domain/events';
 
 const timestamp = z.iso.datetime();
@@ -37,23 +38,117 @@ export const attemptResponse = z.object({
   answers: z.record(z.string(), z.unknown()),
 });
 
-/** The error contract (seed 2), with the attempt under `session` for 409 and 410. */
-export const errorResponse = z.object({
-  error: z.string(),
-  errorCode: z.enum(ERROR_CODES),
-  message: z.string(),
-  statusCode: z.number().int(),
-  requestId: z.string(),
-  retryable: z.boolean(),
-  retryAfterSeconds: z.number().int().optional(),
-  sessionId: z.string().optional(),
-  field: z.string().optional(),
-  session: attemptResponse.optional(),
-  opens_at: z.iso.datetime().nullable().optional().meta({ description: 'QUIZ_NOT_OPEN: when the quiz window opens' }),
-  closes_at: z.iso.datetime().nullable().optional().meta({ description: 'QUIZ_NOT_OPEN: when it closes' }),
-  attempts_used: z.number().int().min(0).optional().meta({ description: 'ATTEMPT_LIMIT_REACHED: attempts the user made' }),
-  max_attempts: z.number().int().min(1).optional().meta({ description: 'ATTEMPT_LIMIT_REACHED: attempts allowed' }),
+/*
+ * The error contract (seed 2): every error body is `{error, errorCode, message, statusCode,
+ * requestId, retryable}` and, where they apply, `retryAfterSeconds`, `sessionId`, `field`,
+ * `session` and a code's own fields. Each status has a schema of its own (the OpenAPI document's
+ * components), its codes taken from ERROR_CODES, so a generated client knows, say, that a 409 of an
+ * attempt's routes always carries the attempt.
+ */
+
+/** The error codes of a schema: members of ERROR_CODES (src/shared/errors.ts), the one list. */
+const codes = <const C extends readonly [ErrorCode, ...ErrorCode[]]>(...list: C) =>
+  list.length === 1 ? z.literal(list[0] as C[0]) : z.enum(list as unknown as readonly [C[number], ...C[number][]]);
+
+/** The fields every error body has, for `status` and its codes. */
+function errorFields<C extends z.ZodType>(status: number, errorCode: C, retryable: 'yes' | 'no' | 'by code') {
+  return {
+    error: z.literal(STATUS_CODES[status] ?? 'Error').meta({ description: 'The HTTP reason phrase' }),
+    errorCode,
+    message: z.string().min(1).meta({ description: 'For people: clients branch on errorCode' }),
+    statusCode: z.literal(status),
+    requestId: z.string().meta({
+      description: "The request's id (the x-request-id header); a replayed response (Idempotency-Key) keeps the first request's",
+    }),
+    retryable:
+      retryable === 'by code'
+        ? z.boolean().meta({ description: 'Whether the same request may succeed later (retryAfterSeconds says when)' })
+        : z.literal(retryable === 'yes'),
+  };
+}
+
+const retryAfterSeconds = z.number().int().min(1).meta({ description: 'Seconds to wait before a retry; also the retry-after header' });
+const sessionId = z.uuid({ version: 'v4' }).meta({ description: 'The attempt the error is about' });
+/** The attempt as it is now (its version is also the ETag header): the Attempt schema itself, so the document refers to it. */
+const session = attemptResponse;
+
+/** 400 */
+export const validationErrorResponse = z.strictObject({
+  ...errorFields(400, codes('VALIDATION_ERROR'), 'no'),
+  field: z.string().meta({
+    description:
+      'The field, header or part the request got wrong: a body field (`version`, `answers.q1`), `body`, `id`, `If-Match`, `Idempotency-Key`, `Last-Event-ID`, `cursor`, a query parameter',
+  }),
 });
+
+/** 401 (with a www-authenticate header) */
+export const unauthorizedResponse = z.strictObject({ ...errorFields(401, codes('UNAUTHORIZED'), 'no') });
+
+/** 403: the role or the subject may not (FORBIDDEN), or a start outside the quiz's window (QUIZ_NOT_OPEN). */
+export const forbiddenResponse = z.discriminatedUnion('errorCode', [
+  z.strictObject({ ...errorFields(403, codes('FORBIDDEN'), 'no') }),
+  z.strictObject({
+    ...errorFields(403, codes('QUIZ_NOT_OPEN'), 'no'),
+    opens_at: z.iso.datetime().nullable().meta({ description: 'When the quiz window opens (null: no start time)' }),
+    closes_at: z.iso.datetime().nullable().meta({ description: 'When it closes (null: no end)' }),
+  }),
+]);
+
+/** 404 */
+export const notFoundResponse = z.strictObject({
+  ...errorFields(404, codes('SESSION_NOT_FOUND', 'ROUTE_NOT_FOUND', 'POLICY_NOT_FOUND', 'SETTING_NOT_FOUND'), 'no'),
+  sessionId: sessionId.optional().meta({ description: 'SESSION_NOT_FOUND: the id asked for' }),
+});
+
+/** 405: answered for a path that exists for other methods (an `allow` header lists them); no operation of the document answers it. */
+export const methodNotAllowedResponse = z.strictObject({ ...errorFields(405, codes('METHOD_NOT_ALLOWED'), 'no') });
+
+/**
+ * 409 of an attempt's routes (progress, complete, abandon, the controls): always with the attempt
+ * as it is now under `session`, so a client merges and retries without a read.
+ */
+export const conflictResponse = z.strictObject({
+  ...errorFields(409, codes('SESSION_CONFLICT', 'SESSION_COMPLETED', 'ANOTHER_ATTEMPT_OPEN', 'IDEMPOTENCY_KEY_IN_USE'), 'by code'),
+  retryAfterSeconds: retryAfterSeconds.optional().meta({ description: 'SESSION_CONFLICT and IDEMPOTENCY_KEY_IN_USE: 1' }),
+  sessionId,
+  session,
+});
+
+/** 409 of a start: no attempt to carry. */
+export const startConflictResponse = z.discriminatedUnion('errorCode', [
+  z.strictObject({
+    ...errorFields(409, codes('ATTEMPT_LIMIT_REACHED'), 'no'),
+    attempts_used: z.number().int().min(0).meta({ description: 'Attempts the user made' }),
+    max_attempts: z.number().int().min(1).meta({ description: 'Attempts allowed' }),
+  }),
+  z.strictObject({ ...errorFields(409, codes('IDEMPOTENCY_KEY_IN_USE'), 'yes'), retryAfterSeconds }),
+]);
+
+/** 410: with the attempt. */
+export const goneResponse = z.strictObject({ ...errorFields(410, codes('SESSION_EXPIRED'), 'no'), sessionId, session });
+
+/** 423: paused by a proctor; with the attempt. */
+export const lockedResponse = z.strictObject({
+  ...errorFields(423, codes('SESSION_PAUSED'), 'yes'),
+  retryAfterSeconds,
+  sessionId,
+  session,
+});
+
+/** 413 */
+export const payloadTooLargeResponse = z.strictObject({ ...errorFields(413, codes('PAYLOAD_TOO_LARGE'), 'no') });
+
+/** 415 */
+export const unsupportedMediaTypeResponse = z.strictObject({ ...errorFields(415, codes('UNSUPPORTED_MEDIA_TYPE'), 'no') });
+
+/** 422 */
+export const idempotencyKeyReusedResponse = z.strictObject({ ...errorFields(422, codes('IDEMPOTENCY_KEY_REUSED'), 'no') });
+
+/** 500: says nothing of the internals (the log has them). */
+export const internalErrorResponse = z.strictObject({ ...errorFields(500, codes('INTERNAL_SERVER_ERROR'), 'no') });
+
+/** 503: retryable. */
+export const serviceUnavailableResponse = z.strictObject({ ...errorFields(503, codes('SERVICE_UNAVAILABLE'), 'yes'), retryAfterSeconds });
 
 /** One event of an attempt's log. */
 export const eventResponse = z.object({
@@ -95,7 +190,24 @@ const checks = z.record(z.string(), z.enum(['up', 'down']));
 export const readyResponse = z.object({ status: z.literal('ready'), checks });
 
 /** GET /ready: 503 names what is down, in the error contract's shape. */
-export const notReadyResponse = errorResponse.extend({ status: z.literal('unavailable'), checks });
+export const notReadyResponse = serviceUnavailableResponse.extend({ status: z.literal('unavailable'), checks });
+
+/** The error schema of each status (the session routes' 409; a start's is startConflictResponse, /ready's 503 notReadyResponse). */
+export const ERROR_RESPONSES = {
+  400: validationErrorResponse,
+  401: unauthorizedResponse,
+  403: forbiddenResponse,
+  404: notFoundResponse,
+  405: methodNotAllowedResponse,
+  409: conflictResponse,
+  410: goneResponse,
+  413: payloadTooLargeResponse,
+  415: unsupportedMediaTypeResponse,
+  422: idempotencyKeyReusedResponse,
+  423: lockedResponse,
+  500: internalErrorResponse,
+  503: serviceUnavailableResponse,
+} as const;
 
 /** A stream's `time` event: the seconds left and the server's clock when it was sent. */
 export const streamTimeEvent = z.object({
