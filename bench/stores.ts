@@ -1,6 +1,5 @@
 import { Redis } from 'ioredis';
-import { Client } from 'pg';
-import { dropDatabase } from '../test/support/pgAdmin';
+import { createDatabase, dropDatabase } from '../test/support/pgAdmin';
 
 const DEFAULT_DATABASE_URL = 'postgres://quiz:quiz@127.0.0.1:5432/quiz_sessions';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -85,16 +84,5 @@ export async function createBenchStores(db: number, database: string, log: (m: s
 export async function createBenchDatabase(database: string): Promise<{ url: string; drop(): Promise<void> }> {
   const adminUrl = process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
   await dropDatabase(adminUrl, database);
-  await adminQuery(adminUrl, [`create database "${database}"`]);
-  return { url: withPath(adminUrl, `/${database}`), drop: () => dropDatabase(adminUrl, database) };
-}
-
-async function adminQuery(url: string, statements: string[]): Promise<void> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    for (const sql of statements) await client.query(sql);
-  } finally {
-    await client.end();
-  }
+  return { url: await createDatabase(adminUrl, database), drop: () => dropDatabase(adminUrl, database) };
 }

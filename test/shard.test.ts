@@ -1,14 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { Knex } from 'knex';
-import { Client } from 'pg';
 import { UUID_V4 } from '../src/api/schemas/session';
 import { loadConfig } from '../src/shared/config';
 import { createKnex, partitionCount, partitionMismatch, repartition } from '../src/shared/db/knex';
 import { UNCONTROLLED, type Attempt } from '../src/shared/domain/attempt';
 import { attemptIdFor, SHARD_SPACE, shardOf, shardOfId, shardSql } from '../src/shared/domain/shard';
 import { SessionRepository } from '../src/shared/store/sessionRepository';
-import { dropDatabase } from './support/pgAdmin';
+import { createDatabase, dropDatabase } from './support/pgAdmin';
 import { assertAsyncProperty, assertProperty } from './support/property';
 
 /*
@@ -90,16 +89,7 @@ describe('the rule', () => {
 /** A database of this test's own, migrated up to just before the shard key. */
 async function databaseBeforeShardKey(): Promise<{ name: string; knex: Knex }> {
   const name = `quiz_shard_${randomBytes(5).toString('hex')}`;
-  const admin = new Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`create database "${name}"`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const knex = createKnex(loadConfig({ DATABASE_URL: url.toString() }, { DATABASE_POOL_MAX: 3 }));
+  const knex = createKnex(loadConfig({ DATABASE_URL: await createDatabase(adminUrl, name) }, { DATABASE_POOL_MAX: 3 }));
   for (;;) {
     const [, ran] = (await knex.migrate.up()) as [number, string[]];
     if (ran.includes(LAST_BEFORE_SHARD_KEY)) break;

@@ -1,5 +1,5 @@
 import { ApiError, ProctorClient, formatRemaining, isClosed, isRunning, type Attempt, type StreamClientEvent } from '../client';
-import { byId, clockTime, dropToken, h, idParam, keepToken, tabToken } from './page';
+import { byId, clockTime, dropToken, h, idParam, tabToken, tokenForm } from './page';
 
 /*
  * The proctor console: GET /console?quiz=<id>. A live table of the quiz's attempts, fed by the
@@ -350,22 +350,15 @@ byId<HTMLFormElement>('bulk-form').addEventListener('submit', (e) => {
 
 // ---- the token and the start ----
 
-function askForToken(message: string): void {
-  byId('desk').hidden = true;
-  byId('auth').hidden = false;
-  byId('auth-message').textContent = message;
-  byId<HTMLInputElement>('auth-token').focus();
-}
-
-byId<HTMLFormElement>('auth-form').addEventListener('submit', (e) => {
-  e.preventDefault();
-  const value = byId<HTMLInputElement>('auth-token').value.trim();
-  if (!value) return;
-  keepToken(TOKEN_KEY, value);
-  token = value;
-  byId('auth').hidden = true;
-  void begin();
-});
+const auth = tokenForm(
+  TOKEN_KEY,
+  () => byId('desk'),
+  (value) => {
+    token = value;
+    void begin();
+  },
+);
+const askForToken = (message: string): void => auth.ask(message);
 
 function setLive(state: 'connecting' | 'live' | 'reconnecting'): void {
   const live = byId('live');

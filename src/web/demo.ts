@@ -10,7 +10,7 @@ import {
   type Attempt,
   type SaveState,
 } from '../client';
-import { byId, h, idParam, keepToken, tabToken, dropToken } from './page';
+import { byId, h, idParam, tabToken, dropToken, tokenForm } from './page';
 import { SAMPLE_QUIZ } from './sampleQuiz';
 
 /*
@@ -163,22 +163,15 @@ document.addEventListener('visibilitychange', () => {
 });
 window.addEventListener('pagehide', () => client.farewell({ type: 'connection_lost', data: { reason: 'page_closed' } }));
 
-function askForToken(message: string): void {
-  byId('auth').hidden = false;
-  form.hidden = true;
-  byId('auth-message').textContent = message;
-  byId<HTMLInputElement>('auth-token').focus();
-}
-
-byId<HTMLFormElement>('auth-form').addEventListener('submit', (e) => {
-  e.preventDefault();
-  const value = byId<HTMLInputElement>('auth-token').value.trim();
-  if (!value) return;
-  keepToken(TOKEN_KEY, value);
-  token = value;
-  byId('auth').hidden = true;
-  void begin();
-});
+const auth = tokenForm(
+  TOKEN_KEY,
+  () => form,
+  (value) => {
+    token = value;
+    void begin();
+  },
+);
+const askForToken = (message: string): void => auth.ask(message);
 
 async function begin(): Promise<void> {
   if (!quizId) return say('This page needs a quiz: /demo?quiz=<quiz id>&user=<your user id>.');

@@ -70,3 +70,27 @@ export function h<K extends keyof HTMLElementTagNameMap>(
 
 /** A time as the pages show it: HH:MM:SS local. */
 export const clockTime = (iso: string): string => new Date(iso).toLocaleTimeString([], { hour12: false });
+
+/**
+ * The pasted-token form both pages share (#auth, #auth-message, #auth-token, #auth-form): `ask`
+ * shows it with a message in place of `content`; a submitted token is kept for the tab under `key`
+ * and handed to `taken`.
+ */
+export function tokenForm(key: string, content: () => HTMLElement, taken: (token: string) => void): { ask(message: string): void } {
+  byId<HTMLFormElement>('auth-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const value = byId<HTMLInputElement>('auth-token').value.trim();
+    if (!value) return;
+    keepToken(key, value);
+    byId('auth').hidden = true;
+    taken(value);
+  });
+  return {
+    ask(message) {
+      content().hidden = true;
+      byId('auth').hidden = false;
+      byId('auth-message').textContent = message;
+      byId<HTMLInputElement>('auth-token').focus();
+    },
+  };
+}

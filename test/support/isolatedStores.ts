@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
-import { Client } from 'pg';
 import { loadConfig } from '../../src/shared/config';
 import { createKnex } from '../../src/shared/db/knex';
 import { SessionRepository } from '../../src/shared/store/sessionRepository';
-import { dropDatabase } from './pgAdmin';
+import { createDatabase, dropDatabase } from './pgAdmin';
 import { killAllProcesses, runToCompletion } from './processes';
 
 /** A store setting globalSetup made for this run (test/support/globalSetup.ts). */
@@ -91,14 +90,7 @@ export async function createIsolatedStores(): Promise<IsolatedStores> {
   const keepClaim = setInterval(() => void redis.set(OWNER_KEY, token, 'PX', OWNER_TTL_MS).catch(() => undefined), OWNER_TTL_MS / 4);
   keepClaim.unref();
 
-  const admin = new Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`create database "${name}"`);
-  } finally {
-    await admin.end();
-  }
-  const databaseUrl = withPath(adminUrl, `/${name}`);
+  const databaseUrl = await createDatabase(adminUrl, name);
   const queuePrefix = `wtest-${randomBytes(4).toString('hex')}`;
   const env = { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, QUEUE_PREFIX: queuePrefix };
 

@@ -5,6 +5,23 @@ const INSUFFICIENT_PRIVILEGE = '42501';
 const OBJECT_IN_USE = '55006';
 const PLAIN_DROP_TRIES = 10;
 
+/**
+ * Creates database `name` as the role of `adminUrl` (quiz has CREATEDB); returns its URL (the
+ * admin URL with the database's name as its path).
+ */
+export async function createDatabase(adminUrl: string, name: string): Promise<string> {
+  const admin = new Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
