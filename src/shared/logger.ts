@@ -34,13 +34,22 @@ export const LOG_FLUSH_INTERVAL_MS = 100;
 /** How long an orderly flush may wait for the writes in flight before the exit writes the rest. */
 const FLUSH_WAIT_MS = 2000;
 
+/** How long the exit hook lets a write in flight finish before it writes the rest itself. */
+const IN_FLIGHT_WAIT_MS = 100;
+
 /** One of the process's output streams: lines held in `pending`, then written by sonic-boom. */
 interface Output {
   boom: SonicBoom;
   pending: string;
+  /** Bytes handed to sonic-boom, and bytes it reported written: more handed means a write may be in flight. */
+  handed: number;
+  written: number;
   /** The reader is gone (EPIPE, …): further lines are dropped. */
   broken: boolean;
 }
+
+/** Blocks the thread for `ms` (the exit hook's only way to let libuv's pool finish a write). */
+const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /**
  * The process's stdout and stderr through asynchronous writers (sonic-boom on fd 1 and 2): a line
@@ -54,23 +63,30 @@ interface Output {
  * order when they share a pipe.
  *
  * What is still held when the process exits, however it exits short of SIGKILL (process.exit, the
- * end of the event loop, an uncaught exception), is written synchronously by an exit hook; the
- * orderly paths (Shutdown, exitAfterLog) await flush() before they exit, which also waits for the
- * writes in flight. A stream whose reader is gone is dropped: the service does not stop for its log.
+ * end of the event loop, an uncaught exception), is written synchronously by an exit hook, after a
+ * write still in flight had IN_FLIGHT_WAIT_MS to land (so the order holds); the orderly paths
+ * (Shutdown, exitAfterLog) await flush() before they exit, which waits for the writes in flight
+ * themselves. A stream whose reader is gone is dropped: the service does not stop for its log.
  */
 export function createStdioSink(): LogSink {
   const open = (fd: 1 | 2): Output => {
-    const out: Output = { boom: new SonicBoom({ fd, sync: false }), pending: '', broken: false };
+    const out: Output = { boom: new SonicBoom({ fd, sync: false }), pending: '', handed: 0, written: 0, broken: false };
+    out.boom.on('write', (n: number) => (out.written += n));
     // nowhere left to report it
     out.boom.on('error', () => (out.broken = true));
     return out;
   };
   const streams = { stdout: open(1), stderr: open(2) };
+  const write = (out: Output, text: string) => {
+    if (out.broken) return;
+    out.handed += Buffer.byteLength(text);
+    out.boom.write(text);
+  };
   const handOn = (out: Output) => {
     if (out.pending === '') return;
     const text = out.pending;
     out.pending = '';
-    if (!out.broken) out.boom.write(text);
+    write(out, text);
   };
   const timer = setInterval(() => handOn(streams.stdout), LOG_FLUSH_INTERVAL_MS);
   timer.unref();
@@ -84,8 +100,7 @@ export function createStdioSink(): LogSink {
         return;
       }
       handOn(streams.stdout);
-      streams.stderr.pending = line;
-      handOn(streams.stderr);
+      write(streams.stderr, line);
     },
     async flush() {
       await Promise.all(
@@ -104,6 +119,9 @@ export function createStdioSink(): LogSink {
       );
     },
     flushSync() {
+      // a write in flight (libuv's pool) would race the synchronous writes below, and a later line
+      // could land before it: it is given a moment to finish first (the pool runs on meanwhile)
+      if (live().some((s) => s.handed > s.written)) sleepSync(IN_FLIGHT_WAIT_MS);
       for (const s of live()) {
         try {
           handOn(s);
