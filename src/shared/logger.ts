@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import SonicBoom from 'sonic-boom';
 import type { Config } from './config';
 
@@ -39,6 +40,7 @@ const IN_FLIGHT_WAIT_MS = 100;
 
 /** One of the process's output streams: lines held in `pending`, then written by sonic-boom. */
 interface Output {
+  fd: 1 | 2;
   boom: SonicBoom;
   pending: string;
   /** Bytes handed to sonic-boom, and bytes it reported written: more handed means a write may be in flight. */
@@ -50,6 +52,19 @@ interface Output {
 
 /** Blocks the thread for `ms` (the exit hook's only way to let libuv's pool finish a write). */
 const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/** Writes all of `text` to `fd` synchronously, waiting out a full non-blocking pipe (EAGAIN). */
+function writeAllSync(fd: number, text: string): void {
+  let buf = Buffer.from(text);
+  while (buf.length > 0) {
+    try {
+      buf = buf.subarray(writeSync(fd, buf));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      sleepSync(1);
+    }
+  }
+}
 
 /**
  * The process's stdout and stderr through asynchronous writers (sonic-boom on fd 1 and 2): a line
@@ -70,7 +85,7 @@ const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuf
  */
 export function createStdioSink(): LogSink {
   const open = (fd: 1 | 2): Output => {
-    const out: Output = { boom: new SonicBoom({ fd, sync: false }), pending: '', handed: 0, written: 0, broken: false };
+    const out: Output = { fd, boom: new SonicBoom({ fd, sync: false }), pending: '', handed: 0, written: 0, broken: false };
     out.boom.on('write', (n: number) => (out.written += n));
     // nowhere left to report it
     out.boom.on('error', () => (out.broken = true));
@@ -124,8 +139,12 @@ export function createStdioSink(): LogSink {
       if (live().some((s) => s.handed > s.written)) sleepSync(IN_FLIGHT_WAIT_MS);
       for (const s of live()) {
         try {
-          handOn(s);
+          // what sonic-boom holds first, then the lines this module holds, written here and now:
+          // handed to sonic-boom they would start an asynchronous write, which an exit never waits for
           s.boom.flushSync();
+          const text = s.pending;
+          s.pending = '';
+          writeAllSync(s.fd, text);
         } catch {
           // not open yet, or the reader is gone: nothing more can be done at exit
         }
