@@ -2,7 +2,7 @@ import { startApiServer } from './api/server';
 import { ConfigError, loadConfig, type Config } from './shared/config';
 import { createKnex, migrateLatest, partitionMismatch, repartition } from './shared/db/knex';
 import { queueHooks } from './shared/hooks';
-import { createLogger, type Logger } from './shared/logger';
+import { createLogger, exitAfterLog, type Logger } from './shared/logger';
 import { Metrics } from './shared/metrics';
 import { QUEUES } from './shared/queues/jobs';
 import { createShardedQueue, type TypedQueue } from './shared/queues/queue';
@@ -129,17 +129,13 @@ async function openProcess(role: ServingRole, config: Config, log: Logger): Prom
 async function main(): Promise<void> {
   const role = (process.argv[2] ?? process.env.SERVICE_ROLE ?? 'api') as Role;
   if (!(ROLES as readonly string[]).includes(role)) {
-    process.stderr.write(`usage: node dist/src/main.js <${ROLES.join('|')}> (or SERVICE_ROLE)\n`);
-    process.exit(2);
+    return exitAfterLog(2, `usage: node dist/src/main.js <${ROLES.join('|')}> (or SERVICE_ROLE)`);
   }
   let config: Config;
   try {
     config = loadConfig();
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`[session-service] ${err.message}\n`);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) return exitAfterLog(2, `[session-service] ${err.message}`);
     throw err;
   }
   // the API's request lines keep the seeds' `[session-service]` prefix, also when run in `all`
@@ -149,7 +145,4 @@ async function main(): Promise<void> {
   for (const part of PARTS[role]) await part(p);
 }
 
-main().catch((err) => {
-  process.stderr.write(`[session-service] fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+main().catch((err) => exitAfterLog(1, `[session-service] fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));

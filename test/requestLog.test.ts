@@ -1,30 +1,34 @@
 import { randomUUID } from 'node:crypto';
+import type { LogSink, LogStream } from '../src/shared/logger';
 import { buildSession, request, startTestApi, waitFor, type TestApi } from './support/harness';
 
-/** Lines the service wrote to stdout while a test ran. */
-const logged: string[] = [];
+/*
+ * The request line's format, in-process: the API's log goes to a sink that keeps its lines. The
+ * writer the processes use (sonic-boom on stdout and stderr) is tested in test/logWriter.test.ts.
+ */
+
+/** Lines the service logged while a test ran, with the stream each went to. */
+const logged: Array<{ stream: LogStream; line: string }> = [];
+const sink: LogSink = {
+  write: (stream, line) => void logged.push({ stream, line }),
+  flush: async () => undefined,
+  flushSync: () => undefined,
+};
 
 let api: TestApi;
 beforeAll(async () => {
-  api = await startTestApi({ LOG_LEVEL: 'info' });
-  const write = process.stdout.write.bind(process.stdout);
-  jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: never[]) => {
-    const text = String(chunk);
-    if (!text.startsWith('[session-service]')) return write(chunk, ...rest);
-    logged.push(text);
-    return true;
-  }) as typeof process.stdout.write);
+  api = await startTestApi({ LOG_LEVEL: 'info' }, undefined, sink);
 });
 afterAll(async () => {
   await api.close();
-  jest.restoreAllMocks();
 });
 beforeEach(() => {
   logged.length = 0;
 });
 
 /** The log lines that carry this request id. */
-const linesFor = (requestId: string) => logged.filter((line) => line.includes(` ${requestId} `));
+const linesFor = (requestId: string) =>
+  logged.filter(({ stream, line }) => stream === 'stdout' && line.includes(` ${requestId} `)).map((l) => l.line);
 
 test('every request writes one line: [session-service] <request-id> <METHOD> <URL> <STATUS> <duration>ms', async () => {
   const s = await buildSession(api);

@@ -27,6 +27,32 @@ import type { CloseRequest, FoundResult, SessionStore, UnownedResult, WriteResul
 import { writeSnapshots } from './store/snapshotWriter';
 import type { StoredAttempt } from './store/sessionCodec';
 
+/**
+ * The service's ports: what it uses of the live state (SessionStore, Redis), of the durable copy
+ * (SessionRepository, PostgreSQL) and of the quiz policies (PolicyStore). The real classes are
+ * these; the unit tests' in-memory fakes (test/support/fakePorts.ts) are too, so a rule of the
+ * service is tested without servers.
+ */
+export type LiveStatePort = Pick<
+  SessionStore,
+  'read' | 'get' | 'getMany' | 'fill' | 'progress' | 'close' | 'control' | 'note' | 'publishClientEvents' | 'pendingEvents' | 'rebase'
+>;
+/** What the service uses of PostgreSQL (see LiveStatePort). */
+export type DurablePort = Pick<
+  SessionRepository,
+  | 'insertIfNoneOpen'
+  | 'findOpen'
+  | 'countAttempts'
+  | 'findById'
+  | 'insertEvents'
+  | 'eventsAfter'
+  | 'listAttempts'
+  | 'upsertSnapshots'
+  | 'versionsOf'
+>;
+/** What the service uses of the quiz policies (see LiveStatePort). */
+export type PolicyPort = Pick<PolicyStore, 'rulesFor'>;
+
 /** Limits on what one attempt may hold. */
 export interface AttemptLimits {
   maxAnswers: number;
@@ -126,9 +152,9 @@ const START_ROUNDS = 3;
  */
 export class SessionService {
   constructor(
-    private readonly store: SessionStore,
-    private readonly repo: SessionRepository,
-    private readonly policies: Pick<PolicyStore, 'rulesFor'>,
+    private readonly store: LiveStatePort,
+    private readonly repo: DurablePort,
+    private readonly policies: PolicyPort,
     private readonly options: { defaultTimeLimitSeconds: number; limits: AttemptLimits },
     private readonly hooks: SessionHooks = noHooks,
     private readonly log?: Logger,

@@ -23,7 +23,9 @@ type Closer = { name: string; close: () => Promise<unknown>; order: ShutdownOrde
 
 /**
  * One registry every resource registers its close with. On SIGTERM/SIGINT the closers run in order
- * (lower first: stop taking work, then drain, then close connections), bounded by a timeout.
+ * (lower first: stop taking work, then drain, then close connections), bounded by a timeout. The
+ * log is flushed last, after "shutdown complete" (a buffered writer: logger.ts); should the timeout
+ * end the process first, the logger's exit hook writes what it still holds.
  */
 export class Shutdown {
   private readonly closers: Closer[] = [];
@@ -48,17 +50,16 @@ export class Shutdown {
   /** Exits the process when SIGTERM or SIGINT arrives, after closing everything. */
   installSignalHandlers(): void {
     const onSignal = (signal: NodeJS.Signals) => {
-      const timer = setTimeout(() => {
-        this.log.error(`shutdown took longer than ${this.timeoutMs}ms; exiting`);
-        process.exit(1);
-      }, this.timeoutMs);
+      // an exit after an error line waits for the log (bounded: logger.ts), so the line is out
+      const fail = (line: string) => {
+        this.log.error(line);
+        void this.log.flush().finally(() => process.exit(1));
+      };
+      const timer = setTimeout(() => fail(`shutdown took longer than ${this.timeoutMs}ms; exiting`), this.timeoutMs);
       timer.unref();
       this.run(signal).then(
         () => process.exit(0),
-        (err) => {
-          this.log.error(`shutdown failed: ${String(err)}`);
-          process.exit(1);
-        },
+        (err) => fail(`shutdown failed: ${String(err)}`),
       );
     };
     process.once('SIGTERM', onSignal);
@@ -82,5 +83,7 @@ export class Shutdown {
       );
     }
     this.log.info('shutdown complete');
+    // the log last: its writer holds lines (LOG_FLUSH_INTERVAL_MS) that must be out before the exit
+    await this.log.flush();
   }
 }

@@ -6,7 +6,7 @@ import { assertMatchesOpenApi } from './openapiValidator';
 import { createApp } from '../../src/api/app';
 import { createStreamHub, type StreamHub } from '../../src/api/streamHub';
 import { loadConfig, type Config } from '../../src/shared/config';
-import { createLogger } from '../../src/shared/logger';
+import { createLogger, type LogSink } from '../../src/shared/logger';
 import { createRuntime, type Runtime } from '../../src/shared/runtime';
 import { Shutdown, ShutdownOrder } from '../../src/shared/shutdown';
 import { isCluster } from '../../src/shared/redis';
@@ -59,10 +59,13 @@ export interface TestResponse {
   sent?: ClientText;
 }
 
-/** Starts the API in-process against the test Redis and PostgreSQL (from the environment). */
-export async function startTestApi(overrides: Partial<Config> = {}, hooks?: SessionHooks): Promise<TestApi> {
+/**
+ * Starts the API in-process against the test Redis and PostgreSQL (from the environment); its log
+ * goes to `logSink` when given (else to this process's stdout and stderr).
+ */
+export async function startTestApi(overrides: Partial<Config> = {}, hooks?: SessionHooks, logSink?: LogSink): Promise<TestApi> {
   const config = loadConfig(process.env, { LOG_LEVEL: 'silent', PORT: 0, ...overrides });
-  const log = createLogger(config.LOG_LEVEL);
+  const log = createLogger(config.LOG_LEVEL, '', logSink);
   const shutdown = new Shutdown(log, 5000);
   const runtime = createRuntime(config, log, shutdown, 'test', hooks);
   await new Promise<void>((resolve) => (runtime.redis.status === 'ready' ? resolve() : runtime.redis.once('ready', () => resolve())));

@@ -38,7 +38,7 @@ export interface ServiceProcess {
   url: string | null;
   /** True until the process has exited. */
   readonly running: boolean;
-  /** Settles when the process exits, however that happens. */
+  /** Settles when the process has exited, however that happens, and its output is complete. */
   exited: Promise<ExitInfo>;
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
@@ -90,12 +90,9 @@ function track(role: ProcessRole, child: ChildProcess, url: string | null): Serv
   };
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
-  const exited = new Promise<ExitInfo>((resolve) => {
-    child.once('exit', (code, signal) => {
-      running = false;
-      resolve({ code, signal });
-    });
-  });
+  child.once('exit', () => (running = false));
+  // on 'close', after the exit: then the output holds every byte the process wrote
+  const exited = new Promise<ExitInfo>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
 
   const proc: ServiceProcess = {
     role,

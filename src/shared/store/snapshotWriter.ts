@@ -18,8 +18,8 @@ export interface HeldSnapshot {
  * acknowledged after the restart is refused.
  */
 export async function writeSnapshots(
-  store: SessionStore,
-  repo: SessionRepository,
+  store: Pick<SessionStore, 'rebase'>,
+  repo: Pick<SessionRepository, 'upsertSnapshots' | 'versionsOf'>,
   attempts: readonly Attempt[],
   clock: () => number = Date.now,
 ): Promise<Map<string, HeldSnapshot>> {
