@@ -5,8 +5,8 @@ import type { Profile } from './options';
 import { LatencyRecorder, round, type LatencySummary } from './stats';
 import { answerFor, QUESTIONS } from './workload';
 
-/** What is loaded: the service's API, or the bare baseline app. */
-export type Target = 'service' | 'baseline';
+/** What is loaded: the service's API, the bare baseline app, or the baseline app's heavy routes (bench/baseline.ts). */
+export type Target = 'service' | 'baseline' | 'heavy';
 
 /** The attempts a run works on, and the version each is at (writes follow it). */
 export interface AttemptSet {
@@ -38,22 +38,38 @@ export interface RunResult {
 
 type Request = autocannon.Request;
 
+/** How a run's requests are dressed beyond their profile. */
+export interface LoadOptions {
+  /** Every write carries an Idempotency-Key of its own (the features' cost run). */
+  idempotencyKeys?: boolean;
+}
+
+let keySeq = 0;
+
 /**
  * The requests one connection sends. Connection k owns attempts k, k+C, k+2C, ... (C connections),
  * so no two connections write the same attempt and every write carries the version its own last
  * response reported (a 409 would mean the harness lost track, and is counted).
  */
-function connectionRequests(target: Target, profile: Profile, k: number, connections: number, set: AttemptSet): Request[] {
+function connectionRequests(
+  target: Target,
+  profile: Profile,
+  k: number,
+  connections: number,
+  set: AttemptSet,
+  options: LoadOptions,
+): Request[] {
   const n = set.ids.length;
   const owned: number[] = [];
   for (let i = k; i < n; i += connections) owned.push(i);
   let sent = 0;
   let current = owned[0];
-  const readPath = (i: number) => (target === 'service' ? `/api/sessions/${set.ids[i]}` : `/base/${i}`);
-  const writePath = (i: number) => (target === 'service' ? `/api/sessions/${set.ids[i]}/progress` : `/base/${i}/progress`);
+  const base = target === 'heavy' ? '/heavy' : '/base';
+  const readPath = (i: number) => (target === 'service' ? `/api/sessions/${set.ids[i]}` : `${base}/${i}`);
+  const writePath = (i: number) => (target === 'service' ? `/api/sessions/${set.ids[i]}/progress` : `${base}/${i}/progress`);
   const writeBody = (i: number, seq: number) => {
     const q = seq % QUESTIONS;
-    // the baseline ignores the version; it is sent anyway so both bodies have the same size
+    // the heavy baseline ignores the version; it is sent anyway so all bodies have the same size
     return JSON.stringify({ version: set.versions[i], question_id: `q${q + 1}`, answer: answerFor(q, seq), current_question: q + 1 });
   };
   const setupRequest = (req: Request): Request => {
@@ -71,11 +87,13 @@ function connectionRequests(target: Target, profile: Profile, k: number, connect
       method: 'PATCH',
       path: writePath(current),
       body: writeBody(current, seq),
-      headers: { 'content-type': 'application/json' },
+      headers: options.idempotencyKeys
+        ? { 'content-type': 'application/json', 'idempotency-key': `bench-${process.pid}-${++keySeq}` }
+        : { 'content-type': 'application/json' },
     };
   };
   const onResponse = (_status: number, _body: string, _context: object, headers: IncomingHttpHeaders | undefined) => {
-    if (target !== 'service' || !headers) return;
+    if (target === 'heavy' || !headers) return;
     const version = versionFromEtag(headers.etag ?? (headers as Record<string, string>).ETag);
     if (version !== null) set.versions[current] = version;
   };
@@ -90,6 +108,7 @@ export async function runLoad(
   connections: number,
   seconds: number,
   set: AttemptSet,
+  options: LoadOptions = {},
 ): Promise<RunResult> {
   const latencies = new LatencyRecorder();
   const statuses: Record<string, number> = {};
@@ -103,7 +122,7 @@ export async function runLoad(
     pipelining: 1,
     timeout: 10,
     setupClient: (client) => {
-      client.setRequests(connectionRequests(target, profile, k++, connections, set));
+      client.setRequests(connectionRequests(target, profile, k++, connections, set, options));
       client.on('response', (status: number, _bytes: number, ms: number) => {
         if (status >= 200 && status < 300) {
           ok++;

@@ -62,6 +62,10 @@ export interface BenchOptions {
    * (queues on a private second one) or on a local Redis Cluster; `off`: the phases.
    */
   capacity: 'off' | 'single' | 'cluster';
+  /** Measure the heavy baseline (HGETALL, the service's progress script) as a third column. */
+  heavyBaseline: boolean;
+  /** Measure what the features cost a write (policies, idempotency keys, an open stream) against plain writes. */
+  features: boolean;
   /** First port of the capacity run's local cluster (6 ports). */
   clusterPort: number;
 }
@@ -94,6 +98,10 @@ const HELP = `usage: node dist/bench/bench/run.js [options]   (npm run bench -- 
   --capacity            instead of the phases: CPU per read, write and persisted row of each component,
                         and the capacity plan from them (state and queues on two Redis servers)
   --cluster             the same on a local 3-master Redis Cluster (ports --cluster-port..+5, default 7500)
+  --heavy-baseline      also measure the heavy baseline of earlier runs (HGETALL of the hash, the
+                        service's own progress script) as a third column
+  --no-features         skip the features' cost run (policies, idempotency keys and a quiz stream
+                        against plain writes, at the first connection count)
   --cpu-prof            run the API and the baseline under node --cpu-prof
   --keep                keep the database and the Redis DB afterwards
   --results DIR         where the JSON (and profiles, logs) go (default bench/results)
@@ -136,6 +144,8 @@ export function parseOptions(argv: string[]): BenchOptions {
       'redis-db': { type: 'string' },
       'pg-database': { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
+      'heavy-baseline': { type: 'boolean', default: false },
+      'no-features': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'semi-space': { type: 'string' },
       policy: { type: 'string' },
@@ -183,6 +193,8 @@ export function parseOptions(argv: string[]): BenchOptions {
         policy: null,
         capacity: 'off',
         clusterPort: 7500,
+        heavyBaseline: false,
+        features: true,
       }
     : {
         smoke,
@@ -213,8 +225,16 @@ export function parseOptions(argv: string[]): BenchOptions {
         policy: null,
         capacity: 'off',
         clusterPort: 7500,
+        heavyBaseline: false,
+        features: true,
       };
-  const o = { ...defaults, cpuProf: values['cpu-prof'] === true, keep: values.keep === true };
+  const o = {
+    ...defaults,
+    cpuProf: values['cpu-prof'] === true,
+    keep: values.keep === true,
+    heavyBaseline: values['heavy-baseline'] === true,
+    features: values['no-features'] !== true,
+  };
   if (values['semi-space'] !== undefined)
     o.semiSpace = Number(values['semi-space']) === 0 ? 0 : positiveInt('semi-space', values['semi-space']);
   if (values.attempts !== undefined) o.attempts = positiveInt('attempts', values.attempts);

@@ -47,8 +47,7 @@ async function main(options: BenchOptions): Promise<BenchReport> {
       HOST: '127.0.0.1',
       DATABASE_URL: stores.databaseUrl,
       REDIS_URL: stores.redisUrl,
-      // warn, not info: at info the API writes one line per request, which would dominate its CPU
-      LOG_LEVEL: 'warn',
+      // the service at its defaults: LOG_LEVEL info, one request line per request (the seeds' format)
       PERSIST_DELAY_SECONDS: options.persistDelay,
     };
     await runToCompletion(MAIN_JS, ['migrate'], serviceEnv);

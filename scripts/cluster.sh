@@ -25,7 +25,7 @@ for p in $PORTS; do
   mkdir -p "$DIR/$p"
   redis-server --port "$p" --bind 127.0.0.1 --daemonize yes --dir "$DIR/$p" --logfile "$DIR/$p/redis.log" \
     --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
-    --appendonly no --save '' --maxmemory-policy noeviction --hash-max-listpack-value 512 \
+    --appendonly no --save '' --maxmemory-policy noeviction --hash-max-listpack-value 4096 \
     --repl-diskless-sync-delay 0 --cluster-replica-validity-factor 0
 done
 for p in $PORTS; do

@@ -57,7 +57,7 @@ ensure_redis() {
   redis-server --bind 127.0.0.1 --port 6379 --daemonize yes \
     --dir "$DATA/redis" --logfile "$DATA/redis/redis.log" \
     --appendonly yes --appendfsync everysec --maxmemory-policy noeviction \
-    --hash-max-listpack-value 512 \
+    --hash-max-listpack-value 4096 \
     --save ''
   for _ in $(seq 1 50); do
     redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && return

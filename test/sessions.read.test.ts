@@ -4,6 +4,7 @@ import { expectAttemptShape, expectError, expectValidationError } from './suppor
 import { ROUTE_FAMILIES, sessionClient } from './support/sessionClient';
 import { noHooks } from '../src/shared/sessionService';
 import { sessionKey } from '../src/shared/store/sessionStore';
+import { answerHashFields } from '../src/shared/store/sessionCodec';
 
 /** Where each read was served from, as the service reports it through its hooks. */
 const readsFrom: Array<'redis' | 'postgres'> = [];
@@ -114,6 +115,38 @@ describe.each(ROUTE_FAMILIES)('cache miss on %s', (prefix) => {
   });
 });
 
+describe('a hash cached in the earlier layout (one a:<question id> field per answer)', () => {
+  /** Turns the attempt's cached hash into the earlier layout: its answers as a:<id> fields. */
+  async function toEarlierLayout(id: string, answers: Record<string, unknown>): Promise<void> {
+    await api.redis.hdel(sessionKey(id), 'answers', 'answer_index');
+    const fields = Object.entries(answers).flatMap(([q, a]) => [`a:${q}`, JSON.stringify(a)]);
+    if (fields.length > 0) await api.redis.hset(sessionKey(id), ...fields);
+  }
+
+  test('is read with its answers, and converted in place', async () => {
+    const s = await buildSession(api);
+    await toEarlierLayout(s.id, { q1: 'one', 'a/b': { x: [1, 2] }, 'é "q"': 3 });
+    const read = await sessionClient(api, '/api/sessions').get(s.id);
+    expect(read.status).toBe(200);
+    expect(read.body.answers).toEqual({ q1: 'one', 'a/b': { x: [1, 2] }, 'é "q"': 3 });
+    const hash = await api.redis.hgetall(sessionKey(s.id));
+    expect(Object.keys(hash).filter((f) => f.startsWith('a:'))).toEqual([]);
+    expect(JSON.parse(hash.answers)).toEqual({ q1: 'one', 'a/b': { x: [1, 2] }, 'é "q"': 3 });
+  });
+
+  test('a write converts it first: an answer to a question already answered replaces it, not a second entry', async () => {
+    const s = await buildSession(api);
+    await toEarlierLayout(s.id, { 'a/b': 'old', q2: 'kept' });
+    const client = sessionClient(api, '/api/sessions');
+    const written = await client.progress(s.id, { question_id: 'a/b', answer: 'new' });
+    expect(written.status).toBe(200);
+    expect(written.body.answers).toEqual({ 'a/b': 'new', q2: 'kept' });
+    const hash = await api.redis.hgetall(sessionKey(s.id));
+    expect(hash.answers.match(/"a\/b"/g)).toHaveLength(1);
+    expect((await client.get(s.id)).body.answers).toEqual({ 'a/b': 'new', q2: 'kept' });
+  });
+});
+
 describe('SessionStore.fill (the re-cache step)', () => {
   test('never overwrites a newer cached version with an older one', async () => {
     const s = await buildSession(api);
@@ -124,7 +157,7 @@ describe('SessionStore.fill (the re-cache step)', () => {
 
     expect(await api.store.fill(older)).toBe(false);
     expect(await api.redis.hget(sessionKey(s.id), 'version')).toBe('2');
-    expect(await api.redis.hget(sessionKey(s.id), 'a:q1')).toBe('"newer"');
+    expect((await api.store.get(s.id))!.attempt.answers.get('q1')).toBe('"newer"');
   });
 
   test('does not rewrite a cached copy of the same version', async () => {
@@ -137,7 +170,7 @@ describe('SessionStore.fill (the re-cache step)', () => {
   test('replaces an older cached copy as a whole, dropping answers the newer one lacks', async () => {
     const s = await buildSession(api);
     const cached = (await api.store.get(s.id))!.attempt;
-    await api.redis.hset(sessionKey(s.id), 'a:stale', '"x"');
+    await api.redis.hset(sessionKey(s.id), ...answerHashFields(new Map([['stale', '"x"']])));
     const newer = { ...cached, version: 5, answers: new Map([['q9', '"fresh"']]) };
     expect(await api.store.fill(newer)).toBe(true);
     const after = (await api.store.get(s.id))!.attempt;

@@ -2,6 +2,7 @@ import { dirtySetOf } from '../src/shared/store/keys';
 import type { Queue } from 'bullmq';
 import { QUEUES } from '../src/shared/queues/jobs';
 import { eventsKey, sessionKey } from '../src/shared/store/sessionStore';
+import { answerHashFields } from '../src/shared/store/sessionCodec';
 import { foldAnswers, type AttemptEvent } from '../src/shared/domain/events';
 import { request, sleep, waitFor, dirtyTotal } from './support/harness';
 import { useIsolatedStores } from './support/isolatedStores';
@@ -161,7 +162,7 @@ describe('persist-snapshot (write-behind) with real worker processes', () => {
     expect(await rowOf(stores().knex, attempt.id)).toEqual(before);
     // Redis itself older than the row (it came back from an older state and students now work on
     // that copy): the copy is moved above the row's version and written, not silently refused
-    await stores().redis.hset(sessionKey(attempt.id), 'version', '4', 'a:q0', '"after-redis-restore"');
+    await stores().redis.hset(sessionKey(attempt.id), 'version', '4', ...answerHashFields(new Map([['q0', '"after-redis-restore"']])));
     await persistQueue.add('persist-snapshot', { sessionId: attempt.id, dirtySince: 2 }, { jobId: `stale-${attempt.id}` });
     expect(await completedValue(`stale-${attempt.id}`)).toBe('written');
     expect(await rowOf(stores().knex, attempt.id)).toMatchObject({ version: before.version + 1, answers: { q0: 'after-redis-restore' } });

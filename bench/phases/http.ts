@@ -1,12 +1,14 @@
 import { jobIds, QUEUES } from '../../src/shared/queues/jobs';
 import { encodeAttempt } from '../../src/shared/store/sessionCodec';
 import { sessionKey } from '../../src/shared/store/sessionStore';
-import { BASELINE_DIRTY_KEY, baselineKey } from '../baseline';
+import http from 'node:http';
+import { attemptJson } from '../../src/shared/domain/attempt';
+import { BASELINE_DIRTY_KEY, baselineKey, heavyBaselineKey } from '../baseline';
 import { JsonClient } from '../client';
 import { meanMemoryUsage, sleep, usedMemory, waitForDrain, type BenchContext } from '../context';
-import { runLoad, type AttemptSet, type RunResult } from '../load';
+import { runLoad, type AttemptSet, type Target } from '../load';
+import { commandSummary, measuredRun, type MeasuredRun } from '../measure';
 import type { Profile } from '../options';
-import { sampleCpu } from '../processes';
 import { round } from '../stats';
 import { applyPolicies, POLICY_QUIZ, prefillAnswers, seededAttempt, startAttempts } from '../workload';
 
@@ -24,20 +26,42 @@ async function syncVersions(ctx: BenchContext, set: AttemptSet): Promise<void> {
   });
 }
 
-/** One profile at one connection count: the baseline run, the service run, and their ratio. */
+/** One profile at one connection count: the baseline run, the service run, and their ratios. */
 export interface HttpComparison {
   profile: Profile;
   connections: number;
-  baseline: RunResult;
-  service: RunResult;
+  /** The bare baseline (bench/baseline.ts: one GET, or one small merge script). */
+  baseline: MeasuredRun;
+  service: MeasuredRun;
+  /** The heavy baseline of earlier runs (HGETALL, the service's own progress script), with --heavy-baseline. */
+  heavy: MeasuredRun | null;
   /** Service 2xx/s over baseline 2xx/s. */
   ratio: number;
+  /** Service p99 over baseline p99. */
+  p99Ratio: number;
   /**
    * CPU time of the app process per 2xx response (µs): the baseline's and the service's, and
    * baseline/service. Steadier than throughput on a shared machine, where the load generator and
    * other work take cores from both alike.
    */
   cpuMicrosPerRequest: { baseline: number; service: number; ratio: number };
+}
+
+/**
+ * What the features of the exam issues cost a write: the write profile on attempts started at a
+ * quiz under a policy (with an accommodation per user), every write with an Idempotency-Key and
+ * the quiz's stream open, against the same profile on plain attempts with none of them. Run
+ * plain, featured, plain, featured; the ratio is of the sums. (The event log is written on every
+ * write in both: it is not optional.)
+ */
+export interface FeatureCost {
+  connections: number;
+  plain: MeasuredRun[];
+  featured: MeasuredRun[];
+  /** Featured 2xx/s over plain 2xx/s (sums of both rounds). */
+  ratio: number;
+  /** Bytes the open quiz stream received during the featured runs. */
+  streamBytes: number;
 }
 
 /** Redis memory of attempts made through the API, per attempt, at each step of their setup. */
@@ -63,20 +87,51 @@ export interface HttpPhaseResult {
   createPerSecond: number;
   memory: ApiMemory;
   runs: HttpComparison[];
+  features: FeatureCost | null;
 }
 
-/** Writes baseline hashes [from, count), shaped like the service's attempts with 20 answers. */
-export async function seedBaseline(ctx: BenchContext, count: number, from = 0): Promise<void> {
+/**
+ * Writes the baseline's attempts [from, count): each attempt's JSON text for the bare baseline
+ * (the service's own rendering of an attempt with 20 answers), and with `heavy` the hash shaped
+ * like the service's for the heavy one.
+ */
+export async function seedBaseline(ctx: BenchContext, count: number, heavy: boolean, from = 0): Promise<void> {
   const now = Date.now();
   for (let start = from; start < count; start += 1000) {
     const pipeline = ctx.stores.redis.pipeline();
     for (let i = start; i < Math.min(count, start + 1000); i++) {
-      pipeline.hset(baselineKey(i), ...encodeAttempt(seededAttempt(`bench-base-${i}`, now), null));
-      pipeline.expire(baselineKey(i), 3600);
+      const attempt = seededAttempt(`bench-base-${i}`, now);
+      pipeline.set(baselineKey(i), attemptJson(attempt, now), 'EX', 3600);
+      if (heavy) {
+        pipeline.hset(heavyBaselineKey(i), ...encodeAttempt(attempt, null));
+        pipeline.expire(heavyBaselineKey(i), 3600);
+      }
     }
     await pipeline.exec();
   }
   await ctx.stores.redis.del(BASELINE_DIRTY_KEY);
+}
+
+/** Sets the bare baseline's versions to what its JSON texts hold (the same reason as syncVersions). */
+async function syncBaselineVersions(ctx: BenchContext, set: AttemptSet): Promise<void> {
+  const pipeline = ctx.stores.redis.pipeline();
+  for (let i = 0; i < set.versions.length; i++) pipeline.get(baselineKey(i));
+  const replies = (await pipeline.exec()) ?? [];
+  replies.forEach(([err, json], i) => {
+    const v = !err && typeof json === 'string' ? /"version":(\d+)/.exec(json) : null;
+    if (v) set.versions[i] = Number(v[1]);
+  });
+}
+
+/** Opens the quiz's change stream and counts the bytes it receives, until `close()`. */
+function openQuizStream(apiUrl: string, quizId: string): { bytes: () => number; close: () => void } {
+  let bytes = 0;
+  const req = http.get(`${apiUrl}/api/quizzes/${encodeURIComponent(quizId)}/stream`, (res) => {
+    res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    res.on('error', () => undefined);
+  });
+  req.on('error', () => undefined);
+  return { bytes: () => bytes, close: () => req.destroy() };
 }
 
 /**
@@ -86,7 +141,7 @@ export async function seedBaseline(ctx: BenchContext, count: number, from = 0): 
  */
 export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
   const o = ctx.options;
-  await seedBaseline(ctx, o.attempts);
+  await seedBaseline(ctx, o.attempts, o.heavyBaseline);
 
   const client = new JsonClient(ctx.apiUrl, 64);
   const memBefore = await usedMemory(ctx);
@@ -106,8 +161,10 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
 
   if (o.warmup > 0) {
     ctx.log(`warming up (${o.warmup} s per app and profile)`);
+    const warmSet: AttemptSet = { ids: set.ids, versions: set.ids.map(() => 2) };
     for (const profile of ['get', 'write'] as Profile[]) {
-      await runLoad(ctx.baselineUrl, 'baseline', profile, o.connections[0], o.warmup, set);
+      await syncBaselineVersions(ctx, warmSet);
+      await runLoad(ctx.baselineUrl, 'baseline', profile, o.connections[0], o.warmup, warmSet);
       await syncVersions(ctx, set);
       await runLoad(ctx.apiUrl, 'service', profile, o.connections[0], o.warmup, set);
     }
@@ -134,34 +191,39 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
   );
 
   const runs: HttpComparison[] = [];
+  const baseSet: AttemptSet = { ids: set.ids, versions: set.ids.map(() => 2) };
   for (const connections of o.connections) {
     for (const profile of o.profiles) {
-      const measure = async (target: 'baseline' | 'service') => {
+      const measure = async (target: Target) => {
         if (target === 'service') await syncVersions(ctx, set);
-        const cpu = sampleCpu(ctx.cpuTargets);
-        const result = await runLoad(target === 'service' ? ctx.apiUrl : ctx.baselineUrl, target, profile, connections, o.duration, set);
-        result.cpu = cpu();
-        return result;
+        if (target === 'baseline') await syncBaselineVersions(ctx, baseSet);
+        return measuredRun(ctx, target, profile, connections, o.duration, target === 'baseline' ? baseSet : set);
       };
       const baseline = await measure('baseline');
       const service = await measure('service');
+      const heavy = o.heavyBaseline ? await measure('heavy') : null;
       const ratio = round(service.rps / baseline.rps, 3);
-      const perRequest = (r: RunResult, proc: string) => round(((r.cpu?.[proc] ?? NaN) * 1e6) / r.rps, 0);
-      const cpuMicros = { baseline: perRequest(baseline, 'baseline'), service: perRequest(service, 'api') };
+      const cpuMicros = { baseline: baseline.cost.appMicros, service: service.cost.appMicros };
       runs.push({
         profile,
         connections,
         baseline,
         service,
+        heavy,
         ratio,
+        p99Ratio: round(service.latency.p99 / baseline.latency.p99, 3),
         cpuMicrosPerRequest: { ...cpuMicros, ratio: round(cpuMicros.baseline / cpuMicros.service, 3) },
       });
       ctx.log(
-        `${profile.padEnd(5)} c=${String(connections).padEnd(4)} baseline ${baseline.rps}/s p99 ${baseline.latency.p99} ms | ` +
-          `service ${service.rps}/s p99 ${service.latency.p99} ms | ratio ${ratio}`,
+        `${profile.padEnd(5)} c=${String(connections).padEnd(4)} baseline ${baseline.rps}/s p99 ${baseline.latency.p99} ms ` +
+          `(app ${baseline.cost.appMicros} µs, redis ${baseline.cost.redisMicros} µs: ${commandSummary(baseline.cost)}) | ` +
+          `service ${service.rps}/s p99 ${service.latency.p99} ms (api ${service.cost.appMicros} µs, redis ${service.cost.redisMicros} µs: ` +
+          `${commandSummary(service.cost)}) | ratio ${ratio}` +
+          (heavy ? ` | heavy baseline ${heavy.rps}/s p99 ${heavy.latency.p99} ms` : ''),
       );
     }
   }
+  const features = o.features && o.profiles.includes('write') ? await featureCost(ctx, set) : null;
   return {
     attempts: o.attempts,
     createSeconds: round(createSeconds, 2),
@@ -176,5 +238,38 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
       queueEventEntries,
     },
     runs,
+    features,
   };
+}
+
+/** FeatureCost: a second set of attempts, under the policy quiz, and the write profile on both sets. */
+async function featureCost(ctx: BenchContext, plainSet: AttemptSet): Promise<FeatureCost> {
+  const o = ctx.options;
+  const client = new JsonClient(ctx.apiUrl, 64);
+  await applyPolicies(client, o.policy ?? 'autosubmit', 'bench-feat', o.attempts);
+  const created = await startAttempts(client, o.attempts, 64, 'bench-feat', undefined, POLICY_QUIZ);
+  const featSet: AttemptSet = { ids: created.ids, versions: created.versions };
+  await prefillAnswers(client, featSet.ids, featSet.versions, 64);
+  client.close();
+  const connections = o.connections[0];
+  const plain: MeasuredRun[] = [];
+  const featured: MeasuredRun[] = [];
+  let streamBytes = 0;
+  for (let round_ = 0; round_ < 2; round_++) {
+    await syncVersions(ctx, plainSet);
+    plain.push(await measuredRun(ctx, 'service', 'write', connections, o.duration, plainSet));
+    await syncVersions(ctx, featSet);
+    const stream = openQuizStream(ctx.apiUrl, POLICY_QUIZ);
+    await sleep(200);
+    featured.push(await measuredRun(ctx, 'service', 'write', connections, o.duration, featSet, { idempotencyKeys: true }));
+    streamBytes += stream.bytes();
+    stream.close();
+  }
+  const sum = (runs: MeasuredRun[]) => runs.reduce((a, r) => a + r.ok, 0) / runs.reduce((a, r) => a + r.seconds, 0);
+  const ratio = round(sum(featured) / sum(plain), 3);
+  ctx.log(
+    `features: plain writes ${plain.map((r) => r.rps).join(', ')}/s, with policies, idempotency keys and a quiz stream ` +
+      `${featured.map((r) => r.rps).join(', ')}/s: ratio ${ratio} (stream received ${streamBytes} B)`,
+  );
+  return { connections, plain, featured, ratio, streamBytes };
 }

@@ -2,8 +2,7 @@ import { SessionRepository } from '../../src/shared/store/sessionRepository';
 import { SessionStore, sessionKey } from '../../src/shared/store/sessionStore';
 import { mapConcurrent } from '../client';
 import { countKeys, meanMemoryUsage, sleep, usedMemory, type BenchContext } from '../context';
-import { runLoad, type RunResult } from '../load';
-import { sampleCpu } from '../processes';
+import { measuredRun, type MeasuredRun } from '../measure';
 import { round } from '../stats';
 import { seededAttempt } from '../workload';
 import { seedBaseline } from './http';
@@ -27,14 +26,17 @@ export interface ScaleResult {
    * what is left once the machine's drift between the two measurements is taken out.
    */
   p99RatioOverBaseline: number;
+  /** Service GET 2xx/s with the large set over with the small set, and the same over the baseline's. */
+  rpsRatio: number;
+  rpsRatioOverBaseline: number;
 }
 
 /** A GET run with `openAttempts` seeded attempts (reads spread over them), and the baseline's beside it. */
 export interface ScaleRun {
   openAttempts: number;
   sessionKeys: number;
-  run: RunResult;
-  baseline: RunResult;
+  run: MeasuredRun;
+  baseline: MeasuredRun;
 }
 
 /**
@@ -62,16 +64,10 @@ export async function scalePhase(ctx: BenchContext): Promise<ScaleResult> {
     seedSeconds += (Date.now() - started) / 1000;
   };
   const getRun = async (): Promise<ScaleRun> => {
-    await seedBaseline(ctx, ids.length);
+    await seedBaseline(ctx, ids.length, false);
     const set = { ids, versions: ids.map(() => 2) };
-    const measure = async (target: 'baseline' | 'service') => {
-      const cpu = sampleCpu(ctx.cpuTargets);
-      const run = await runLoad(target === 'service' ? ctx.apiUrl : ctx.baselineUrl, target, 'get', o.connections[0], o.duration, set);
-      run.cpu = cpu();
-      return run;
-    };
-    const baseline = await measure('baseline');
-    const run = await measure('service');
+    const baseline = await measuredRun(ctx, 'baseline', 'get', o.connections[0], o.duration, set);
+    const run = await measuredRun(ctx, 'service', 'get', o.connections[0], o.duration, set);
     return { openAttempts: ids.length, sessionKeys: await countKeys(ctx, 'session:*'), run, baseline };
   };
 
@@ -105,5 +101,7 @@ export async function scalePhase(ctx: BenchContext): Promise<ScaleResult> {
     large,
     p99Ratio,
     p99RatioOverBaseline: round(p99Ratio / (large.baseline.latency.p99 / small.baseline.latency.p99), 3),
+    rpsRatio: round(large.run.rps / small.run.rps, 3),
+    rpsRatioOverBaseline: round(large.run.rps / small.run.rps / (large.baseline.rps / small.baseline.rps), 3),
   };
 }

@@ -40,13 +40,20 @@ export interface AppDeps {
 
 /** Records a request's latency under its route pattern ('unmatched' when no route took it). */
 function observeLatency(metrics: Metrics): (ctx: Context, seconds: number) => void {
+  // one child per method, route and status, looked up by one string: prom-client's own label
+  // lookup sorts and joins the label object on every call
+  const children = new Map<string, { observe(seconds: number): void }>();
   return (ctx, seconds) => {
     // Prometheus' own scrapes are not traffic: the request rate is the clients'
     if (ctx.path === '/metrics') return;
-    metrics.httpDuration.observe(
-      { method: ctx.method, route: (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched', status_code: String(ctx.status) },
-      seconds,
-    );
+    const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+    const key = `${ctx.method} ${ctx.status} ${route}`;
+    let child = children.get(key);
+    if (!child) {
+      child = metrics.httpDuration.labels({ method: ctx.method, route, status_code: String(ctx.status) });
+      children.set(key, child);
+    }
+    child.observe(seconds);
   };
 }
 

@@ -37,7 +37,7 @@ export default async function globalSetup(): Promise<void> {
       );
     }
     // the same hash encoding threshold as production (scripts/services.sh), so memory figures match
-    runRedis.quizTestRedis = await startRedisServer({ args: ['--hash-max-listpack-value', '512', '--maxmemory-policy', 'noeviction'] });
+    runRedis.quizTestRedis = await startRedisServer({ args: ['--hash-max-listpack-value', '4096', '--maxmemory-policy', 'noeviction'] });
     process.env.REDIS_URL = runRedis.quizTestRedis.url;
   }
   process.env.DATABASE_URL = process.env.TEST_DATABASE_URL || DEFAULT_TEST_DATABASE_URL;

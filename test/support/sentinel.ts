@@ -27,8 +27,8 @@ export interface SentinelGroup {
 
 /** Starts the group; the Sentinel calls a master down after 1 s and fails over at once (quorum 1). */
 export async function startSentinelGroup(): Promise<SentinelGroup> {
-  const master = await startRedisServer({ args: ['--hash-max-listpack-value', '512'] });
-  const replica = await startRedisServer({ args: ['--hash-max-listpack-value', '512', '--replicaof', '127.0.0.1', String(master.port)] });
+  const master = await startRedisServer({ args: ['--hash-max-listpack-value', '4096'] });
+  const replica = await startRedisServer({ args: ['--hash-max-listpack-value', '4096', '--replicaof', '127.0.0.1', String(master.port)] });
   const sentinelPort = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'quiz-sentinel-'));
   const conf = join(dir, 'sentinel.conf');

@@ -6,11 +6,22 @@ import type { AttemptStatus, RunningStatus } from '../domain/status';
 /*
  * The one field table of `session:{id}`: every meta field's name and how it maps to the Attempt.
  * The encoder, both decoders and the Lua scripts (META_FIELDS, read by name) all come from it.
- * Meta fields are always all present ('' for null), so the number of answers is HLEN minus their
- * count; answers are fields of their own, ANSWER_FIELD_PREFIX + question id -> the answer's JSON text.
+ * Meta fields are always all present ('' for null). The answers are two more fields:
+ *   answers       the answers as one JSON object text, `{"<question id>":<answer>,...}`, ready to
+ *                 be sent: a read is one HMGET, with nothing to render (answersText()).
+ *   answer_index  the length of each entry's key and value in that text, `k1,v1,k2,v2,...` (''
+ *                 for none), so a write finds and replaces an answer without parsing JSON.
+ * Keys are the question ids as JSON.stringify writes them (the API sends them so to the scripts);
+ * values the answer's JSON text, stored and returned without re-encoding.
+ * A hash cached before (ANSWER_FIELD_PREFIX fields, one per answer) is converted in place by the
+ * first script that writes it or reads it (includes/layout.lua).
  */
 
-/** Prefix of the hash fields that hold answers; meta fields never start with it. */
+/** The hash field of the answers' JSON object text. */
+export const ANSWERS_FIELD = 'answers';
+/** The hash field of the entries' lengths in ANSWERS_FIELD. */
+export const ANSWER_INDEX_FIELD = 'answer_index';
+/** Prefix of the per-answer fields of the earlier layout (converted when met). */
 export const ANSWER_FIELD_PREFIX = 'a:';
 
 /** How one field's value is written as hash text and read back. */
@@ -88,9 +99,15 @@ export type SessionField = keyof typeof SESSION_FIELDS;
 export const META_FIELDS = Object.keys(SESSION_FIELDS) as SessionField[];
 const ENTRIES = Object.entries(SESSION_FIELDS) as Array<[SessionField, { property: keyof SessionMeta; codec: Codec<unknown> }]>;
 
-/** The field table for the scripts: META_FIELDS, read_fields(), is_answer_field(). */
+/** The fields a read takes, in the order render() returns them: META_FIELDS, then the answers' text. */
+export const RENDER_FIELDS: readonly string[] = [...META_FIELDS, ANSWERS_FIELD];
+
+/** The field table for the scripts: META_FIELDS, RENDER_FIELDS, read_fields(), is_answer_field(). */
 export const FIELDS_LUA = `
 local META_FIELDS = {${META_FIELDS.map(luaLiteral).join(', ')}}
+local RENDER_FIELDS = {${RENDER_FIELDS.map(luaLiteral).join(', ')}}
+local ANSWERS_FIELD = ${luaLiteral(ANSWERS_FIELD)}
+local ANSWER_INDEX_FIELD = ${luaLiteral(ANSWER_INDEX_FIELD)}
 local ANSWER_FIELD_PREFIX_LENGTH = ${ANSWER_FIELD_PREFIX.length}
 local function is_answer_field(f)
   return ${[...ANSWER_FIELD_PREFIX].map((c, i) => `string.byte(f, ${i + 1}) == ${c.charCodeAt(0)}`).join(' and ')}
@@ -103,6 +120,24 @@ local function read_fields(key, names)
 end
 `;
 
+/** An answers map's JSON object text and its answer_index (the lengths of each key and value). */
+export function answersFields(answers: Map<string, string>): [text: string, index: string] {
+  let text = '{';
+  const index: number[] = [];
+  for (const [questionId, answer] of answers) {
+    const key = JSON.stringify(questionId);
+    text += (index.length === 0 ? '' : ',') + key + ':' + answer;
+    index.push(Buffer.byteLength(key), Buffer.byteLength(answer));
+  }
+  return [text + '}', index.join(',')];
+}
+
+/** The hash fields and values of an answers map (ANSWERS_FIELD, ANSWER_INDEX_FIELD), flat for HSET. */
+export function answerHashFields(answers: Map<string, string>): string[] {
+  const [text, index] = answersFields(answers);
+  return [ANSWERS_FIELD, text, ANSWER_INDEX_FIELD, index];
+}
+
 /** An attempt decoded from its hash, with when it became dirty (null when PostgreSQL has it). */
 export interface StoredAttempt {
   attempt: Attempt;
@@ -114,7 +149,7 @@ export function encodeAttempt(a: Attempt, dirtySince: number | null = null): str
   const meta: SessionMeta = { ...a, dirtySince };
   const out: string[] = [];
   for (const [field, { property, codec }] of ENTRIES) out.push(field, codec.encode(meta[property]));
-  for (const [questionId, answer] of a.answers) out.push(ANSWER_FIELD_PREFIX + questionId, answer);
+  out.push(...answerHashFields(a.answers));
   return out;
 }
 
@@ -137,8 +172,10 @@ export function decodeRendered(r: readonly string[]): StoredAttempt {
   return decode((_field, i) => r[i], new RenderedAnswers(r[META_FIELDS.length]));
 }
 
-/** Decodes HGETALL output given as an object (as ioredis returns it). */
+/** Decodes HGETALL output given as an object (as ioredis returns it), in either layout. */
 export function decodeHash(hash: Record<string, string>): StoredAttempt {
+  const text = hash[ANSWERS_FIELD];
+  if (text !== undefined) return decode((field) => hash[field], new RenderedAnswers(text));
   const answers = new Map<string, string>();
   for (const field of Object.keys(hash)) {
     if (field.startsWith(ANSWER_FIELD_PREFIX)) answers.set(field.slice(ANSWER_FIELD_PREFIX.length), hash[field]);

@@ -10,7 +10,7 @@ import { pubSubOf, quizChannelOf } from './channels';
 import { dirtySetOf, eventsKey, keyLayout, sessionKey, SINGLE_DIRTY_SET_KEY } from './keys';
 import { sessionScripts } from './luaScripts';
 import { scriptRecordPrefix, type IdempotencyClaim } from './idempotencyStore';
-import { ANSWER_FIELD_PREFIX, decodeHash, decodeRendered, encodeAttempt, isSessionHash, type StoredAttempt } from './sessionCodec';
+import { decodeHash, decodeRendered, encodeAttempt, isSessionHash, META_FIELDS, RENDER_FIELDS, type StoredAttempt } from './sessionCodec';
 
 export { sessionKey, eventsKey, dirtySetOf } from './keys';
 /** The single layout's dirty set (keys.ts): attempts with changes not yet in PostgreSQL, scored by when they became dirty. */
@@ -79,6 +79,10 @@ interface SessionCommands {
 type AcknowledgedCommand = 'sessionProgress' | 'sessionClose' | 'sessionControl' | 'sessionNote';
 
 /** Replies that mean Redis cannot take the command now (as opposed to a bug in a script). */
+/** Where a read's HMGET (RENDER_FIELDS) has the version, and the answers' text. */
+const VERSION_AT = META_FIELDS.indexOf('version');
+const ANSWERS_AT = META_FIELDS.length;
+
 const TRANSIENT_REPLY = /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|MOVED|ASK)\b/;
 
 /** A cluster's redirection: the command did not run (the slot moved, a failover); it may be sent again. */
@@ -133,11 +137,17 @@ export class SessionStore {
   }
 
   /**
-   * The cached attempt for a response, or null on a miss: one script whose reply carries the
-   * answers already joined as JSON text (see RENDER in scripts.ts).
+   * The cached attempt for a response, or null on a miss: one HMGET of RENDER_FIELDS, whose last
+   * value is the answers' JSON text as it is sent (sessionCodec.ts). A hash of the earlier layout
+   * (no answers field) is converted and read by the read script, once.
    */
   async read(id: string): Promise<StoredAttempt | null> {
-    const reply = await this.redis.sessionRead(sessionKey(id)).catch(unavailable);
+    const key = sessionKey(id);
+    const values = await this.redis.hmget(key, ...RENDER_FIELDS).catch(unavailable);
+    if (values[VERSION_AT] === null) return null;
+    // a field a hash cached before it existed lacks reads as '' (as render() gives it)
+    if (values[ANSWERS_AT] !== null) return decodeRendered(values.map((v) => v ?? ''));
+    const reply = await this.redis.sessionRead(key).catch(unavailable);
     return reply[0] === 'MISS' ? null : decodeRendered(reply[2] ?? []);
   }
 
@@ -192,7 +202,7 @@ export class SessionStore {
       String(change.maxAnswers),
       claim ? scriptRecordPrefix(claim, ctx.requestId, now) : '',
     ];
-    for (const [questionId, answer] of change.answers) args.push(ANSWER_FIELD_PREFIX + questionId, answer);
+    for (const [questionId, answer] of change.answers) args.push(JSON.stringify(questionId), answer);
     // without a key, KEYS[4] is not read (the attempt's own key stands in, in its slot)
     const recordKey = claim ? claim.recordKey : sessionKey(id);
     const reply = await this.acknowledged('sessionProgress', [sessionKey(id), dirtySetOf(id), eventsKey(id), recordKey, ...args]);

@@ -10,7 +10,9 @@
     ARGV[6]   the current question, or ''
     ARGV[7]   the most answers an attempt may hold
     ARGV[8]   the record's opening JSON (fingerprint, request id, time), or '' without a key
-    ARGV[9..] answer field/value pairs: 'a:<question id>', the answer's JSON text
+    ARGV[9..] answer pairs: the question id as JSON text (JSON.stringify), the answer's JSON text;
+              merged into ANSWERS_FIELD by ANSWER_INDEX_FIELD (sessionCodec.ts): an answer to a
+              question already answered replaces it in place, a new one is appended
   Output:
     {'MISS'} | {'FORBIDDEN'}  as in includes/write.lua
     {'REPLAY', 0, {}, 0, record}  the key has a record already: nothing applied
@@ -40,23 +42,55 @@ if m.status == 'completed' then return reject('COMPLETED', 409, 'SESSION_COMPLET
 if m.status == PAUSED_STATUS then return reject('PAUSED', 423, 'SESSION_PAUSED') end
 if not is_running(m.status) then return reject('CLOSED', 410, 'SESSION_EXPIRED') end
 if not version_matches(ARGV[3], v) then return reject('CONFLICT', 409, 'SESSION_CONFLICT') end
-if #ARGV > 8 then
-  local count = redis.call('HLEN', key) - #META_FIELDS
-  for i = 9, #ARGV, 2 do
-    if redis.call('HEXISTS', key, ARGV[i]) == 0 then count = count + 1 end
-  end
-  if count > tonumber(ARGV[7]) then return reject('TOO_MANY', 400, 'VALIDATION_ERROR') end
-end
 local f = {'last_updated', ARGV[1], 'status', PROGRESS_STATUS}
 local saved = {}
 if ARGV[6] ~= '' then
   f[#f + 1] = 'current_question'
   f[#f + 1] = ARGV[6]
 end
-for i = 9, #ARGV, 2 do
-  f[#f + 1] = ARGV[i]
-  f[#f + 1] = ARGV[i + 1]
-  saved[#saved + 1] = cjson.encode(string.sub(ARGV[i], ANSWER_FIELD_PREFIX_LENGTH + 1)) .. ':' .. ARGV[i + 1]
+if #ARGV > 8 then
+  -- the stored entries, cut out of the text by their lengths
+  local text = redis.call('HGET', key, ANSWERS_FIELD) or '{}'
+  local keys, values, at = {}, {}, {}
+  local pos = 2
+  local klen = nil
+  for n in string.gmatch(m[ANSWER_INDEX_FIELD], '%d+') do
+    if not klen then
+      klen = tonumber(n)
+    else
+      local vlen = tonumber(n)
+      local k = string.sub(text, pos, pos + klen - 1)
+      keys[#keys + 1] = k
+      values[#keys] = string.sub(text, pos + klen + 1, pos + klen + vlen)
+      at[k] = #keys
+      pos = pos + klen + vlen + 2
+      klen = nil
+    end
+  end
+  local count = #keys
+  for i = 9, #ARGV, 2 do
+    if not at[ARGV[i]] then count = count + 1 end
+  end
+  if count > tonumber(ARGV[7]) then return reject('TOO_MANY', 400, 'VALIDATION_ERROR') end
+  for i = 9, #ARGV, 2 do
+    local k = ARGV[i]
+    if not at[k] then
+      keys[#keys + 1] = k
+      at[k] = #keys
+    end
+    values[at[k]] = ARGV[i + 1]
+    saved[#saved + 1] = k .. ':' .. ARGV[i + 1]
+  end
+  local entries, index = {}, {}
+  for i = 1, #keys do
+    entries[i] = keys[i] .. ':' .. values[i]
+    index[#index + 1] = #keys[i]
+    index[#index + 1] = #values[i]
+  end
+  f[#f + 1] = ANSWERS_FIELD
+  f[#f + 1] = '{' .. table.concat(entries, ',') .. '}'
+  f[#f + 1] = ANSWER_INDEX_FIELD
+  f[#f + 1] = table.concat(index, ',')
 end
 add_event('answer_saved', '{"answers":{' .. table.concat(saved, ',') .. '}' ..
   (ARGV[6] ~= '' and (',"current_question":' .. ARGV[6]) or '') .. ',"version":' .. next_version(v) .. '}')

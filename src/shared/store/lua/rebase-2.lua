@@ -12,7 +12,9 @@
     {'MOVED'}            the copy changed meanwhile (or is gone): nothing done
 ]]
 --- @include "fields"
+--- @include "layout"
 --- @include "render"
+upgrade_layout(KEYS[1])
 local m = read_fields(KEYS[1], {'id', 'version', 'dirty_since'})
 if not m.version or tonumber(m.version) ~= tonumber(ARGV[1]) then return {'MOVED'} end
 redis.call('HSET', KEYS[1], 'version', ARGV[2])

@@ -28,13 +28,18 @@
   when the deadline moved it.
   Needs the "rules", "fields", "render" and "channels" includes.
 ]]
+--- @include "layout"
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
-local m = read_fields(key, {
+local OPENING_FIELDS = {
   'id', 'user_id', 'status', 'version', 'expires_at', 'last_updated', 'dirty_since', 'ended_at',
   'overdue_handling', 'grace_period_seconds', 'paused_at', 'paused_from', 'extra_time_seconds', 'event_seq',
-})
+  ANSWER_INDEX_FIELD,
+}
+local m = read_fields(key, OPENING_FIELDS)
 if not m.version then return {'MISS'} end
+-- cached in the earlier layout: converted first (once)
+if not m[ANSWER_INDEX_FIELD] and upgrade_layout(key) then m = read_fields(key, OPENING_FIELDS) end
 if ARGV[4] ~= '' and m.user_id ~= ARGV[4] then return {'FORBIDDEN'} end
 local v = tonumber(m.version)
 -- fields of a hash cached before they existed
