@@ -28,11 +28,14 @@ export interface PubSubMode {
   message: 'message' | 'smessage';
   /** The PUBSUB subcommand that lists a node's subscribed channels. */
   listing: 'CHANNELS' | 'SHARDCHANNELS';
+  /** The PUBSUB subcommand that counts a channel's subscribers. */
+  count: 'NUMSUB' | 'SHARDNUMSUB';
 }
 
 const PLAIN: PubSubMode = {
   name: 'plain',
   publish: 'PUBLISH',
+  count: 'NUMSUB',
   subscribe: 'subscribe',
   unsubscribe: 'unsubscribe',
   message: 'message',
@@ -42,6 +45,7 @@ const PLAIN: PubSubMode = {
 const SHARDED: PubSubMode = {
   name: 'sharded',
   publish: 'SPUBLISH',
+  count: 'SHARDNUMSUB',
   subscribe: 'ssubscribe',
   unsubscribe: 'sunsubscribe',
   message: 'smessage',
@@ -114,10 +118,16 @@ export function channelsLua(mode: PubSubMode): string {
   return `
 ${luaQuizChannel(mode)}
 local function publish_change(out, meta)
-  local message = cjson.encode(out)
-  redis.call('${mode.publish}', KEYS[1] .. ${JSON.stringify(ATTEMPT_CHANNEL_SUFFIX)}, message)
+  local attempt_channel = KEYS[1] .. ${JSON.stringify(ATTEMPT_CHANNEL_SUFFIX)}
   -- quiz_id is kept as JSON text (a string or a number)
-  redis.call('${mode.publish}', quiz_channel(tostring(cjson.decode(meta.quiz_id))), message)
+  local quiz = quiz_channel(tostring(cjson.decode(meta.quiz_id)))
+  -- nobody follows either (no stream open on any API process): the message is not even encoded.
+  -- Subscribers are on the master of the channels' slot (changeSubscriber.ts), where this runs.
+  local listening = redis.call('PUBSUB', '${mode.count}', attempt_channel, quiz)
+  if listening[2] == 0 and listening[4] == 0 then return end
+  local message = cjson.encode(out)
+  if listening[2] > 0 then redis.call('${mode.publish}', attempt_channel, message) end
+  if listening[4] > 0 then redis.call('${mode.publish}', quiz, message) end
 end
 `;
 }
