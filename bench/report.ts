@@ -195,7 +195,9 @@ export function renderReport(r: BenchReport): string {
         ]),
       ),
     );
-    out.push('Redis commands per run (INFO commandstats: µs inside Redis per call × calls per 2xx response):');
+    out.push(
+      'Redis commands per run (INFO commandstats, the six costliest: µs inside Redis per call × calls per 2xx response; commands run by scripts included, and in evalsha):',
+    );
     for (const run of r.http.runs)
       out.push(
         `  ${run.profile} c=${run.connections}: baseline ${commandSummary(run.baseline.cost)}; service ${commandSummary(run.service.cost)}`,
@@ -254,7 +256,18 @@ export function renderReport(r: BenchReport): string {
     out.push('', `Scale (attempts seeded with 20 answers; GET at ${r.options.connections[0]} connections, ${r.options.duration} s)`);
     out.push(
       table(
-        ['open attempts', 'session keys', 'base rps', 'base p99', 'svc rps', 'svc p50', 'svc p99', 'api µs/req', 'redis µs/req', 'commands'],
+        [
+          'open attempts',
+          'session keys',
+          'base rps',
+          'base p99',
+          'svc rps',
+          'svc p50',
+          'svc p99',
+          'api µs/req',
+          'redis µs/req',
+          'commands',
+        ],
         [sc.small, sc.large].map((s) => [
           String(s.openAttempts),
           String(s.sessionKeys),

@@ -195,6 +195,9 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
   for (const connections of o.connections) {
     for (const profile of o.profiles) {
       const measure = async (target: Target) => {
+        // the previous runs' writes are persisted PERSIST_DELAY later: waited for here, so the
+        // write-behind's work lands in no measured run (baseline or service)
+        if (target === 'baseline') await waitForDrain(ctx, (o.persistDelay + 30) * 1000);
         if (target === 'service') await syncVersions(ctx, set);
         if (target === 'baseline') await syncBaselineVersions(ctx, baseSet);
         return measuredRun(ctx, target, profile, connections, o.duration, target === 'baseline' ? baseSet : set);
@@ -256,8 +259,10 @@ async function featureCost(ctx: BenchContext, plainSet: AttemptSet): Promise<Fea
   const featured: MeasuredRun[] = [];
   let streamBytes = 0;
   for (let round_ = 0; round_ < 2; round_++) {
+    await waitForDrain(ctx, (o.persistDelay + 30) * 1000);
     await syncVersions(ctx, plainSet);
     plain.push(await measuredRun(ctx, 'service', 'write', connections, o.duration, plainSet));
+    await waitForDrain(ctx, (o.persistDelay + 30) * 1000);
     await syncVersions(ctx, featSet);
     const stream = openQuizStream(ctx.apiUrl, POLICY_QUIZ);
     await sleep(200);
