@@ -24,7 +24,6 @@ import { createRequestRedis, waitForReady, type RedisClient } from '../src/share
 import { startLocalCluster } from '../test/support/localCluster';
 import { startRedisServer } from '../test/support/redisServer';
 import { plan, studentsPerInstance, type Plan, type UnitCosts, type Workload } from './capacityPlan';
-import { JsonClient } from './client';
 import { machineInfo, type MachineInfo } from './machine';
 import type { BenchOptions } from './options';
 import { histogramBuckets, observations, scrape } from './promHistogram';
@@ -33,6 +32,7 @@ import { runLoad, type RunResult } from './load';
 import { round } from './stats';
 import { createBenchDatabase, createBenchStores } from './stores';
 import { prefillAnswers, startAttempts } from './workload';
+import { JsonClient } from '../test/support/http';
 
 /** A Redis server the service uses, for its CPU and its command statistics. */
 interface RedisNode {

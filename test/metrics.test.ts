@@ -1,8 +1,9 @@
 import { sessionKey } from '../src/shared/store/sessionStore';
-import { request, sleepUntil, waitFor } from './support/harness';
+import { sleepUntil, waitFor } from './support/harness';
 import { useIsolatedStores } from './support/isolatedStores';
 import { freePort, startProcess } from './support/processes';
 import { AttemptClient, rowOf } from './support/workerScenario';
+import { request } from './support/http';
 
 /*
  * After real traffic through real processes (starts, writes, a conflict, a cache miss, a

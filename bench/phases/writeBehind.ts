@@ -1,4 +1,3 @@
-import { JsonClient } from '../client';
 import { sleep, waitForDrain, type BenchContext } from '../context';
 import { sampleCpu } from '../processes';
 import {
@@ -13,6 +12,7 @@ import {
 } from '../promHistogram';
 import { LatencyRecorder, percentile, round } from '../stats';
 import { answerFor, QUESTIONS, startAttempts } from '../workload';
+import { JsonClient } from '../../test/support/http';
 
 /** A quantile read from a histogram: interpolated, and the bucket bound it is known to be under. */
 export interface HistogramFigure {

@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
-import type { AttemptJson, TestResponse } from './harness';
+import { type AttemptJson } from './harness';
+import { type TestResponse } from './http';
 
 /** A UUID v4, as the service issues attempt ids. */
 export const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

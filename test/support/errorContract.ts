@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import { ERROR_RESPONSES, startConflictResponse } from '../../src/api/schemas/responses';
 import { maskClientText } from './clientText';
-import type { TestResponse } from './harness';
+import { type TestResponse } from './http';
 
 /** The error codes a zod error schema allows (its errorCode: a literal or an enum, per branch of a union). */
 function codesOf(schema: z.ZodType): string[] {
