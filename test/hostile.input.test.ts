@@ -6,7 +6,7 @@ import { assertAsyncProperty } from './support/property';
 import { LIMITS } from '../src/shared/limits';
 import { sessionKey } from '../src/shared/store/sessionStore';
 import { heldState, readHeldState, type HeldState } from './support/attemptState';
-import { expectErrorContract, expectValidationErrorNaming } from './support/errorContract';
+import { expectErrorContract, expectValidationErrorNaming } from './support/contract';
 import { buildSession, sessionRow, startTestApi, waitFor, type AttemptJson, type TestApi } from './support/harness';
 import {
   answersMapText,

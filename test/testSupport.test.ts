@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { clientText, maskClientText } from './support/clientText';
-import { expectErrorContract } from './support/errorContract';
+import { expectErrorContract } from './support/contract';
 import { assertProperty, replayParameters } from './support/property';
 import { type TestResponse } from './support/http';
 
