@@ -8,9 +8,10 @@ import { eventsKey } from '../src/shared/store/sessionStore';
 import { assertWebhookMatchesOpenApi } from './support/openapiValidator';
 import { waitFor, type AttemptJson } from './support/harness';
 import { useIsolatedStores } from './support/isolatedStores';
-import { freePort, startProcess } from './support/processes';
+import { startProcess } from './support/processes';
 import { AttemptClient, openQueue } from './support/workerScenario';
 import { request } from './support/http';
+import { freePort } from './support/ports';
 
 /*
  * Webhooks to graders with real processes (API, lifecycle, persist and webhook workers) over this

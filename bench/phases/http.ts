@@ -5,10 +5,10 @@ import { BASELINE_DIRTY_KEY, baselineKey } from '../baseline';
 import { meanMemoryUsage, sleep, usedMemory, waitForDrain, type BenchContext } from '../context';
 import { runLoad, type AttemptSet, type RunResult } from '../load';
 import type { Profile } from '../options';
-import { sampleCpu } from '../processes';
 import { round } from '../stats';
 import { applyPolicies, POLICY_QUIZ, prefillAnswers, seededAttempt, startAttempts } from '../workload';
 import { JsonClient } from '../../test/support/http';
+import { sampleCpu } from '../cpu';
 
 /**
  * Sets every attempt's version to what Redis holds. A run ends with requests in flight whose

@@ -2,11 +2,11 @@ import { SessionRepository } from '../../src/shared/store/sessionRepository';
 import { SessionStore, sessionKey } from '../../src/shared/store/sessionStore';
 import { countKeys, meanMemoryUsage, sleep, usedMemory, type BenchContext } from '../context';
 import { runLoad, type RunResult } from '../load';
-import { sampleCpu } from '../processes';
 import { round } from '../stats';
 import { seededAttempt } from '../workload';
 import { seedBaseline } from './http';
 import { mapConcurrent } from '../../test/support/http';
+import { sampleCpu } from '../cpu';
 
 /** The scale phase's results. */
 export interface ScaleResult {

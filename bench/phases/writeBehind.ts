@@ -1,5 +1,4 @@
 import { sleep, waitForDrain, type BenchContext } from '../context';
-import { sampleCpu } from '../processes';
 import {
   addBuckets,
   diffBuckets,
@@ -13,6 +12,7 @@ import {
 import { LatencyRecorder, percentile, round } from '../stats';
 import { answerFor, QUESTIONS, startAttempts } from '../workload';
 import { JsonClient } from '../../test/support/http';
+import { sampleCpu } from '../cpu';
 
 /** A quantile read from a histogram: interpolated, and the bucket bound it is known to be under. */
 export interface HistogramFigure {
