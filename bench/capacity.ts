@@ -24,15 +24,23 @@ import { createRequestRedis, waitForReady, type RedisClient } from '../src/share
 import { startLocalCluster } from '../test/support/localCluster';
 import { startRedisServer } from '../test/support/redisServer';
 import { plan, studentsPerInstance, type Plan, type UnitCosts, type Workload } from './capacityPlan';
-import { JsonClient } from './client';
 import { machineInfo, type MachineInfo } from './machine';
 import type { BenchOptions } from './options';
 import { histogramBuckets, observations, scrape } from './promHistogram';
-import { cpuSecondsOf, freePort, MAIN_JS, runToCompletion, startProcess, waitForHttp, type BenchProcess } from './processes';
 import { runLoad, type RunResult } from './load';
 import { round } from './stats';
 import { createBenchDatabase, createBenchStores } from './stores';
 import { prefillAnswers, startAttempts } from './workload';
+import { JsonClient } from '../test/support/http';
+import { cpuSecondsOf } from './cpu';
+import { freePort } from '../test/support/ports';
+import {
+  MAIN_JS,
+  runScriptToCompletion as runToCompletion,
+  startLoggedProcess as startProcess,
+  waitForHttp,
+  type BenchProcess,
+} from '../test/support/processes';
 
 /** A Redis server the service uses, for its CPU and its command statistics. */
 interface RedisNode {

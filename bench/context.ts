@@ -1,8 +1,9 @@
 import type { Knex } from 'knex';
 import { SessionStore } from '../src/shared/store/sessionStore';
 import type { BenchOptions } from './options';
-import type { BenchProcess, CpuTargets } from './processes';
 import type { BenchStores } from './stores';
+import type { BenchProcess } from '../test/support/processes';
+import type { CpuTargets } from './cpu';
 
 /** What every phase works with: the options, the stores, the running processes and their URLs. */
 export interface BenchContext {

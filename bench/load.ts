@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import autocannon from 'autocannon';
-import { versionFromEtag } from './client';
 import type { Profile } from './options';
 import { LatencyRecorder, round, type LatencySummary } from './stats';
 import { answerFor, QUESTIONS } from './workload';
+import { versionFromEtag } from '../test/support/http';
 
 /** What is loaded: the service's API, the bare baseline app, or the baseline app's heavy routes (bench/baseline.ts). */
 export type Target = 'service' | 'baseline' | 'heavy';

@@ -1,7 +1,7 @@
 import type { BenchContext } from './context';
 import { runLoad, type AttemptSet, type LoadOptions, type RunResult, type Target } from './load';
 import type { Profile } from './options';
-import { sampleCpu } from './processes';
+import { sampleCpu } from './cpu';
 import { round } from './stats';
 
 /** Calls and time of one Redis command over a run (INFO commandstats, before and after). */

@@ -15,9 +15,17 @@ import { scalePhase } from './phases/scale';
 import { runCapacity } from './capacity';
 import { streamsPhase } from './phases/streams';
 import { writeBehindPhase } from './phases/writeBehind';
-import { BASELINE_JS, freePort, MAIN_JS, runToCompletion, startProcess, waitForHttp, type BenchProcess } from './processes';
 import { checkTargets, renderReport, type BenchReport } from './report';
 import { createBenchStores } from './stores';
+import {
+  BASELINE_JS,
+  MAIN_JS,
+  runScriptToCompletion as runToCompletion,
+  startLoggedProcess as startProcess,
+  waitForHttp,
+  type BenchProcess,
+} from '../test/support/processes';
+import { freePort } from '../test/support/ports';
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { UNCONTROLLED, type Attempt } from '../src/shared/domain/attempt';
-import { mapConcurrent, type JsonClient } from './client';
+import { mapConcurrent, type JsonClient } from '../test/support/http';
 
 /** Questions per quiz: every attempt holds this many answers once prefilled (the scale figure's 20). */
 export const QUESTIONS = 20;

@@ -12,9 +12,10 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { DIRTY_SET_KEY } from '../src/shared/store/sessionStore';
 import { createIsolatedStores } from '../test/support/isolatedStores';
-import { LoadHttpClient, type LoadResponse } from '../test/support/loadHttp';
-import { freePort, killAllProcesses, startProcess } from '../test/support/processes';
+import { killAllProcesses, startProcess } from '../test/support/processes';
 import { startRedisServer } from '../test/support/redisServer';
+import { LoadHttpClient, type LoadResponse } from '../test/support/http';
+import { freePort } from '../test/support/ports';
 
 interface SoakOptions {
   minutes: number;

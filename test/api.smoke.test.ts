@@ -1,4 +1,5 @@
-import { buildSession, request, startTestApi, type TestApi } from './support/harness';
+import { buildSession, startTestApi, type TestApi } from './support/harness';
+import { request } from './support/http';
 
 let api: TestApi;
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { bearer, hsToken, SECRET, startAuthApi } from './support/authApi';
 import { expectError } from './support/contract';
-import { request, type TestResponse } from './support/harness';
 import { SseClient } from './support/sse';
+import { request, type TestResponse } from './support/http';
 
 /*
  * Every role against every endpoint, with real HS256 tokens against a real API: what each may do

@@ -1,6 +1,6 @@
 import { bearer, hsToken, SECRET, startAuthApi, bearerFor } from './support/authApi';
 import { expectError } from './support/contract';
-import { request } from './support/harness';
+import { request } from './support/http';
 
 /*
  * Roles (issue 12): a service does everything; a proctor reads any attempt (of its quiz_ids) but

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type KeyLike } from 'jose';
 import { loadConfig } from '../src/shared/config';
 import { AUDIENCE, bearer, hsToken, ISSUER, SECRET, startAuthApi } from './support/authApi';
-import { request } from './support/harness';
+import { request } from './support/http';
 
 describe('with an HS256 secret configured', () => {
   let api: Awaited<ReturnType<typeof startAuthApi>>;

@@ -7,7 +7,8 @@ import {
   type SessionClientOptions,
   type StreamClientEvent,
 } from '../src/client';
-import { request, startTestApi, type TestApi } from './support/harness';
+import { startTestApi, type TestApi } from './support/harness';
+import { request } from './support/http';
 
 /*
  * The client library against the real service (the in-process API over the test Redis and

@@ -4,8 +4,9 @@ import { loadConfig } from '../src/shared/config';
 import { dirtySetOf, sessionKey } from '../src/shared/store/keys';
 import { createRequestRedis } from '../src/shared/redis';
 import { SessionStore } from '../src/shared/store/sessionStore';
-import { request, waitFor } from './support/harness';
+import { waitFor } from './support/harness';
 import { killAllProcesses, runStores, startProcess, type ServiceProcess } from './support/processes';
+import { request } from './support/http';
 
 /*
  * The workers on the run's Redis (in `npm run test:cluster`, the local 3-master Redis Cluster in

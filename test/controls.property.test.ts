@@ -9,8 +9,9 @@ import { dueChange, timeRemaining } from '../src/shared/domain/deadline';
 import { OVERDUE_HANDLINGS, type OverdueHandling } from '../src/shared/domain/policy';
 import { isOpen, isRunning } from '../src/shared/domain/status';
 import { eventsKey, SessionStore, sessionKey, type WriteResult } from '../src/shared/store/sessionStore';
-import { buildSession, request, startTestApi, type AttemptJson, type TestApi } from './support/harness';
+import { buildSession, startTestApi, type AttemptJson, type TestApi } from './support/harness';
 import { assertAsyncProperty } from './support/property';
+import { request } from './support/http';
 
 /*
  * No sequence of pause / resume / extend / progress (and the clock moving across deadlines and

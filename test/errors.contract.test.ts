@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { deflateSync, gzipSync } from 'node:zlib';
-import { buildSession, buildStartBody, request, sessionRow, startTestApi, type TestApi } from './support/harness';
+import { buildSession, buildStartBody, sessionRow, startTestApi, type TestApi } from './support/harness';
 import { expectError, expectValidationError, UUID_V4 } from './support/contract';
 import { answerOfBytes, buildAnswers, nestedAnswer, padTo } from './support/factories';
-import { ROUTE_FAMILIES, sessionClient } from './support/sessionClient';
 import { noHooks } from '../src/shared/sessionService';
+import { request, sessionClient } from './support/http';
+import { SESSION_PREFIXES } from '../src/api/routes/sessions';
 
 /** Set by a test to make the next read fail inside the service with an internal error. */
 let failReadsWith: Error | null = null;
@@ -71,7 +72,7 @@ describe('unknown routes and methods', () => {
     },
   );
 
-  test.each(ROUTE_FAMILIES)('a wrong method on a known %s route answers 405 with Allow', async (prefix) => {
+  test.each(SESSION_PREFIXES)('a wrong method on a known %s route answers 405 with Allow', async (prefix) => {
     const id = randomUUID();
     const del = await request(api.url, 'DELETE', `${prefix}/${id}`);
     expectError(del, 405, 'METHOD_NOT_ALLOWED');
@@ -85,7 +86,7 @@ describe('unknown routes and methods', () => {
   });
 });
 
-describe.each(ROUTE_FAMILIES)('request bodies on %s', (prefix) => {
+describe.each(SESSION_PREFIXES)('request bodies on %s', (prefix) => {
   const client = () => sessionClient(api, prefix);
 
   test('malformed JSON answers 400 VALIDATION_ERROR', async () => {

@@ -3,8 +3,9 @@ import { foldAnswers, type AttemptEvent } from '../src/shared/domain/events';
 import { eventsKey, sessionKey } from '../src/shared/store/sessionStore';
 import { bearerFor, SECRET, startAuthApi } from './support/authApi';
 import { expectError, expectValidationError } from './support/contract';
-import { buildSession, request, startTestApi, type AttemptJson, type TestApi, type TestResponse } from './support/harness';
+import { buildSession, startTestApi, type AttemptJson, type TestApi } from './support/harness';
 import { assertAsyncProperty } from './support/property';
+import { request, type TestResponse } from './support/http';
 
 /*
  * The event log over HTTP: every accepted change and every refused write is an event with an

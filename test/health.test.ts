@@ -1,4 +1,5 @@
-import { request, startTestApi, type TestApi } from './support/harness';
+import { startTestApi, type TestApi } from './support/harness';
+import { request } from './support/http';
 
 let api: TestApi;
 beforeAll(async () => {

@@ -6,17 +6,8 @@ import { assertAsyncProperty } from './support/property';
 import { LIMITS } from '../src/shared/limits';
 import { sessionKey } from '../src/shared/store/sessionStore';
 import { heldState, readHeldState, type HeldState } from './support/attemptState';
-import { expectErrorContract, expectValidationErrorNaming } from './support/errorContract';
-import {
-  buildSession,
-  request,
-  sessionRow,
-  startTestApi,
-  waitFor,
-  type AttemptJson,
-  type TestApi,
-  type TestResponse,
-} from './support/harness';
+import { expectErrorContract, expectValidationErrorNaming } from './support/contract';
+import { buildSession, sessionRow, startTestApi, waitFor, type AttemptJson, type TestApi } from './support/harness';
 import {
   answersMapText,
   answerText,
@@ -52,8 +43,8 @@ import {
 } from './support/inputContract';
 import { assertMatchesOpenApi } from './support/openapiValidator';
 import { assertNoPollution, snapshotPrototypes, type PrototypeSnapshot } from './support/prototypeGuard';
-import { jsonRequest, sendChunked, sendRaw } from './support/rawHttp';
-import { ROUTE_FAMILIES, type RouteFamily } from './support/sessionClient';
+import { request, type TestResponse, jsonRequest, sendChunked, sendRaw, type RouteFamily } from './support/http';
+import { SESSION_PREFIXES } from '../src/api/routes/sessions';
 
 /*
  * Hostile input (issue 6), over real HTTP against the in-process API on real Redis and PostgreSQL.
@@ -90,7 +81,7 @@ const RUNS = { many: 200, some: 100, few: 60, heavy: 25 } as const;
 /** Per-test timeout: generous for shrinking, the whole file passes in well under a minute. */
 const TIMEOUT_MS = 120_000;
 
-const family = fc.constantFrom<RouteFamily>(...ROUTE_FAMILIES);
+const family = fc.constantFrom<RouteFamily>(...SESSION_PREFIXES);
 const nextRun = (): number => ++run;
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { bearer, hsToken, SECRET, startAuthApi } from './support/authApi';
 import { expectError } from './support/contract';
-import { buildSession, buildStartBody, request, startTestApi, type TestApi } from './support/harness';
+import { buildSession, buildStartBody, startTestApi, type TestApi } from './support/harness';
+import { request } from './support/http';
 
 /*
  * Idempotency keys over HTTP: the first response is kept per caller and key; a retry with the same

@@ -1,8 +1,9 @@
 import calculateSlot from 'cluster-key-slot';
 import { BUCKET_TAGS, DIRTY_BUCKETS, bucketOf, keyLayout } from '../src/shared/store/keys';
 import { attemptChannel, quizBucketChannel, quizFeed } from '../src/shared/store/channels';
-import { buildSession, request, startTestApi, type TestApi } from './support/harness';
+import { buildSession, startTestApi, type TestApi } from './support/harness';
 import { SseClient } from './support/sse';
+import { request } from './support/http';
 
 /*
  * The bucketed key layout (REDIS_KEY_LAYOUT=bucketed, for a Redis Cluster): every script call the

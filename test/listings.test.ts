@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { bearerFor, SECRET, startAuthApi } from './support/authApi';
 import { expectAttemptShape, expectError, expectValidationError } from './support/contract';
-import { buildSession, request, sessionRow, startTestApi, type AttemptJson, type TestApi } from './support/harness';
+import { buildSession, sessionRow, startTestApi, type AttemptJson, type TestApi } from './support/harness';
+import { request } from './support/http';
 
 /*
  * Staff listings: a quiz's attempts and a user's, keyset-paged in a stable order, open attempts in

@@ -1,8 +1,10 @@
 import { sessionKey } from '../src/shared/store/sessionStore';
-import { request, sleepUntil, waitFor } from './support/harness';
+import { sleepUntil, waitFor } from './support/harness';
 import { useIsolatedStores } from './support/isolatedStores';
-import { freePort, startProcess } from './support/processes';
+import { startProcess } from './support/processes';
 import { AttemptClient, rowOf } from './support/workerScenario';
+import { request } from './support/http';
+import { freePort } from './support/ports';
 
 /*
  * After real traffic through real processes (starts, writes, a conflict, a cache miss, a

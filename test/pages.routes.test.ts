@@ -7,7 +7,8 @@ import Koa from 'koa';
 import { renderError } from '../src/api/middleware/errorHandler';
 import { PAGE_HEADERS, registerWebRoutes } from '../src/api/routes/web';
 import { createLogger } from '../src/shared/logger';
-import { request, startTestApi, type TestApi } from './support/harness';
+import { startTestApi, type TestApi } from './support/harness';
+import { request } from './support/http';
 
 /*
  * The pages' routes (GET /demo, /console, /web/:file) over HTTP: the built files with their

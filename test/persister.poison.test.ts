@@ -1,6 +1,7 @@
 import { createLogger } from '../src/shared/logger';
 import { SnapshotPersister } from '../src/workers/persister';
-import { buildSession, request, sessionRow, startTestApi, type TestApi } from './support/harness';
+import { buildSession, sessionRow, startTestApi, type TestApi } from './support/harness';
+import { request } from './support/http';
 
 /*
  * A row PostgreSQL refuses (here: answer text with a lone surrogate escape, which jsonb rejects and

@@ -5,10 +5,12 @@ import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { request, sleepUntil, waitFor } from './support/harness';
+import { sleepUntil, waitFor } from './support/harness';
 import { useIsolatedStores } from './support/isolatedStores';
-import { freePort, startProcess } from './support/processes';
+import { startProcess } from './support/processes';
 import { AttemptClient, rowOf } from './support/workerScenario';
+import { request } from './support/http';
+import { freePort } from './support/ports';
 
 /*
  * The Grafana dashboard and the alert rules against a real Prometheus (Debian's, installed by

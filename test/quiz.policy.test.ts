@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { POLICY_TABLE, policyKey } from '../src/shared/store/policyStore';
 import { bearer, hsToken, SECRET, startAuthApi } from './support/authApi';
 import { expectError, expectValidationError } from './support/contract';
-import { request, startTestApi, type TestApi } from './support/harness';
+import { startTestApi, type TestApi } from './support/harness';
+import { request } from './support/http';
 
 /*
  * Quiz policies (issue 12): set by a service, read by anyone, applied to every start at once (in

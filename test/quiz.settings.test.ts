@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { ACCOMMODATION_TABLE, OVERRIDE_TABLE, POLICY_TABLE, policyKey } from '../src/shared/store/policyStore';
 import { bearer, hsToken, SECRET, startAuthApi } from './support/authApi';
 import { expectError, expectValidationError } from './support/contract';
-import { request, startTestApi, type TestApi } from './support/harness';
+import { startTestApi, type TestApi } from './support/harness';
+import { request } from './support/http';
 
 /*
  * Per-user settings (issue 12): accommodations (more time on every timed quiz) and overrides of a

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { buildSession, buildStartBody, request, sessionRow, sleepUntil, startTestApi, waitFor, type TestApi } from './support/harness';
+import { buildSession, buildStartBody, sessionRow, sleepUntil, startTestApi, waitFor, type TestApi } from './support/harness';
 import { expectError } from './support/contract';
 import { redisServerAvailable, startRedisServer, type RedisServer } from './support/redisServer';
-import { ROUTE_FAMILIES, sessionClient } from './support/sessionClient';
+import { request, sessionClient } from './support/http';
+import { SESSION_PREFIXES } from '../src/api/routes/sessions';
 
 /** How long a request may take while Redis is away: well under a hang, above the 1 s command timeout. */
 const NO_HANG_MS = 3000;
@@ -39,7 +40,7 @@ describeWithRedisServer('with Redis stopped (a private redis-server)', () => {
     await waitFor('the API to reconnect to redis', () => api.redis.status === 'ready');
   });
 
-  describe.each(ROUTE_FAMILIES)('on %s', (prefix) => {
+  describe.each(SESSION_PREFIXES)('on %s', (prefix) => {
     const client = () => sessionClient(api, prefix);
 
     test('reads are served from PostgreSQL, writes answer 503 SERVICE_UNAVAILABLE at once, and writes work again after a restart', async () => {

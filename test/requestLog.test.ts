@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { LogSink, LogStream } from '../src/shared/logger';
-import { buildSession, request, startTestApi, waitFor, type TestApi } from './support/harness';
+import { buildSession, startTestApi, waitFor, type TestApi } from './support/harness';
+import { request } from './support/http';
 
 /*
  * The request line's format, in-process: the API's log goes to a sink that keeps its lines. The

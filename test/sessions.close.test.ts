@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { buildSession, sessionRow, sleep, startTestApi, type TestApi } from './support/harness';
 import { expectAttemptShape, expectError, expectValidationError } from './support/contract';
-import { ROUTE_FAMILIES, sessionClient } from './support/sessionClient';
+import { SESSION_PREFIXES } from '../src/api/routes/sessions';
+import { sessionClient } from './support/http';
 
 let api: TestApi;
 beforeAll(async () => {
@@ -11,7 +12,7 @@ afterAll(async () => {
   await api.close();
 });
 
-describe.each(ROUTE_FAMILIES)('POST %s/:id/complete', (prefix) => {
+describe.each(SESSION_PREFIXES)('POST %s/:id/complete', (prefix) => {
   const client = () => sessionClient(api, prefix);
 
   test('answers 200 with the completed attempt and its progress', async () => {
@@ -93,7 +94,7 @@ describe.each(ROUTE_FAMILIES)('POST %s/:id/complete', (prefix) => {
   });
 });
 
-describe.each(ROUTE_FAMILIES)('POST %s/:id/abandon', (prefix) => {
+describe.each(SESSION_PREFIXES)('POST %s/:id/abandon', (prefix) => {
   const client = () => sessionClient(api, prefix);
 
   test('answers 200 with status abandoned, durable in PostgreSQL', async () => {

@@ -1,7 +1,8 @@
 import { buildSession, startTestApi, type TestApi } from './support/harness';
 import { expectError } from './support/contract';
 import { questionId } from './support/factories';
-import { ROUTE_FAMILIES, sessionClient } from './support/sessionClient';
+import { SESSION_PREFIXES } from '../src/api/routes/sessions';
+import { sessionClient } from './support/http';
 
 let api: TestApi;
 beforeAll(async () => {
@@ -14,7 +15,7 @@ afterAll(async () => {
   await api.close();
 });
 
-describe.each(ROUTE_FAMILIES)('concurrent writes on %s', (prefix) => {
+describe.each(SESSION_PREFIXES)('concurrent writes on %s', (prefix) => {
   const client = () => sessionClient(api, prefix);
 
   test('50 concurrent writes carrying the same version: exactly one 200, 49 × 409, final version + 1', async () => {

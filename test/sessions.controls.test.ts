@@ -1,5 +1,6 @@
 import { expectAttemptShape, expectError, expectValidationError } from './support/contract';
-import { buildSession, request, sessionRow, sleep, sleepUntil, startTestApi, type AttemptJson, type TestApi } from './support/harness';
+import { buildSession, sessionRow, sleep, sleepUntil, startTestApi, type AttemptJson, type TestApi } from './support/harness';
+import { request } from './support/http';
 
 /*
  * The live controls over HTTP (open mode, so every role's rights apply; auth.controls covers the

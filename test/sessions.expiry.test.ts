@@ -1,7 +1,8 @@
 import { buildSession, sessionRow, sleepUntil, startTestApi, type AttemptJson, type TestApi } from './support/harness';
 import { expectAttemptShape, expectError } from './support/contract';
-import { ROUTE_FAMILIES, sessionClient, type RouteFamily } from './support/sessionClient';
 import { sessionKey } from '../src/shared/store/sessionStore';
+import { SESSION_PREFIXES } from '../src/api/routes/sessions';
+import { sessionClient, type RouteFamily } from './support/http';
 
 let api: TestApi;
 beforeAll(async () => {
@@ -27,7 +28,7 @@ function expectExpired(res: Parameters<typeof expectError>[0], s: AttemptJson): 
   return body.session!;
 }
 
-describe.each(ROUTE_FAMILIES)('expiry on %s', (prefix) => {
+describe.each(SESSION_PREFIXES)('expiry on %s', (prefix) => {
   const client = () => sessionClient(api, prefix);
 
   test('before the deadline the attempt reads and writes normally', async () => {

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { buildSession, startTestApi, type TestApi } from './support/harness';
 import { expectAttemptShape, expectError, expectValidationError } from './support/contract';
 import { buildAnswers, questionId } from './support/factories';
-import { ROUTE_FAMILIES, sessionClient } from './support/sessionClient';
 import { sessionKey } from '../src/shared/store/sessionStore';
+import { SESSION_PREFIXES } from '../src/api/routes/sessions';
+import { sessionClient } from './support/http';
 
 let api: TestApi;
 beforeAll(async () => {
@@ -15,7 +16,7 @@ afterAll(async () => {
 
 const METHODS = ['PATCH', 'PUT'] as const;
 
-describe.each(ROUTE_FAMILIES)('progress on %s', (prefix) => {
+describe.each(SESSION_PREFIXES)('progress on %s', (prefix) => {
   const client = () => sessionClient(api, prefix);
 
   describe.each(METHODS)('%s', (method) => {

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { buildSession, sleep, startTestApi, type TestApi } from './support/harness';
 import { expectAttemptShape, expectError, expectValidationError } from './support/contract';
-import { ROUTE_FAMILIES, sessionClient } from './support/sessionClient';
 import { noHooks } from '../src/shared/sessionService';
 import { sessionKey } from '../src/shared/store/sessionStore';
 import { answerHashFields } from '../src/shared/store/sessionCodec';
+import { SESSION_PREFIXES } from '../src/api/routes/sessions';
+import { sessionClient } from './support/http';
 
 /** Where each read was served from, as the service reports it through its hooks. */
 const readsFrom: Array<'redis' | 'postgres'> = [];
@@ -20,7 +21,7 @@ beforeEach(() => {
   readsFrom.length = 0;
 });
 
-describe.each(ROUTE_FAMILIES)('GET %s/:id', (prefix) => {
+describe.each(SESSION_PREFIXES)('GET %s/:id', (prefix) => {
   const client = () => sessionClient(api, prefix);
 
   test('answers 200 with the attempt as started, from Redis', async () => {
@@ -72,7 +73,7 @@ describe.each(ROUTE_FAMILIES)('GET %s/:id', (prefix) => {
   });
 });
 
-describe.each(ROUTE_FAMILIES)('cache miss on %s', (prefix) => {
+describe.each(SESSION_PREFIXES)('cache miss on %s', (prefix) => {
   const client = () => sessionClient(api, prefix);
 
   test('a read after the Redis key is gone is served from PostgreSQL and re-caches the attempt', async () => {

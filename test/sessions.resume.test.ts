@@ -1,4 +1,5 @@
-import { buildSession, request, sessionRow, startTestApi, type TestApi } from './support/harness';
+import { buildSession, sessionRow, startTestApi, type TestApi } from './support/harness';
+import { request } from './support/http';
 
 /*
  * Start after the previous attempt closed in Redis whose PostgreSQL row is still open (its

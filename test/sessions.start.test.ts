@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { buildStartBody, sessionRow, sleepUntil, startTestApi, type TestApi, type TestResponse } from './support/harness';
+import { buildStartBody, sessionRow, sleepUntil, startTestApi, type TestApi } from './support/harness';
 import { expectAttemptShape } from './support/contract';
-import { ROUTE_FAMILIES, sessionClient } from './support/sessionClient';
 import { sessionKey } from '../src/shared/store/sessionStore';
+import { type TestResponse, sessionClient } from './support/http';
+import { SESSION_PREFIXES } from '../src/api/routes/sessions';
 
 let api: TestApi;
 beforeAll(async () => {
@@ -22,7 +23,7 @@ function expectTimeRemainingFrom(res: TestResponse, limitSeconds: number, answer
   expect(res.body.time_remaining).toBeGreaterThanOrEqual(Math.ceil((Date.parse(res.body.expires_at) - answeredAt) / 1000));
 }
 
-describe.each(ROUTE_FAMILIES)('POST %s/start', (prefix) => {
+describe.each(SESSION_PREFIXES)('POST %s/start', (prefix) => {
   const client = () => sessionClient(api, prefix);
 
   test('creates an attempt: 201 with the full attempt JSON and a 30-minute default deadline', async () => {

@@ -1,6 +1,7 @@
 import { sessionKey } from '../src/shared/store/keys';
 import { writeSnapshots } from '../src/shared/store/snapshotWriter';
-import { buildSession, request, sessionRow, startTestApi, type TestApi } from './support/harness';
+import { buildSession, sessionRow, startTestApi, type TestApi } from './support/harness';
+import { request } from './support/http';
 
 /*
  * Redis can come back from an older state (a host crash with AOF everysec loses up to a second)

@@ -3,8 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { pubSubOf, quizChannel } from '../src/shared/store/channels';
 import { DIRTY_BUCKETS, sessionKey } from '../src/shared/store/keys';
 import { channelsOn, clusterNodes, failOverTo, isServingMaster, moveSlot, onNode, ownerOf } from './support/clusterAdmin';
-import { buildSession, request, startTestApi, waitFor, type AttemptJson, type TestApi } from './support/harness';
+import { buildSession, startTestApi, waitFor, type AttemptJson, type TestApi } from './support/harness';
 import { SseClient } from './support/sse';
+import { request } from './support/http';
 
 /*
  * Where the streams' subscriptions sit and what happens when one is lost, on whatever Redis the run

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { expectError } from './support/contract';
-import { buildSession, request, startTestApi, type TestApi } from './support/harness';
+import { buildSession, startTestApi, type TestApi } from './support/harness';
 import { killAllProcesses, runStores, startProcess, type ServiceProcess } from './support/processes';
 import { SseClient } from './support/sse';
+import { request } from './support/http';
 
 /*
  * Live streams (Server-Sent Events) over HTTP: the current attempt on connect (id = version), one

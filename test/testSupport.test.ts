@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { clientText, maskClientText } from './support/clientText';
-import { expectErrorContract } from './support/errorContract';
-import type { TestResponse } from './support/harness';
+import { expectErrorContract } from './support/contract';
 import { assertProperty, replayParameters } from './support/property';
+import { type TestResponse } from './support/http';
 
 /* The test suite's own tools: the leak check, the property runner's replay. */
 

@@ -6,10 +6,12 @@ import { webhookMessageId } from '../src/shared/domain/webhook';
 import { jobIds, QUEUES } from '../src/shared/queues/jobs';
 import { eventsKey } from '../src/shared/store/sessionStore';
 import { assertWebhookMatchesOpenApi } from './support/openapiValidator';
-import { request, waitFor, type AttemptJson } from './support/harness';
+import { waitFor, type AttemptJson } from './support/harness';
 import { useIsolatedStores } from './support/isolatedStores';
-import { freePort, startProcess } from './support/processes';
+import { startProcess } from './support/processes';
 import { AttemptClient, openQueue } from './support/workerScenario';
+import { request } from './support/http';
+import { freePort } from './support/ports';
 
 /*
  * Webhooks to graders with real processes (API, lifecycle, persist and webhook workers) over this

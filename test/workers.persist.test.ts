@@ -4,10 +4,11 @@ import { QUEUES } from '../src/shared/queues/jobs';
 import { eventsKey, sessionKey } from '../src/shared/store/sessionStore';
 import { answerHashFields } from '../src/shared/store/sessionCodec';
 import { foldAnswers, type AttemptEvent } from '../src/shared/domain/events';
-import { request, sleep, waitFor, dirtyTotal } from './support/harness';
+import { sleep, waitFor, dirtyTotal } from './support/harness';
 import { useIsolatedStores } from './support/isolatedStores';
 import { startProcess, type ExitInfo, type ServiceProcess } from './support/processes';
 import { AttemptClient, insertsWaitingOnLock, openQueue, rowOf, rowsById, waitForRows } from './support/workerScenario';
+import { request } from './support/http';
 
 /*
  * The write-behind with real processes: an API process (which enqueues persist-snapshot jobs)

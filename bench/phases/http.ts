@@ -4,13 +4,13 @@ import { sessionKey } from '../../src/shared/store/sessionStore';
 import http from 'node:http';
 import { attemptJson } from '../../src/shared/domain/attempt';
 import { BASELINE_DIRTY_KEY, baselineKey, heavyBaselineKey } from '../baseline';
-import { JsonClient } from '../client';
 import { meanMemoryUsage, sleep, usedMemory, waitForDrain, type BenchContext } from '../context';
 import { runLoad, type AttemptSet, type Target } from '../load';
 import { commandSummary, measuredRun, type MeasuredRun } from '../measure';
 import type { Profile } from '../options';
 import { round } from '../stats';
 import { applyPolicies, POLICY_QUIZ, prefillAnswers, seededAttempt, startAttempts } from '../workload';
+import { JsonClient } from '../../test/support/http';
 
 /**
  * Sets every attempt's version to what Redis holds. A run ends with requests in flight whose

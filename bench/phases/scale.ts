@@ -1,11 +1,11 @@
 import { SessionRepository } from '../../src/shared/store/sessionRepository';
 import { SessionStore, sessionKey } from '../../src/shared/store/sessionStore';
-import { mapConcurrent } from '../client';
 import { countKeys, meanMemoryUsage, sleep, usedMemory, type BenchContext } from '../context';
 import { measuredRun, type MeasuredRun } from '../measure';
 import { round } from '../stats';
 import { seededAttempt } from '../workload';
 import { seedBaseline } from './http';
+import { mapConcurrent } from '../../test/support/http';
 
 /** The scale phase's results. */
 export interface ScaleResult {

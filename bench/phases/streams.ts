@@ -3,11 +3,11 @@ import { Agent, request, type ClientRequest, type IncomingMessage } from 'node:h
 import { SessionRepository } from '../../src/shared/store/sessionRepository';
 import { SessionStore } from '../../src/shared/store/sessionStore';
 import { pubSubOf } from '../../src/shared/store/channels';
-import { JsonClient, mapConcurrent, type JsonResponse } from '../client';
 import { sleep, usedMemory, type BenchContext } from '../context';
-import { sampleCpu } from '../processes';
 import { LatencyRecorder, round, type LatencySummary } from '../stats';
 import { seededAttempt } from '../workload';
+import { JsonClient, mapConcurrent, type JsonResponse } from '../../test/support/http';
+import { sampleCpu } from '../cpu';
 
 /** Streams opened at once while connecting. */
 const CONNECT_CONCURRENCY = 200;

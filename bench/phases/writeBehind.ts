@@ -1,6 +1,4 @@
-import { JsonClient } from '../client';
 import { sleep, waitForDrain, type BenchContext } from '../context';
-import { sampleCpu } from '../processes';
 import {
   addBuckets,
   diffBuckets,
@@ -13,6 +11,8 @@ import {
 } from '../promHistogram';
 import { LatencyRecorder, percentile, round } from '../stats';
 import { answerFor, QUESTIONS, startAttempts } from '../workload';
+import { JsonClient } from '../../test/support/http';
+import { sampleCpu } from '../cpu';
 
 /** A quantile read from a histogram: interpolated, and the bucket bound it is known to be under. */
 export interface HistogramFigure {

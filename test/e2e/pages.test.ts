@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium, screenshotPath, timerSeconds, waitForText } from '../support/browser';
-import { buildSession, request, startTestApi, type AttemptJson, type TestApi } from '../support/harness';
+import { buildSession, startTestApi, type AttemptJson, type TestApi } from '../support/harness';
 import { AUDIENCE, ISSUER, SECRET, bearerFor, hsToken } from '../support/authApi';
 import { killAllProcesses, runStores, startProcess, type ServiceProcess } from '../support/processes';
+import { request } from '../support/http';
 
 /*
  * The pages in a real browser (Debian's Chromium through playwright-core) against the service as

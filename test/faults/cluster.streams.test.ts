@@ -2,12 +2,13 @@ import calculateSlot from 'cluster-key-slot';
 import { randomUUID } from 'node:crypto';
 import { sessionKey, useKeyLayout } from '../../src/shared/store/keys';
 import { clusterNodes, ownerOf } from '../support/clusterAdmin';
-import { request, waitFor } from '../support/harness';
+import { waitFor } from '../support/harness';
 import { useIsolatedStores } from '../support/isolatedStores';
 import { startLocalCluster, type LocalCluster } from '../support/localCluster';
 import { killAllProcesses, startProcess, type ServiceProcess } from '../support/processes';
 import { redisServerAvailable } from '../support/redisServer';
 import { SseClient } from '../support/sse';
+import { request } from '../support/http';
 
 /*
  * Live streams when a Redis Cluster master is SIGKILLed: a local cluster of this test's own (3

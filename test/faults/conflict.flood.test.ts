@@ -1,7 +1,7 @@
 import { useIsolatedStores } from '../support/isolatedStores';
-import { LoadHttpClient, type LoadResponse } from '../support/loadHttp';
 import { assertMatchesOpenApi } from '../support/openapiValidator';
 import { printFigures, startAttempts, startFaultStack, waitUntilPersisted } from '../support/faultStack';
+import { LoadHttpClient, type LoadResponse } from '../support/http';
 
 /*
  * A flood on one attempt: 100 clients send a write with the same version at the same moment,

@@ -1,10 +1,10 @@
 import { MAX_BACKOFF_MS } from '../../src/shared/queues/queue';
 import { sleep, waitFor, dirtyTotal } from '../support/harness';
 import { useIsolatedStores } from '../support/isolatedStores';
-import { LoadHttpClient, type LoadResponse } from '../support/loadHttp';
 import { checkDurability, ProgressLoad } from '../support/progressLoad';
 import { useProxyTo } from '../support/tcpProxy';
 import { pgFinals, printFigures, startAttempts, startFaultStack, waitUntilPersisted } from '../support/faultStack';
+import { LoadHttpClient, type LoadResponse } from '../support/http';
 
 /*
  * PostgreSQL unreachable for 30 s under a steady load of versioned progress writes. Every process

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { sleep, waitFor, dirtyTotal } from '../support/harness';
 import { useIsolatedStores } from '../support/isolatedStores';
-import { LoadHttpClient, type LoadResponse } from '../support/loadHttp';
 import { killAllProcesses } from '../support/processes';
 import { checkDurability, ProgressLoad } from '../support/progressLoad';
 import { redisServerAvailable, startRedisServer, type RedisServer } from '../support/redisServer';
 import { apiFinals, pgFinals, printFigures, startAttempts, startFaultStack, waitUntilPersisted } from '../support/faultStack';
+import { LoadHttpClient, type LoadResponse } from '../support/http';
 
 /*
  * Redis restarted under a steady load of versioned progress writes. The service's processes (API,

@@ -1,4 +1,5 @@
-import { request, type AttemptJson } from './harness';
+import { type AttemptJson } from './harness';
+import { request } from './http';
 
 /** The part of an attempt a rejected request must leave exactly as it was. */
 export interface HeldState {

@@ -1,7 +1,7 @@
 /**
  * What a client sent, as text: the decoded path, the header values, the body as sent and every
  * string (key or value) inside it when it is JSON. Error messages may echo the client's own input
- * (a question id, a path); the leak check in errorContract.ts masks that input before it looks
+ * (a question id, a path); the leak check in contract.ts (expectErrorContract) masks that input before it looks
  * for internals, so a client's SQL-looking key is not mistaken for SQL the service wrote.
  */
 export type ClientText = readonly string[];

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import { LoadHttpClient } from './loadHttp';
-import { freePort, startProcess, type ServiceProcess } from './processes';
+import { startProcess, type ServiceProcess } from './processes';
 import type { FinalAttempt, LoadAttempt } from './progressLoad';
 import { rowsById } from './workerScenario';
+import { LoadHttpClient } from './http';
+import { freePort } from './ports';
 
 /*
  * Shared steps of the fault tests (test/faults): the service as real processes, attempts to load,

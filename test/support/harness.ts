@@ -1,8 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { clientText, type ClientText } from './clientText';
-import { assertMatchesOpenApi } from './openapiValidator';
+import type { z } from 'zod';
+import { request } from './http';
+import type { attemptResponse } from '../../src/api/schemas/responses';
 import { createApp } from '../../src/api/app';
 import { createStreamHub, type StreamHub } from '../../src/api/streamHub';
 import { loadConfig, type Config } from '../../src/shared/config';
@@ -28,36 +29,8 @@ export interface TestApi extends Runtime {
   close(): Promise<void>;
 }
 
-/** The attempt JSON the API answers with (snake_case, as in the seeds). */
-export interface AttemptJson {
-  id: string;
-  user_id: string;
-  quiz_id: string | number;
-  status: 'started' | 'in_progress' | 'paused' | 'overdue' | 'completed' | 'expired' | 'abandoned';
-  current_question: number;
-  answers: Record<string, unknown>;
-  version: number;
-  time_limit_seconds: number;
-  time_remaining: number | null;
-  started_at: string;
-  expires_at: string | null;
-  last_updated: string;
-  completed_at: string | null;
-  attempt_number: number;
-  submitted_by: 'student' | 'timer' | null;
-  paused_at: string | null;
-  extra_time_seconds: number;
-}
-
-/** A response as the tests see it: status, headers and the parsed body (text when not JSON). */
-export interface TestResponse {
-  status: number;
-  headers: Headers;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  body: any;
-  /** What the client sent (path, headers, body text and strings), for the leak check. */
-  sent?: ClientText;
-}
+/** The attempt JSON the API answers with (snake_case, as in the seeds): the API's own schema. */
+export type AttemptJson = z.output<typeof attemptResponse>;
 
 /**
  * Starts the API in-process against the test Redis and PostgreSQL (from the environment); its log
@@ -133,32 +106,6 @@ export async function cleanupUsers(runtime: Pick<Runtime, 'knex' | 'redis'>, pre
   }
   if (ids.length) await runtime.knex('attempt_events').whereIn('attempt_id', ids).delete();
   await runtime.knex('quiz_sessions').where('user_id', 'like', `${prefix}%`).delete();
-}
-
-/** A JSON request; returns status, headers and parsed body. A string or byte body is sent as it is. */
-export async function request(
-  base: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-): Promise<TestResponse> {
-  const init: RequestInit = { method, headers: { ...headers } };
-  if (body !== undefined) {
-    init.body = (typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body)) as RequestInit['body'];
-    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
-  }
-  const res = await fetch(base + path, init);
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    // not JSON: keep the text
-  }
-  // every response the HTTP tests see must be one the OpenAPI document describes
-  assertMatchesOpenApi(method, base + path, res.status, res.headers.get('content-type'), parsed, res.headers);
-  return { status: res.status, headers: res.headers, body: parsed, sent: clientText(path, headers, body) };
 }
 
 /** A start body for a fresh user and quiz of this harness; overrides change any field. */

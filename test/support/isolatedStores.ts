@@ -6,6 +6,7 @@ import { createKnex } from '../../src/shared/db/knex';
 import { SessionRepository } from '../../src/shared/store/sessionRepository';
 import { createDatabase, dropDatabase } from './pgAdmin';
 import { killAllProcesses, runToCompletion } from './processes';
+import { claimRedisDb, OWNER_KEY, type RedisClaim } from './redisClaim';
 
 /** A store setting globalSetup made for this run (test/support/globalSetup.ts). */
 function runSetting(name: 'DATABASE_URL' | 'REDIS_URL'): string {
@@ -38,40 +39,18 @@ export interface IsolatedStores {
   destroy(): Promise<void>;
 }
 
-/** `url` with its path (database name or Redis DB number) replaced. */
-function withPath(url: string, pathname: string): string {
-  const u = new URL(url);
-  u.pathname = pathname;
-  return u.toString();
-}
-
-/** The key that marks a Redis DB as taken by one test file (of any jest run on this machine). */
-const OWNER_KEY = 'worker-tests:owner';
-const OWNER_TTL_MS = 60_000;
-
 /**
  * Claims an empty Redis DB for this file: DB 2 + JEST_WORKER_ID (jest runs one file at a time per
  * worker), or else the first empty one of 15..10. A DB holding anything but the claim is somebody
  * else's and is never taken (nor flushed). The claim is a key with a TTL, refreshed while the file runs.
  */
-async function claimRedisDb(baseUrl: string, token: string): Promise<{ url: string; redis: Redis }> {
+async function claimTestDb(baseUrl: string, token: string): Promise<RedisClaim> {
   const preferred = 2 + Number(process.env.JEST_WORKER_ID ?? 1);
   // from the top down: low DB numbers are the ones people pick by hand
   const fallbacks = [15, 14, 13, 12, 11, 10].filter((db) => db !== preferred);
-  for (const db of [preferred, ...fallbacks]) {
-    const url = withPath(baseUrl, `/${db}`);
-    const redis = new Redis(url, { maxRetriesPerRequest: 3 });
-    try {
-      const taken = (await redis.set(OWNER_KEY, token, 'PX', OWNER_TTL_MS, 'NX')) === 'OK';
-      // a DB holding anything else is somebody else's
-      if (taken && (await redis.dbsize()) === 1) return { url, redis };
-      if (taken) await redis.del(OWNER_KEY);
-    } catch {
-      // no such DB on this server: try the next
-    }
-    redis.disconnect();
-  }
-  throw new Error('no free Redis DB for the worker tests (2 + JEST_WORKER_ID and 10..15 are all taken or hold data)');
+  const claim = await claimRedisDb(baseUrl, token, [preferred, ...fallbacks]);
+  if (!claim) throw new Error('no free Redis DB for the worker tests (2 + JEST_WORKER_ID and 10..15 are all taken or hold data)');
+  return claim;
 }
 
 /**
@@ -83,12 +62,11 @@ export async function createIsolatedStores(): Promise<IsolatedStores> {
   const adminUrl = runSetting('DATABASE_URL');
   const name = `quiz_w_${randomBytes(6).toString('hex')}`;
   const token = `${name}-${process.pid}`;
-  const { url: redisUrl, redis } = await claimRedisDb(runSetting('REDIS_URL'), token);
+  const claim = await claimTestDb(runSetting('REDIS_URL'), token);
+  const { url: redisUrl, redis } = claim;
   // flushes the DB and keeps the claim, in one step
-  const flush = () => redis.multi().flushdb().set(OWNER_KEY, token, 'PX', OWNER_TTL_MS).exec();
+  const flush = claim.flushDb;
   await flush();
-  const keepClaim = setInterval(() => void redis.set(OWNER_KEY, token, 'PX', OWNER_TTL_MS).catch(() => undefined), OWNER_TTL_MS / 4);
-  keepClaim.unref();
 
   const databaseUrl = await createDatabase(adminUrl, name);
   const queuePrefix = `wtest-${randomBytes(4).toString('hex')}`;
@@ -98,7 +76,7 @@ export async function createIsolatedStores(): Promise<IsolatedStores> {
     await runToCompletion('migrate', env);
   } catch (err) {
     await dropDatabase(adminUrl, name);
-    clearInterval(keepClaim);
+    claim.stopRefreshing();
     await redis.del(OWNER_KEY).catch(() => undefined);
     redis.disconnect();
     throw err;
@@ -118,7 +96,7 @@ export async function createIsolatedStores(): Promise<IsolatedStores> {
       await flush();
     },
     async destroy() {
-      clearInterval(keepClaim);
+      claim.stopRefreshing();
       await redis.flushdb().catch(() => undefined);
       redis.disconnect();
       await knex.destroy();

@@ -1,4 +1,4 @@
-import { LoadHttpClient, type LoadResponse } from './loadHttp';
+import { LoadHttpClient, type LoadResponse } from './http';
 
 /*
  * A steady load of versioned progress writes for the fault tests, and the checks that nothing it

@@ -3,8 +3,9 @@ import type { Knex } from 'knex';
 import { Queue } from 'bullmq';
 import type { QueueName } from '../../src/shared/queues/jobs';
 import { parseRedisUrl } from '../../src/shared/redis';
-import { request, sleep, type AttemptJson } from './harness';
+import { sleep, type AttemptJson } from './harness';
 import type { IsolatedStores } from './isolatedStores';
+import { request } from './http';
 
 /** An attempt's row in quiz_sessions, as the worker tests read it. */
 export interface SessionRow {
