@@ -203,13 +203,15 @@ export function renderReport(r: BenchReport): string {
         `  ${run.profile} c=${run.connections}: baseline ${commandSummary(run.baseline.cost)}; service ${commandSummary(run.service.cost)}`,
       );
     const ft = r.http.features;
-    if (ft)
-      out.push(
-        `Features' cost (writes, ${ft.connections} conn): plain ${ft.plain.map((x) => fmt(x.rps, 0)).join(' / ')}/s ` +
-          `(api ${ft.plain.map((x) => fmt(x.cost.appMicros, 1)).join(' / ')} µs), with policies + Idempotency-Key + a quiz stream ` +
-          `${ft.featured.map((x) => fmt(x.rps, 0)).join(' / ')}/s (api ${ft.featured.map((x) => fmt(x.cost.appMicros, 1)).join(' / ')} µs): ` +
-          `ratio ${fmt(ft.ratio, 3)}; the stream received ${ft.streamBytes} B`,
-      );
+    if (ft) {
+      out.push(`Features' cost (writes, ${ft.connections} conn; ratio = 2xx/s over the two plain runs' mean):`);
+      for (const x of ft.steps)
+        out.push(
+          `  ${x.name}: ${fmt(x.run.rps, 0)}/s, ratio ${fmt(x.ratio, 3)}, p99 ${fmt(x.run.latency.p99)} ms, ` +
+            `api ${fmt(x.run.cost.appMicros, 1)} µs, redis ${fmt(x.run.cost.redisMicros, 1)} µs/req (${commandSummary(x.run.cost)})`,
+        );
+      out.push(`  the quiz stream received ${ft.streamBytes} B`);
+    }
     const mem = r.http.memory;
     out.push(
       `created ${r.http.attempts} attempts at ${fmt(r.http.createPerSecond, 0)}/s; Redis per attempt via API: started ${mem.startedBytesPerAttempt} B, ` +
