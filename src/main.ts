@@ -98,6 +98,8 @@ async function openProcess(role: ServingRole, config: Config, log: Logger): Prom
   // no publisher without URLs: a durable event then costs no enqueue
   const webhooks = config.WEBHOOK_URLS.length > 0 ? new WebhookPublisher(queues[QUEUES.webhooks], config) : undefined;
   const runtime = createRuntime(config, log, shutdown, role, queueHooks(scheduler, metrics.sessionObservers(), log, webhooks));
+  // the persist enqueues writes started without waiting for them land before the queues close
+  shutdown.add('background enqueues', () => runtime.service.drainBackground(), ShutdownOrder.DrainPersister);
   metrics.watchDependencies(dependencyChecks(runtime, queues[QUEUES.persist][0], config), shutdown);
   if (role === 'persist-worker' || role === 'all') metrics.watchDirtyBacklog(() => runtime.store.dirtyBacklog());
   if (!(await waitForReady(runtime.redis, 5000))) log.warn('redis is not reachable yet; reads fall back to PostgreSQL, writes answer 503');

@@ -301,6 +301,30 @@ describe('progress', () => {
     expect(repo.rows.get(attempt.id)!.version).toBe(1);
   });
 
+  test('the response does not wait for the persist enqueue; a failed one is a warning; drainBackground waits for those under way', async () => {
+    const { attempt } = await start();
+    let land!: () => void;
+    hooks.becameDirty.mockImplementationOnce(() => new Promise<void>((resolve) => (land = resolve)));
+    const after = await service.progress(attempt.id, { answers: answers({ q1: 'A' }) });
+    expect(after.version).toBe(2);
+    expect(hooks.becameDirty).toHaveBeenCalledTimes(1);
+    let drained = false;
+    const drain = service.drainBackground().then(() => (drained = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(drained).toBe(false);
+    land();
+    await drain;
+    expect(drained).toBe(true);
+
+    const second = await start('u2');
+    hooks.becameDirty.mockImplementationOnce(async () => {
+      throw new Error('queue down');
+    });
+    await service.progress(second.attempt.id, { answers: answers({ q1: 'A' }) });
+    await service.drainBackground();
+    expect(warnings.join('')).toContain('schedule persist failed (the sweep will catch up): Error: queue down');
+  });
+
   test('a stale version: 409 with the current attempt, counted as a conflict, nothing applied', async () => {
     const { attempt } = await start();
     await service.progress(attempt.id, { expectedVersion: 1, answers: answers({ q1: 'A' }) });

@@ -608,8 +608,24 @@ export class SessionService {
     if ((result.movedByDeadline || result.code === 'OK') && !isOpen(attempt.status)) this.hooks.transitioned(attempt);
     // overdue now: the job that ends the grace
     if (result.movedByDeadline && isOpen(attempt.status)) await this.quietly('schedule expiry', this.hooks.deadlineSet(attempt));
-    // the dirty set is the safety net when this enqueue fails: the sweep persists what it lists
-    if (result.becameDirty) await this.quietly('schedule persist', this.hooks.becameDirty(attempt.id, dirtySince ?? this.clock()));
+    // not awaited: the answer is already durable in Redis and listed in the dirty set, which is
+    // the safety net when this enqueue fails or the process dies first (the sweep persists what
+    // it lists), so the response does not wait for a second round trip; drainBackground() at
+    // shutdown lets the enqueues under way land
+    if (result.becameDirty)
+      this.inBackground(this.quietly('schedule persist', this.hooks.becameDirty(attempt.id, dirtySince ?? this.clock())));
+  }
+
+  private readonly background = new Set<Promise<void>>();
+
+  private inBackground(p: Promise<void>): void {
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+
+  /** Waits for the enqueues a write started and did not wait for (shutdown, before the queues close). */
+  async drainBackground(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
   }
 
   private async quietly(what: string, p: Promise<void>): Promise<void> {
