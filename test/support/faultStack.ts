@@ -5,6 +5,7 @@ import type { FinalAttempt, LoadAttempt } from './progressLoad';
 import { rowsById } from './workerScenario';
 import { LoadHttpClient } from './http';
 import { freePort } from './ports';
+import type { ServingRole } from '../../src/shared/roles';
 
 /*
  * Shared steps of the fault tests (test/faults): the service as real processes, attempts to load,
@@ -23,7 +24,7 @@ export interface FaultStack {
 /** Starts `apis` API processes and `workers` processes of each worker role, all with `env`. */
 export async function startFaultStack(env: Record<string, string | number>, apis = 1, workers = 1): Promise<FaultStack> {
   const metricsUrls: string[] = [];
-  const times = (n: number, role: 'api' | 'persist-worker' | 'lifecycle-worker') =>
+  const times = (n: number, role: Extract<ServingRole, 'api' | 'persist-worker' | 'lifecycle-worker'>) =>
     Promise.all(
       Array.from({ length: n }, async () => {
         if (role === 'api') {
