@@ -106,14 +106,14 @@ test('the API and both workers expose every series, non-zero where traffic happe
     return (
       total(persistMetrics, 'job_duration_seconds_count', {
         queue: 'persist-snapshot',
-        job_name: 'persist-snapshot',
+        job_name: 'persist-window',
         outcome: 'completed',
       }) >= 1 && total(persistMetrics, 'persist_lag_seconds_count') >= 1
     );
   });
   expect(total(persistMetrics, 'queue_lag_seconds_count', { queue: 'persist-snapshot' })).toBeGreaterThanOrEqual(1);
   expect(
-    total(persistMetrics, 'job_duration_seconds_count', { queue: 'persist-snapshot', job_name: 'persist-snapshot', outcome: 'completed' }),
+    total(persistMetrics, 'job_duration_seconds_count', { queue: 'persist-snapshot', job_name: 'persist-window', outcome: 'completed' }),
   ).toBeGreaterThanOrEqual(1);
   expect(total(persistMetrics, 'persist_lag_seconds_count')).toBeGreaterThanOrEqual(1);
   // the write-behind delay is about the window (1 s), not more than its histogram's +5 s bound

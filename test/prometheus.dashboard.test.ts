@@ -204,7 +204,7 @@ test('every dashboard panel returns series after real traffic, failures read 0, 
   expect(Number((await query(expand(panels.find((p) => p.title === 'Error ratio')!.targets![1].expr)))[0].value[1])).toBeGreaterThan(0);
   // the jobs panels tell the expiry from the sweep by the service's job_name, and nothing clashed
   const byJob = await query(expand(panels.find((p) => p.title === 'Jobs by outcome')!.targets![0].expr));
-  expect(byJob.map((s) => s.metric.job_name)).toEqual(expect.arrayContaining(['expire-session', 'persist-snapshot', 'deliver-webhook']));
+  expect(byJob.map((s) => s.metric.job_name)).toEqual(expect.arrayContaining(['expire-session', 'persist-window', 'deliver-webhook']));
   expect(await query('count({exported_job!=""})')).toEqual([]);
   // the request rate is the clients': Prometheus' scrapes of /metrics are not in it
   expect(await query('http_request_duration_seconds_count{route=~".*metrics.*"}')).toEqual([]);

@@ -47,7 +47,15 @@ test('jobs spread over the shards by attempt, every shard is consumed: the write
     20_000,
   );
   for (const a of attempts) expect((await rowOf(stores().knex, a.id))!.answers).toEqual({ q1: `answer of ${a.id}` });
-  const persistShards = await shardsWithJobs(QUEUES.persist, ids);
+  // the write-behind's jobs are shared by the attempts of a shard (persist-window): one shard's each
+  const persistShards = new Set<number>();
+  const config = { QUEUE_PREFIX: stores().queuePrefix, QUEUE_SHARDS: SHARDS };
+  for (let k = 0; k < SHARDS; k++) {
+    if ((await stores().redis.keys(`${shardPrefix(config, k)}:${QUEUES.persist}:persist-window-${k}-*`)).length) persistShards.add(k);
+    expect(await stores().redis.keys(`${shardPrefix(config, k)}:${QUEUES.persist}:persist-window-*`)).toEqual(
+      await stores().redis.keys(`${shardPrefix(config, k)}:${QUEUES.persist}:persist-window-${k}-*`),
+    );
+  }
   expect(persistShards.size).toBeGreaterThan(1);
   await shardsWithJobs(QUEUES.lifecycle, ids);
 }, 60_000);

@@ -9,6 +9,7 @@ import { SnapshotPersister, type PersisterEvents } from './persister';
 import { startWorker, type JobObserver } from './startWorker';
 import { expireSessionTask } from './tasks/expireSessionTask';
 import { persistSnapshotTask } from './tasks/persistSnapshotTask';
+import { persistWindowTask } from './tasks/persistWindowTask';
 import { sweepTask } from './tasks/sweepTask';
 import { deliverWebhookTask, type WebhookObserver } from './tasks/deliverWebhookTask';
 import { webhookBackoffMs } from '../shared/domain/webhook';
@@ -49,9 +50,14 @@ export function createPersister(deps: WorkerDeps): SnapshotPersister {
  */
 export function startPersistWorker(deps: WorkerDeps, persister: SnapshotPersister) {
   // as many jobs at once as one persist batch holds, so a full window fills one batch
-  const worker = startWorker(QUEUES.persist, { 'persist-snapshot': persistSnapshotTask(persister) }, deps, {
-    concurrency: PERSIST_BATCH_MAX,
-  });
+  const worker = startWorker(
+    QUEUES.persist,
+    { 'persist-snapshot': persistSnapshotTask(persister), 'persist-window': persistWindowTask(persister, deps.config) },
+    deps,
+    {
+      concurrency: PERSIST_BATCH_MAX,
+    },
+  );
   deps.shutdown.add(
     'flush dirty attempts',
     async () => {

@@ -7,6 +7,8 @@ import { writeSnapshots, type HeldSnapshot } from '../shared/store/snapshotWrite
 import type { StoredAttempt } from '../shared/store/sessionCodec';
 import type { MarkResult, SessionStore } from '../shared/store/sessionStore';
 import { PERSIST_BATCH_MAX, PERSIST_LINGER_MS } from '../shared/domain/writeBehind';
+import { shardOf } from '../shared/queues/jobs';
+import { keyLayout } from '../shared/store/keys';
 
 /** What happened to one attempt in a flush. */
 export type PersistOutcome = 'written' | 'current' | 'gone' | 'redirtied';
@@ -169,6 +171,29 @@ export class SnapshotPersister {
       }),
     );
     return { held, refused };
+  }
+
+  /**
+   * Writes every attempt of queue shard `shard` (of `shards`) dirty since at or before `until`: a
+   * `persist-window` job's work. In the bucketed layout only the shard's buckets' dirty sets are
+   * read. Returns how many were written.
+   */
+  async flushWindow(until: number, shard: number, shards: number, batchSize: number): Promise<number> {
+    let written = 0;
+    await this.store.eachDirty(
+      until,
+      (id) => shardOf(id, shards) === shard,
+      (_set, index) => keyLayout().dirtySets().length === 1 || index % shards === shard,
+      batchSize,
+      async (ids) => {
+        const outcomes = await this.write(ids);
+        const failed = [...outcomes.values()].find((o): o is Error => o instanceof Error);
+        written += [...outcomes.values()].filter((o) => o === 'written').length;
+        // PostgreSQL refused one: the job fails and is retried (the others are written)
+        if (failed) throw failed;
+      },
+    );
+    return written;
   }
 
   /**

@@ -19,6 +19,21 @@ export function persistDueAt(dirtySince: number, delaySeconds: number): number {
   return dirtySince + delaySeconds * 1000;
 }
 
+/** The granularity of the shared persist jobs: one per queue shard per this many ms at most. */
+export const PERSIST_TICK_MS = 1000;
+
+/**
+ * The shared persist job an attempt dirty since `dirtySince` is written by: it runs at the first
+ * tick (PERSIST_TICK_MS on the clock) at or after the attempt's window closes (persistDueAt) and
+ * writes every attempt of its queue shard dirty since at or before `dirtyBefore` — each one
+ * PERSIST_DELAY_SECONDS after its first change, at most a tick late, as a job per attempt would,
+ * but one job (and one enqueue) per shard per tick instead of one per attempt.
+ */
+export function persistTick(dirtySince: number, delaySeconds: number): { runAt: number; dirtyBefore: number } {
+  const runAt = Math.ceil(persistDueAt(dirtySince, delaySeconds) / PERSIST_TICK_MS) * PERSIST_TICK_MS;
+  return { runAt, dirtyBefore: runAt - delaySeconds * 1000 };
+}
+
 /** Attempts dirty since at or before this are stragglers at `now`. */
 export function stragglersBefore(now: number, delaySeconds: number): number {
   return now - delaySeconds * 1000 - STRAGGLER_GRACE_MS;

@@ -16,6 +16,8 @@ export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 export interface JobPayloads {
   /** Write the attempt's current Redis state to PostgreSQL (the 30-second write-behind). */
   'persist-snapshot': { sessionId: string; dirtySince: number };
+  /** Write every attempt of the queue shard dirty since at or before `until` (writeBehind.ts persistTick). */
+  'persist-window': { shard: number; until: number };
   /** Apply the attempt's deadline when it is due (deadline.ts dueAt: the deadline, or the end of the grace), if it still is. */
   'expire-session': { sessionId: string; expiresAt: number };
   /** The safety net: expire overdue, abandon idle, persist stragglers. */
@@ -30,6 +32,7 @@ export type JobName = keyof JobPayloads;
 /** Which queue carries each job. */
 export const QUEUE_OF: { [J in JobName]: QueueName } = {
   'persist-snapshot': QUEUES.persist,
+  'persist-window': QUEUES.persist,
   'expire-session': QUEUES.lifecycle,
   sweep: QUEUES.lifecycle,
   'deliver-webhook': QUEUES.webhooks,
@@ -43,6 +46,7 @@ export const QUEUE_OF: { [J in JobName]: QueueName } = {
  */
 export const jobIds = {
   persist: (sessionId: string, dirtySince: number) => `persist-${sessionId}-${dirtySince}`,
+  persistWindow: (shard: number, until: number) => `persist-window-${shard}-${until}`,
   expire: (sessionId: string, dueAt: number) => `expire-${sessionId}-${dueAt}`,
   webhook: (messageId: string, url: string) => `webhook-${messageId}-${urlKey(url)}`,
 };

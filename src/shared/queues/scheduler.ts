@@ -1,6 +1,7 @@
 import type { Config } from '../config';
 import type { Attempt } from '../domain/attempt';
 import { dueAt } from '../domain/deadline';
+import { persistTick } from '../domain/writeBehind';
 import { jobIds, QUEUES, QUEUE_OF, shardOf } from './jobs';
 import type { ShardedQueue } from './queue';
 
@@ -18,14 +19,42 @@ export class JobScheduler {
     return shards[shardOf(sessionId, shards.length)];
   }
 
-  /** Persists the attempt PERSIST_DELAY_SECONDS after its first unpersisted change (once per window). */
+  /** The window jobs this process has put on the queue (or is putting): shard:until -> the add. */
+  private readonly windows = new Map<string, Promise<void>>();
+
+  /**
+   * Persists the attempt PERSIST_DELAY_SECONDS after its first unpersisted change, by the shared
+   * job of its queue shard and tick (writeBehind.ts persistTick): only the first attempt of a tick
+   * costs this process a round trip; other processes' adds of the same tick are dropped by its id.
+   */
   async schedulePersist(sessionId: string, dirtySince: number): Promise<void> {
-    const delay = Math.max(0, dirtySince + this.config.PERSIST_DELAY_SECONDS * 1000 - this.clock());
-    await this.shardOf('persist-snapshot', sessionId).add(
-      'persist-snapshot',
-      { sessionId, dirtySince },
-      { jobId: jobIds.persist(sessionId, dirtySince), delay },
-    );
+    const shards = this.queues[QUEUE_OF['persist-window']];
+    const shard = shardOf(sessionId, shards.length);
+    const { runAt, dirtyBefore } = persistTick(dirtySince, this.config.PERSIST_DELAY_SECONDS);
+    const key = `${shard}:${runAt}`;
+    const known = this.windows.get(key);
+    if (known) return known;
+    const add = shards[shard]
+      .add(
+        'persist-window',
+        { shard, until: dirtyBefore },
+        { jobId: jobIds.persistWindow(shard, runAt), delay: Math.max(0, runAt - this.clock()) },
+      )
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          // not remembered: the next attempt of the window tries again
+          this.windows.delete(key);
+          throw err;
+        },
+      );
+    this.windows.set(key, add);
+    // windows that ended long ago are not asked for again
+    if (this.windows.size > 64 * shards.length) {
+      const old = this.clock();
+      for (const k of [...this.windows.keys()]) if (Number(k.split(':')[1]) < old) this.windows.delete(k);
+    }
+    return add;
   }
 
   /**

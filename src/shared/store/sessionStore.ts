@@ -387,6 +387,47 @@ export class SessionStore {
   }
 
   /**
+   * Every attempt dirty since at or before `before` that `owns` (its queue shard), page by page
+   * (`pageSize` ids read at a time), each page of owned ids handed to `visit` (which may write them:
+   * the pages follow the dirty sets by score, so what a visit cleans or re-dirties does not shift
+   * them). Only the sets `ownsSet` keeps are read (a shard's buckets). Returns how many it handed on.
+   */
+  async eachDirty(
+    before: number,
+    owns: (id: string) => boolean,
+    ownsSet: (set: string, index: number) => boolean,
+    pageSize: number,
+    visit: (ids: string[]) => Promise<void>,
+  ): Promise<number> {
+    let handed = 0;
+    const sets = keyLayout().dirtySets();
+    for (let index = 0; index < sets.length; index++) {
+      if (!ownsSet(sets[index], index)) continue;
+      const seen = new Set<string>();
+      let min = '-inf';
+      for (;;) {
+        const flat = await this.redis.zrangebyscore(sets[index], min, before, 'WITHSCORES', 'LIMIT', 0, pageSize).catch(unavailable);
+        const fresh: string[] = [];
+        let last = min;
+        for (let i = 0; i < flat.length; i += 2) {
+          last = flat[i + 1];
+          if (seen.has(flat[i])) continue;
+          seen.add(flat[i]);
+          if (owns(flat[i])) fresh.push(flat[i]);
+        }
+        if (fresh.length > 0) {
+          await visit(fresh);
+          handed += fresh.length;
+        }
+        if (flat.length < 2 * pageSize) break;
+        // a full page of one score and nothing new in it: past that score (the sweep has the rest)
+        min = last === min && fresh.length === 0 ? `(${last}` : last;
+      }
+    }
+    return handed;
+  }
+
+  /**
    * Refreshes the TTL of every attempt dirty since at or before `before`, page by page, so an
    * attempt PostgreSQL has not yet received outlives an outage longer than the TTL. Returns how many.
    */
