@@ -25,6 +25,7 @@ import { startLocalCluster } from '../test/support/localCluster';
 import { startRedisServer } from '../test/support/redisServer';
 import { plan, studentsPerInstance, type Plan, type UnitCosts, type Workload } from './capacityPlan';
 import { machineInfo, type MachineInfo } from './machine';
+import { parseCommandStats } from './measure';
 import type { BenchOptions } from './options';
 import { histogramBuckets, observations, scrape } from './promHistogram';
 import { runLoad, type RunResult } from './load';
@@ -34,13 +35,7 @@ import { prefillAnswers, startAttempts } from './workload';
 import { JsonClient } from '../test/support/http';
 import { cpuSecondsOf } from './cpu';
 import { freePort } from '../test/support/ports';
-import {
-  MAIN_JS,
-  runScriptToCompletion as runToCompletion,
-  startLoggedProcess as startProcess,
-  waitForHttp,
-  type BenchProcess,
-} from '../test/support/processes';
+import { MAIN_JS, runScriptToCompletion, startLoggedProcess, waitForHttp, type BenchProcess } from '../test/support/processes';
 
 /** A Redis server the service uses, for its CPU and its command statistics. */
 interface RedisNode {
@@ -100,12 +95,6 @@ export const WORKLOADS: Workload[] = [100_000, 1_000_000].map((students) => ({
   readIntervalSeconds: 10,
   persistWindowSeconds: 30,
 }));
-
-function parseCommandStats(info: string): Map<string, { calls: number; usec: number }> {
-  const out = new Map<string, { calls: number; usec: number }>();
-  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) out.set(m[1], { calls: Number(m[2]), usec: Number(m[3]) });
-  return out;
-}
 
 /** The pids of the bench database's PostgreSQL backends (its share of PostgreSQL, not other databases'). */
 async function backendPids(knex: Knex, database: string): Promise<number[]> {
@@ -290,12 +279,12 @@ export async function runCapacity(o: BenchOptions, log: (m: string) => void): Pr
       PERSIST_DELAY_SECONDS: o.persistDelay,
       ...stores.env,
     };
-    await runToCompletion(MAIN_JS, ['migrate'], env);
+    await runScriptToCompletion(MAIN_JS, ['migrate'], env);
     const version = await knex.raw<{ rows: Array<{ v: string }> }>(`select current_setting('server_version') as v`);
     const gcArgs = o.semiSpace > 0 ? [`--max-semi-space-size=${o.semiSpace}`] : [];
     const [apiPort, persistPort, lifecyclePort] = await Promise.all([freePort(), freePort(), freePort()]);
     const start = (role: string, port: number, extra: Record<string, string | number>) => {
-      const proc = startProcess(role, MAIN_JS, [role], { ...env, ...extra }, port, path.join(runDir, `${role}.log`), gcArgs);
+      const proc = startLoggedProcess(role, MAIN_JS, [role], { ...env, ...extra }, port, path.join(runDir, `${role}.log`), gcArgs);
       processes.push(proc);
       return proc;
     };

@@ -95,7 +95,7 @@ export function checkTargets(r: Pick<BenchReport, 'options' | 'http' | 'writeBeh
   if (r.http) {
     const m = r.http.memory;
     out.push({
-      name: 'Redis bytes per open attempt via API, 20 answers, dirty (hash, events, persist job, expiry job)',
+      name: 'Redis bytes per open attempt via API, 20 answers, dirty (hash, events, expiry job)',
       target: '<= 2048',
       value: m.dirtyBytesPerAttempt,
       met: m.dirtyBytesPerAttempt <= 2048,

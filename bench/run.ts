@@ -17,14 +17,7 @@ import { streamsPhase } from './phases/streams';
 import { writeBehindPhase } from './phases/writeBehind';
 import { checkTargets, renderReport, type BenchReport } from './report';
 import { createBenchStores } from './stores';
-import {
-  BASELINE_JS,
-  MAIN_JS,
-  runScriptToCompletion as runToCompletion,
-  startLoggedProcess as startProcess,
-  waitForHttp,
-  type BenchProcess,
-} from '../test/support/processes';
+import { BASELINE_JS, MAIN_JS, runScriptToCompletion, startLoggedProcess, waitForHttp, type BenchProcess } from '../test/support/processes';
 import { freePort } from '../test/support/ports';
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
@@ -58,7 +51,7 @@ async function main(options: BenchOptions): Promise<BenchReport> {
       // the service at its defaults: LOG_LEVEL info, one request line per request (the seeds' format)
       PERSIST_DELAY_SECONDS: options.persistDelay,
     };
-    await runToCompletion(MAIN_JS, ['migrate'], serviceEnv);
+    await runScriptToCompletion(MAIN_JS, ['migrate'], serviceEnv);
     const version = await knex.raw<{ rows: Array<{ v: string }> }>(`select current_setting('server_version') as v`);
     const machine = machineInfo(`PostgreSQL ${version.rows[0].v}`);
 
@@ -72,14 +65,14 @@ async function main(options: BenchOptions): Promise<BenchReport> {
     ];
     const [apiPort, persistPort, lifecyclePort, baselinePort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     const start = (name: string, role: string, port: number, env: Record<string, string | number>, nodeArgs: string[] = gcArgs) => {
-      const proc = startProcess(name, MAIN_JS, [role], { ...serviceEnv, ...env }, port, path.join(runDir, `${name}.log`), nodeArgs);
+      const proc = startLoggedProcess(name, MAIN_JS, [role], { ...serviceEnv, ...env }, port, path.join(runDir, `${name}.log`), nodeArgs);
       processes.push(proc);
       return proc;
     };
     const persist = start('persist-worker', 'persist-worker', persistPort, { METRICS_PORT: persistPort });
     const lifecycle = start('lifecycle-worker', 'lifecycle-worker', lifecyclePort, { METRICS_PORT: lifecyclePort });
     const api = start('api', 'api', apiPort, { PORT: apiPort, METRICS_PORT: await freePort() }, profArgs('api'));
-    const baseline = startProcess(
+    const baseline = startLoggedProcess(
       'baseline',
       BASELINE_JS,
       [],

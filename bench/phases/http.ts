@@ -72,7 +72,7 @@ export interface ApiMemory {
   attempts: number;
   /** Started, no answers: the hash, its dirty-free state and its expiry job. */
   startedBytesPerAttempt: number;
-  /** After one write of 20 answers: plus the dirty-set entry and a delayed persist job. */
+  /** After one write of 20 answers: plus its buffered events and the dirty-set entry (the persist job is shared). */
   dirtyBytesPerAttempt: number;
   /** After the write-behind wrote them: hash with 20 answers + expiry job (+ retained finished jobs). */
   cleanBytesPerAttempt: number;

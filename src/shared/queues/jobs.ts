@@ -39,8 +39,8 @@ export const QUEUE_OF: { [J in JobName]: QueueName } = {
 };
 
 /**
- * Deterministic job ids, so a duplicate add is dropped: one persist job per attempt per window
- * (the window is named by when the attempt became dirty), one expiry job per attempt and due time
+ * Deterministic job ids, so a duplicate add is dropped: one shared persist job per queue shard
+ * and tick (persistWindow; the per-attempt persist id is for jobs queued before it), one expiry job per attempt and due time
  * (an extension or a resume schedules a new one; the old one finds nothing due), one delivery per
  * webhook message and URL (kept a day after it is delivered, so a repeated enqueue is dropped).
  */

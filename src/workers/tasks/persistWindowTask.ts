@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
 import type { Config } from '../../shared/config';
+import { PERSIST_BATCH_MAX } from '../../shared/domain/writeBehind';
 import type { JobPayloads } from '../../shared/queues/jobs';
 import type { SnapshotPersister } from '../persister';
 
@@ -13,5 +14,5 @@ export type PersistWindowPayload = JobPayloads['persist-window'];
  */
 export function persistWindowTask(persister: SnapshotPersister, config: Pick<Config, 'QUEUE_SHARDS' | 'SWEEP_BATCH_SIZE'>) {
   return async (job: Job<PersistWindowPayload>): Promise<number> =>
-    persister.flushWindow(job.data.until, job.data.shard, config.QUEUE_SHARDS, Math.min(config.SWEEP_BATCH_SIZE, 250));
+    persister.flushWindow(job.data.until, job.data.shard, config.QUEUE_SHARDS, Math.min(config.SWEEP_BATCH_SIZE, PERSIST_BATCH_MAX));
 }
