@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import { assertAsyncProperty } from './support/property';
 import { buildSession, startTestApi, type TestApi } from './support/harness';
 import { expectAttemptShape, expectError, expectValidationError } from './support/contract';
 import { buildAnswers, questionId } from './support/factories';
@@ -216,5 +218,66 @@ describe.each(SESSION_PREFIXES)('progress on %s', (prefix) => {
       expect(replaced.status).toBe(200);
       expect(Object.keys(replaced.body.answers)).toHaveLength(500);
     });
+  });
+});
+
+describe('the answers text and its index, over any sequence of writes (property)', () => {
+  // keys of equal lengths (the script compares a stored key only when its length matches one
+  // arriving), with quotes, a slash and non-ASCII, so that JSON escaping changes their length
+  const KEYS = ['q1', 'q2', 'q3', 'qq', 'a/b', 'é"', 'x\\y', '10'];
+  const write = fc.record({
+    entries: fc.array(fc.tuple(fc.constantFrom(...KEYS), fc.jsonValue({ maxDepth: 2 })), { minLength: 1, maxLength: 4 }),
+    single: fc.boolean(),
+  });
+
+  /** The stored index (lengths in bytes) walked over the stored text, as the script walks it: every entry, in order. */
+  function entriesOf(stored: string, index: string): Array<[string, unknown]> {
+    const text = Buffer.from(stored);
+    const lengths = index === '' ? [] : index.split(',').map(Number);
+    const out: Array<[string, unknown]> = [];
+    let pos = 1;
+    for (let i = 0; i < lengths.length; i += 2) {
+      const key = text.subarray(pos, pos + lengths[i]).toString();
+      const value = text.subarray(pos + lengths[i] + 1, pos + lengths[i] + 1 + lengths[i + 1]).toString();
+      out.push([JSON.parse(key) as string, JSON.parse(value)]);
+      pos += lengths[i] + lengths[i + 1] + 2;
+    }
+    expect(pos).toBe(Math.max(2, text.length));
+    return out;
+  }
+
+  test('a replaced answer keeps its place, a new one is appended, and the index always matches the text', async () => {
+    await assertAsyncProperty(
+      fc.asyncProperty(fc.array(write, { minLength: 1, maxLength: 8 }), async (writes) => {
+        const s = await buildSession(api);
+        const model = new Map<string, unknown>();
+        let version = s.version;
+        for (const w of writes) {
+          // one pair as question_id + answer, the rest (distinct keys, the last of a repeat wins) as answers
+          const [first, ...rest] = w.entries;
+          const body: Record<string, unknown> = { version };
+          const answers: Record<string, unknown> = {};
+          if (w.single) {
+            body.question_id = first[0];
+            body.answer = first[1];
+            for (const [k, v] of rest) if (k !== first[0]) answers[k] = v;
+          } else {
+            for (const [k, v] of w.entries) answers[k] = v;
+          }
+          if (Object.keys(answers).length > 0) body.answers = answers;
+          const res = await sessionClient(api, '/api/sessions').progress(s.id, body);
+          expect(res.status).toBe(200);
+          version = res.body.version as number;
+          // as the service takes them: the answers map first, then question_id + answer
+          for (const [k, v] of Object.entries(answers)) model.set(k, v);
+          if (w.single) model.set(first[0], first[1]);
+          const hash = await api.redis.hmget(sessionKey(s.id), 'answers', 'answer_index');
+          expect(entriesOf(hash[0]!, hash[1]!)).toEqual([...model.entries()]);
+          expect(res.body.answers).toEqual(Object.fromEntries(model));
+        }
+        await api.redis.del(sessionKey(s.id));
+      }),
+      { numRuns: 40 },
+    );
   });
 });

@@ -12,7 +12,8 @@
     ARGV[8]   the record's opening JSON (fingerprint, request id, time), or '' without a key
     ARGV[9..] answer pairs: the question id as JSON text (JSON.stringify), the answer's JSON text;
               merged into ANSWERS_FIELD by ANSWER_INDEX_FIELD (sessionCodec.ts): an answer to a
-              question already answered replaces it in place, a new one is appended
+              question already answered is spliced in in place, a new one is appended; one walk
+              of the index, and only the changed pieces of the text and the index are rebuilt
   Output:
     {'MISS'} | {'FORBIDDEN'}  as in includes/write.lua
     {'REPLAY', 0, {}, 0, record}  the key has a record already: nothing applied
@@ -49,48 +50,65 @@ if ARGV[6] ~= '' then
   f[#f + 1] = ARGV[6]
 end
 if #ARGV > 8 then
-  -- the stored entries, cut out of the text by their lengths
+  -- the answers arriving, by key (the last of a repeated key wins), keys in first-seen order
+  local incoming, order, lengths = {}, {}, {}
+  for i = 9, #ARGV, 2 do
+    local k = ARGV[i]
+    if not incoming[k] then order[#order + 1] = k end
+    incoming[k] = ARGV[i + 1]
+    lengths[#k] = true
+    saved[#saved + 1] = k .. ':' .. ARGV[i + 1]
+  end
+  -- one walk of the index: a stored entry whose key arrives gets its value spliced in place (the
+  -- unchanged runs of the text and of the index are copied whole, not entry by entry)
   local text = redis.call('HGET', key, ANSWERS_FIELD) or '{}'
-  local keys, values, at = {}, {}, {}
-  local pos = 2
-  local klen = nil
-  for n in string.gmatch(m[ANSWER_INDEX_FIELD], '%d+') do
+  local index = m[ANSWER_INDEX_FIELD]
+  local parts, index_parts, found = {}, {}, {}
+  local copied, index_copied, count = 1, 1, 0
+  local pos, klen = 2, nil
+  for at, n in string.gmatch(index, '()(%d+)') do
     if not klen then
       klen = tonumber(n)
     else
       local vlen = tonumber(n)
-      local k = string.sub(text, pos, pos + klen - 1)
-      keys[#keys + 1] = k
-      values[#keys] = string.sub(text, pos + klen + 1, pos + klen + vlen)
-      at[k] = #keys
+      count = count + 1
+      if lengths[klen] then
+        local k = string.sub(text, pos, pos + klen - 1)
+        local value = incoming[k]
+        if value then
+          found[k] = true
+          local from = pos + klen + 1
+          parts[#parts + 1] = string.sub(text, copied, from - 1)
+          parts[#parts + 1] = value
+          copied = from + vlen
+          index_parts[#index_parts + 1] = string.sub(index, index_copied, at - 1)
+          index_parts[#index_parts + 1] = #value
+          index_copied = at + #n
+        end
+      end
       pos = pos + klen + vlen + 2
       klen = nil
     end
   end
-  local count = #keys
-  for i = 9, #ARGV, 2 do
-    if not at[ARGV[i]] then count = count + 1 end
+  local added = {}
+  for _, k in ipairs(order) do
+    if not found[k] then added[#added + 1] = k end
   end
-  if count > tonumber(ARGV[7]) then return reject('TOO_MANY', 400, 'VALIDATION_ERROR') end
-  for i = 9, #ARGV, 2 do
-    local k = ARGV[i]
-    if not at[k] then
-      keys[#keys + 1] = k
-      at[k] = #keys
-    end
-    values[at[k]] = ARGV[i + 1]
-    saved[#saved + 1] = k .. ':' .. ARGV[i + 1]
+  if count + #added > tonumber(ARGV[7]) then return reject('TOO_MANY', 400, 'VALIDATION_ERROR') end
+  -- the rest of the text up to its closing brace, then the new entries, appended
+  parts[#parts + 1] = string.sub(text, copied, #text - 1)
+  index_parts[#index_parts + 1] = string.sub(index, index_copied)
+  for i, k in ipairs(added) do
+    local value = incoming[k]
+    local sep = (count > 0 or i > 1) and ',' or ''
+    parts[#parts + 1] = sep .. k .. ':' .. value
+    index_parts[#index_parts + 1] = sep .. #k .. ',' .. #value
   end
-  local entries, index = {}, {}
-  for i = 1, #keys do
-    entries[i] = keys[i] .. ':' .. values[i]
-    index[#index + 1] = #keys[i]
-    index[#index + 1] = #values[i]
-  end
+  parts[#parts + 1] = '}'
   f[#f + 1] = ANSWERS_FIELD
-  f[#f + 1] = '{' .. table.concat(entries, ',') .. '}'
+  f[#f + 1] = table.concat(parts)
   f[#f + 1] = ANSWER_INDEX_FIELD
-  f[#f + 1] = table.concat(index, ',')
+  f[#f + 1] = table.concat(index_parts)
 end
 add_event('answer_saved', '{"answers":{' .. table.concat(saved, ',') .. '}' ..
   (ARGV[6] ~= '' and (',"current_question":' .. ARGV[6]) or '') .. ',"version":' .. next_version(v) .. '}')
