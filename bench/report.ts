@@ -95,7 +95,7 @@ export function checkTargets(r: Pick<BenchReport, 'options' | 'http' | 'writeBeh
   if (r.http) {
     const m = r.http.memory;
     out.push({
-      name: 'Redis bytes per open attempt via API, 20 answers, dirty (hash, events, expiry job)',
+      name: 'Redis bytes per open attempt via API, 20 answers, dirty (hash, events, deadline entry)',
       target: '<= 2048',
       value: m.dirtyBytesPerAttempt,
       met: m.dirtyBytesPerAttempt <= 2048,
@@ -216,7 +216,7 @@ export function renderReport(r: BenchReport): string {
     out.push(
       `created ${r.http.attempts} attempts at ${fmt(r.http.createPerSecond, 0)}/s; Redis per attempt via API: started ${mem.startedBytesPerAttempt} B, ` +
         `after 20 answers (dirty) ${mem.dirtyBytesPerAttempt} B, persisted ${mem.cleanBytesPerAttempt} B ` +
-        `(MEMORY USAGE: attempt hash ${mem.hashBytes} B, expire-session job hash ${mem.expiryJobHashBytes} B; ${mem.queueEventEntries} queue event entries)`,
+        `(MEMORY USAGE: attempt hash ${mem.hashBytes} B, deadline index ${mem.deadlineIndexBytesPerEntry} B per entry (${mem.deadlineIndexEntries} listed); ${mem.queueEventEntries} queue event entries)`,
       'app / redis µs/req: CPU time of the app process (bare baseline app or API) and of Redis per 2xx response',
     );
   }

@@ -7,6 +7,7 @@ import { Metrics } from './shared/metrics';
 import { QUEUES } from './shared/queues/jobs';
 import { createShardedQueue, type TypedQueue } from './shared/queues/queue';
 import { JobScheduler } from './shared/queues/scheduler';
+import { DeadlineIndex } from './shared/queues/deadlines';
 import { pingMasters, producerConnection, waitForReady } from './shared/redis';
 import { ROLES, type Role, type ServingRole } from './shared/roles';
 import { createRuntime, type Runtime } from './shared/runtime';
@@ -23,6 +24,8 @@ interface Process {
   metrics: Metrics;
   deps: WorkerDeps;
   lifecycleQueue: TypedQueue;
+  /** The lifecycle queue's deadline index (what the expiry ticks close). */
+  deadlines: DeadlineIndex;
   /** The process's one batching persister, made on first use. */
   persister(): SnapshotPersister;
 }
@@ -30,7 +33,7 @@ interface Process {
 type Part = (p: Process) => Promise<unknown>;
 
 const persistWorker: Part = async (p) => startPersistWorker(p.deps, p.persister());
-const lifecycleWorker: Part = (p) => startLifecycleWorker(p.deps, p.persister(), p.lifecycleQueue);
+const lifecycleWorker: Part = (p) => startLifecycleWorker(p.deps, p.persister(), p.lifecycleQueue, p.deadlines);
 const webhookWorker: Part = async (p) => startWebhookWorker(p.deps, p.metrics.webhookObserver());
 const api: Part = (p) => startApiServer({ config: p.config, log: p.log, shutdown: p.shutdown, metrics: p.metrics, ...p.deps.runtime });
 // a worker serves its metrics on METRICS_PORT; the API (also in `all`) serves them itself
@@ -92,7 +95,8 @@ async function openProcess(role: ServingRole, config: Config, log: Logger): Prom
     q.on('error', (err) => log.debug(`queue ${q.name}: ${err.message}`));
     shutdown.add(`queue ${q.name}`, () => q.close(), ShutdownOrder.CloseQueues);
   }
-  const scheduler = new JobScheduler(queues, config);
+  const deadlines = new DeadlineIndex(queues[QUEUES.lifecycle]);
+  const scheduler = new JobScheduler(queues, config, deadlines);
   const metrics = new Metrics(role);
   metrics.watchQueues(Object.values(queues));
   // no publisher without URLs: a durable event then costs no enqueue
@@ -124,6 +128,7 @@ async function openProcess(role: ServingRole, config: Config, log: Logger): Prom
     deps,
     // the one sweep scheduler of the deployment lives on shard 0
     lifecycleQueue: queues[QUEUES.lifecycle][0],
+    deadlines,
     persister: () => (persister ??= createPersister(deps)),
   };
 }

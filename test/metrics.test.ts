@@ -127,14 +127,14 @@ test('the API and both workers expose every series, non-zero where traffic happe
     return (
       total(lifecycleMetrics, 'job_duration_seconds_count', {
         queue: 'session-lifecycle',
-        job_name: 'expire-session',
+        job_name: 'expire-window',
         outcome: 'completed',
       }) >= 1 && total(lifecycleMetrics, 'session_transitions_total', { status: 'expired' }) >= 1
     );
   });
   expect(total(lifecycleMetrics, 'queue_lag_seconds_count', { queue: 'session-lifecycle' })).toBeGreaterThanOrEqual(1);
   expect(
-    total(lifecycleMetrics, 'job_duration_seconds_count', { queue: 'session-lifecycle', job_name: 'expire-session', outcome: 'completed' }),
+    total(lifecycleMetrics, 'job_duration_seconds_count', { queue: 'session-lifecycle', job_name: 'expire-window', outcome: 'completed' }),
   ).toBeGreaterThanOrEqual(1);
   expect(total(lifecycleMetrics, 'session_transitions_total', { status: 'expired' })).toBe(1);
 

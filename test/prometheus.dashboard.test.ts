@@ -175,7 +175,7 @@ test('every dashboard panel returns series after real traffic, failures read 0, 
   await waitFor(
     'the jobs and the delivery scraped',
     async () =>
-      (await query('sum(job_duration_seconds_count{queue="session-lifecycle",job_name="expire-session",outcome="completed"}) > 0'))
+      (await query('sum(job_duration_seconds_count{queue="session-lifecycle",job_name="expire-window",outcome="completed"}) > 0'))
         .length === 1 && (await query('sum(quiz_webhook_deliveries_total{outcome="delivered"}) > 0')).length === 1,
     15_000,
   );
@@ -204,7 +204,7 @@ test('every dashboard panel returns series after real traffic, failures read 0, 
   expect(Number((await query(expand(panels.find((p) => p.title === 'Error ratio')!.targets![1].expr)))[0].value[1])).toBeGreaterThan(0);
   // the jobs panels tell the expiry from the sweep by the service's job_name, and nothing clashed
   const byJob = await query(expand(panels.find((p) => p.title === 'Jobs by outcome')!.targets![0].expr));
-  expect(byJob.map((s) => s.metric.job_name)).toEqual(expect.arrayContaining(['expire-session', 'persist-window', 'deliver-webhook']));
+  expect(byJob.map((s) => s.metric.job_name)).toEqual(expect.arrayContaining(['expire-window', 'persist-window', 'deliver-webhook']));
   expect(await query('count({exported_job!=""})')).toEqual([]);
   // the request rate is the clients': Prometheus' scrapes of /metrics are not in it
   expect(await query('http_request_duration_seconds_count{route=~".*metrics.*"}')).toEqual([]);

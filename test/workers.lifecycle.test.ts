@@ -1,5 +1,8 @@
 import type { Job, Queue } from 'bullmq';
 import { jobIds, QUEUES } from '../src/shared/queues/jobs';
+import { expiryTick } from '../src/shared/domain/deadline';
+import { DeadlineIndex } from '../src/shared/queues/deadlines';
+import type { ExpireWindowReport } from '../src/workers/tasks/expireWindowTask';
 import { sessionKey } from '../src/shared/store/sessionStore';
 import type { SweepReport } from '../src/workers/tasks/sweepTask';
 import { sleep, sleepUntil, waitFor } from './support/harness';
@@ -15,10 +18,15 @@ import { AttemptClient, epoch, openQueue, rowOf, rowsById, waitForRows } from '.
 
 const stores = useIsolatedStores({ resetAfterEach: true });
 let lifecycleQueue: Queue;
+let deadlines: DeadlineIndex;
 
 beforeAll(async () => {
   lifecycleQueue = openQueue(stores(), QUEUES.lifecycle);
+  deadlines = new DeadlineIndex([lifecycleQueue]);
 }, 60_000);
+
+/** The id of the expiry job of the tick an attempt due at `at` belongs to (one queue shard here). */
+const windowJobId = (at: number) => jobIds.expireWindow(0, expiryTick(at));
 
 afterAll(async () => {
   await lifecycleQueue?.close();
@@ -35,15 +43,18 @@ async function startStack(settings: Record<string, string | number>, workers = 1
   return new AttemptClient(api.url!);
 }
 
-describe('expire-session at the deadline', () => {
+describe('expiry at the deadline (the deadline index and its tick jobs)', () => {
   test('an open 4-second attempt is expired in PostgreSQL within 2 s of its deadline, with its latest answers', async () => {
-    // a sweep every 10 minutes: the expire-session job, not the sweep, has to do it
+    // a sweep every 10 minutes: the tick's expire-window job, not the sweep, has to do it
     const client = await startStack({ SWEEP_INTERVAL_SECONDS: 600 });
     // the writes and the check below must all come before the deadline, also on a loaded machine
     const attempt = await client.start(4);
     let version = attempt.version;
     for (let i = 0; i < 3; i++) version = (await client.progress(attempt.id, { [`q${i}`]: i }, i)).version;
     const deadline = Date.parse(attempt.expires_at!);
+    // listed in the index at its deadline, with no job of its own
+    expect(await stores().redis.zscore(deadlines.keyOf(0), attempt.id)).toBe(String(deadline));
+    expect(await lifecycleQueue.getJob(jobIds.expire(attempt.id, deadline))).toBeUndefined();
     // none of this progress is in PostgreSQL yet
     expect(await rowOf(stores().knex, attempt.id)).toMatchObject({ version: 1, status: 'started' });
 
@@ -61,8 +72,10 @@ describe('expire-session at the deadline', () => {
     expect(epoch(row.expires_at)).toBe(deadline);
     expect(row).toMatchObject({ version: version + 1, current_question: 2, persist_count: 2, answers: { q0: 0, q1: 1, q2: 2 } });
     expect(await stores().redis.hget(sessionKey(attempt.id), 'status')).toBe('expired');
-    const job = await lifecycleQueue.getJob(jobIds.expire(attempt.id, Date.parse(attempt.expires_at!)));
-    expect(job?.returnvalue).toBe('expired');
+    const job = await lifecycleQueue.getJob(windowJobId(deadline));
+    expect(job?.returnvalue).toEqual({ due: 1, moved: { expired: 1 } });
+    // handled: no longer listed
+    expect(await stores().redis.zscore(deadlines.keyOf(0), attempt.id)).toBeNull();
   }, 30_000);
 
   test('a completed attempt is left alone by its expiry job: still completed, version unchanged after the deadline', async () => {
@@ -77,10 +90,12 @@ describe('expire-session at the deadline', () => {
     const deadline = Date.parse(attempt.expires_at!);
     await waitFor(
       'the expiry job to run',
-      async () => (await lifecycleQueue.getJobState(jobIds.expire(attempt.id, Date.parse(attempt.expires_at!)))) === 'completed',
+      async () => (await lifecycleQueue.getJobState(windowJobId(deadline))) === 'completed',
       deadline - Date.now() + 5000,
     );
-    expect((await lifecycleQueue.getJob(jobIds.expire(attempt.id, Date.parse(attempt.expires_at!))))?.returnvalue).toBe('unchanged');
+    // found due in the index, and not moved: dropped from it
+    expect((await lifecycleQueue.getJob(windowJobId(deadline)))?.returnvalue).toEqual({ due: 1, moved: {} });
+    expect(await stores().redis.zscore(deadlines.keyOf(0), attempt.id)).toBeNull();
     await sleepUntil(deadline, 2500); // and a couple of sweeps
     const after = await rowOf(stores().knex, attempt.id);
     expect(after).toEqual(before);
@@ -219,8 +234,8 @@ describe('two lifecycle workers at once', () => {
         c.expectedVersion = acked.version + 1;
         c.answers = { q: n };
       } else if (c.kind === 'lost-job') {
-        // its expire-session job is lost: only a sweep can expire it
-        expect(await lifecycleQueue.remove(jobIds.expire(c.id, c.deadline))).toBe(1);
+        // its entry in the deadline index is lost: only a sweep can expire it
+        expect(await deadlines.remove(c.id)).toBe(true);
       } else {
         // evicted from Redis: closed in PostgreSQL alone
         await stores().redis.del(sessionKey(c.id));
@@ -253,10 +268,41 @@ describe('two lifecycle workers at once', () => {
     // every transition any worker made, counted from what the jobs report: exactly one per attempt
     const jobs = (await lifecycleQueue.getJobs(['completed', 'failed'])).filter(Boolean) as Job[];
     expect(jobs.filter((j) => j.failedReason)).toEqual([]);
-    const byExpireJobs = jobs.filter((j) => j.name === 'expire-session' && j.returnvalue === 'expired').length;
+    const byExpireJobs = jobs
+      .filter((j) => j.name === 'expire-window')
+      .reduce((sum, j) => sum + ((j.returnvalue as ExpireWindowReport).moved.expired ?? 0), 0);
     const sweeps = jobs.filter((j) => j.name === 'sweep');
     const bySweeps = sweeps.reduce((sum, j) => sum + ((j.returnvalue as SweepReport)?.expired ?? 0), 0);
     expect(byExpireJobs + bySweeps).toBe(cases.length);
     expect(bySweeps).toBeGreaterThanOrEqual(cases.filter((c) => c.kind === 'lost-job').length);
   }, 40_000);
+});
+
+describe('the deadline index', () => {
+  test('lists each attempt once by its due time; an entry read before its deadline moved is not removed', async () => {
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => `00000000-0000-4000-8000-00000000000${n}`);
+    await deadlines.set(a, 1_000);
+    await deadlines.set(b, 2_000);
+    await deadlines.set(c, 5_000);
+    expect(await deadlines.size(0)).toBe(3);
+    const due = await deadlines.due(0, 2_000, 10);
+    expect(due).toEqual([
+      { id: a, at: '1000' },
+      { id: b, at: '2000' },
+    ]);
+    expect(await deadlines.due(0, 2_000, 1)).toEqual([{ id: a, at: '1000' }]);
+    // b's deadline moves (an extension) after the tick read it: the tick's removal leaves it listed
+    await deadlines.set(b, 4_000);
+    expect(await deadlines.size(0)).toBe(3);
+    expect(await deadlines.removeIfAt(0, due[1])).toBe(false);
+    expect(await stores().redis.zscore(deadlines.keyOf(0), b)).toBe('4000');
+    expect(await deadlines.removeIfAt(0, due[0])).toBe(true);
+    expect(await deadlines.due(0, 10_000, 10)).toEqual([
+      { id: b, at: '4000' },
+      { id: c, at: '5000' },
+    ]);
+    expect(await deadlines.remove(c)).toBe(true);
+    expect(await deadlines.remove(c)).toBe(false);
+    expect(await deadlines.size(0)).toBe(1);
+  });
 });

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import { jobIds, QUEUES } from '../src/shared/queues/jobs';
+import { expiryTick } from '../src/shared/domain/deadline';
 import { sessionKey } from '../src/shared/store/sessionStore';
 import { expectError } from './support/contract';
 import { sleepUntil, waitFor } from './support/harness';
@@ -10,7 +11,7 @@ import { AttemptClient, epoch, openQueue, rowOf, waitForRows } from './support/w
 /*
  * What the deadline does under each overdue_handling, and the live controls across it, with a real
  * API process and a real lifecycle worker over this file's own database and Redis DB. The sweep
- * runs every 10 minutes: the expire-session jobs have to do it, each transition durable in
+ * runs every 10 minutes: the expiry ticks' expire-window jobs have to do it, each transition durable in
  * PostgreSQL within 2 s of when it is due. No persist worker runs: PostgreSQL gets what the start,
  * the controls and the lifecycle worker write.
  */
@@ -114,13 +115,13 @@ describe('live controls across the deadline', () => {
     expect(newDeadline).toBe(oldDeadline + 3000);
     expect(extended).toMatchObject({ version: attempt.version + 1, extra_time_seconds: 3 });
 
-    // the job for the old deadline ran and found nothing due
+    // the extension re-listed the attempt at its new deadline: the old deadline's tick ran and found nothing due
     await waitFor(
-      'the old expiry job to finish',
-      async () => (await lifecycleQueue.getJobState(jobIds.expire(attempt.id, oldDeadline))) === 'completed',
+      'the old deadline tick to finish',
+      async () => (await lifecycleQueue.getJobState(jobIds.expireWindow(0, expiryTick(oldDeadline)))) === 'completed',
       oldDeadline - Date.now() + 5000,
     );
-    expect((await lifecycleQueue.getJob(jobIds.expire(attempt.id, oldDeadline)))?.returnvalue).toBe('unchanged');
+    expect((await lifecycleQueue.getJob(jobIds.expireWindow(0, expiryTick(oldDeadline))))?.returnvalue).toEqual({ due: 0, moved: {} });
     const between = await client.get(attempt.id);
     expect(between.status).toBe(200);
     expect(between.body.status).toBe('started');
@@ -148,7 +149,8 @@ describe('live controls across the deadline', () => {
 
     // well past the original deadline, and past its job
     await sleepUntil(deadline + 1500);
-    expect(await lifecycleQueue.getJobState(jobIds.expire(attempt.id, deadline))).toBe('completed');
+    // the original deadline's tick ran: the paused attempt was found not due and dropped from the index
+    expect(await lifecycleQueue.getJob(jobIds.expireWindow(0, expiryTick(deadline)))).toMatchObject({ returnvalue: { due: 1, moved: {} } });
     const during = await client.get(attempt.id);
     expect(during.body).toMatchObject({ status: 'paused', time_remaining: paused.time_remaining, paused_at: paused.paused_at });
     expectError(await client.progressRaw(attempt.id, { q1: 'A' }), 423, 'SESSION_PAUSED');

@@ -1,4 +1,4 @@
-import { jobIds, QUEUES } from '../../src/shared/queues/jobs';
+import { QUEUES } from '../../src/shared/queues/jobs';
 import { encodeAttempt } from '../../src/shared/store/sessionCodec';
 import { sessionKey } from '../../src/shared/store/sessionStore';
 import http from 'node:http';
@@ -70,15 +70,17 @@ export interface FeatureCost {
 /** Redis memory of attempts made through the API, per attempt, at each step of their setup. */
 export interface ApiMemory {
   attempts: number;
-  /** Started, no answers: the hash, its dirty-free state and its expiry job. */
+  /** Started, no answers: the hash, its dirty-free state and its deadline index entry. */
   startedBytesPerAttempt: number;
   /** After one write of 20 answers: plus its buffered events and the dirty-set entry (the persist job is shared). */
   dirtyBytesPerAttempt: number;
-  /** After the write-behind wrote them: hash with 20 answers + expiry job (+ retained finished jobs). */
+  /** After the write-behind wrote them: hash with 20 answers + its deadline index entry (+ retained finished jobs). */
   cleanBytesPerAttempt: number;
-  /** MEMORY USAGE of one attempt's hash (20 answers) and of one delayed expire-session job hash, averaged over a sample. */
+  /** MEMORY USAGE of one attempt's hash (20 answers), averaged over a sample. */
   hashBytes: number;
-  expiryJobHashBytes: number;
+  /** MEMORY USAGE of the lifecycle queue's deadline index over its entries, and how many it lists. */
+  deadlineIndexBytesPerEntry: number;
+  deadlineIndexEntries: number;
   /** Entries in the queues' event streams (BullMQ keeps up to 10,000 each). */
   queueEventEntries: number;
 }
@@ -183,11 +185,10 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
     ctx,
     sample.map((id) => sessionKey(id)),
   );
-  const deadlines = await Promise.all(sample.map((id) => ctx.stores.redis.hget(sessionKey(id), 'expires_at')));
-  const expiryJobHashBytes = await meanMemoryUsage(
-    ctx,
-    sample.map((id, i) => `bull:${QUEUES.lifecycle}:${jobIds.expire(id, Number(deadlines[i]))}`),
-  );
+  // the attempts' expiry: one member each in the lifecycle queue's deadline index (no job of their own)
+  const deadlineIndexKey = `bull:${QUEUES.lifecycle}:deadlines`;
+  const listed = await ctx.stores.redis.zcard(deadlineIndexKey);
+  const deadlineIndexBytesPerEntry = listed > 0 ? round(((await ctx.stores.redis.memory('USAGE', deadlineIndexKey)) ?? 0) / listed, 0) : 0;
   const queueEventEntries = (await Promise.all(Object.values(QUEUES).map((q) => ctx.stores.redis.xlen(`bull:${q}:events`)))).reduce(
     (a, b) => a + b,
     0,
@@ -240,7 +241,8 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
       dirtyBytesPerAttempt: perAttempt(memDirty),
       cleanBytesPerAttempt: perAttempt(memClean),
       hashBytes,
-      expiryJobHashBytes,
+      deadlineIndexBytesPerEntry,
+      deadlineIndexEntries: listed,
       queueEventEntries,
     },
     runs,

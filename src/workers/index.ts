@@ -8,6 +8,8 @@ import { PERSIST_BATCH_MAX } from '../shared/domain/writeBehind';
 import { SnapshotPersister, type PersisterEvents } from './persister';
 import { startWorker, type JobObserver } from './startWorker';
 import { expireSessionTask } from './tasks/expireSessionTask';
+import { expireWindowTask } from './tasks/expireWindowTask';
+import type { DeadlineIndex } from '../shared/queues/deadlines';
 import { persistSnapshotTask } from './tasks/persistSnapshotTask';
 import { persistWindowTask } from './tasks/persistWindowTask';
 import { sweepTask } from './tasks/sweepTask';
@@ -70,12 +72,13 @@ export function startPersistWorker(deps: WorkerDeps, persister: SnapshotPersiste
   return worker;
 }
 
-/** The lifecycle worker: expiry at the deadline and the repeatable sweep (scheduled on `queue`). */
-export async function startLifecycleWorker(deps: WorkerDeps, persister: SnapshotPersister, queue: TypedQueue) {
+/** The lifecycle worker: expiry at the deadline (by tick, from the deadline index) and the repeatable sweep (scheduled on `queue`). */
+export async function startLifecycleWorker(deps: WorkerDeps, persister: SnapshotPersister, queue: TypedQueue, deadlines: DeadlineIndex) {
   const { service, store, repo } = deps.runtime;
   const worker = startWorker(
     QUEUES.lifecycle,
     {
+      'expire-window': expireWindowTask(service, persister, deadlines),
       'expire-session': expireSessionTask(service, persister),
       sweep: sweepTask(service, store, repo, persister, deps.config, deps.log),
     },

@@ -52,6 +52,16 @@ export function dueAt(a: DeadlineFields): number | null {
   return null;
 }
 
+/**
+ * Expiry runs by tick: every attempt due within one EXPIRY_TICK_MS of the clock shares one job per
+ * queue shard (queues/deadlines.ts), run at the tick's end, so an attempt is closed at most this
+ * late (plus the job's own time).
+ */
+export const EXPIRY_TICK_MS = 250;
+
+/** The end of the expiry tick an attempt due at `at` belongs to: when its shard's job runs. */
+export const expiryTick = (at: number): number => Math.ceil(at / EXPIRY_TICK_MS) * EXPIRY_TICK_MS;
+
 /** What the deadline does to the attempt at `now`, or null when nothing (yet). */
 export function dueChange(a: DeadlineFields, now: number): DueChange | null {
   const at = dueAt(a);

@@ -18,8 +18,10 @@ export interface JobPayloads {
   'persist-snapshot': { sessionId: string; dirtySince: number };
   /** Write every attempt of the queue shard dirty since at or before `until` (writeBehind.ts persistTick). */
   'persist-window': { shard: number; until: number };
-  /** Apply the attempt's deadline when it is due (deadline.ts dueAt: the deadline, or the end of the grace), if it still is. */
+  /** Apply the attempt's deadline when it is due (deadline.ts dueAt: the deadline, or the end of the grace), if it still is (queued before the deadline index; still run). */
   'expire-session': { sessionId: string; expiresAt: number };
+  /** Apply the deadline of every attempt of the shard's deadline index due at or before `until` (queues/deadlines.ts). */
+  'expire-window': { shard: number; until: number };
   /** The safety net: expire overdue, abandon idle, persist stragglers. */
   sweep: { scheduledBy: 'scheduler' };
   /** POST one signed webhook message (domain/webhook.ts) to one configured URL. */
@@ -34,20 +36,22 @@ export const QUEUE_OF: { [J in JobName]: QueueName } = {
   'persist-snapshot': QUEUES.persist,
   'persist-window': QUEUES.persist,
   'expire-session': QUEUES.lifecycle,
+  'expire-window': QUEUES.lifecycle,
   sweep: QUEUES.lifecycle,
   'deliver-webhook': QUEUES.webhooks,
 };
 
 /**
  * Deterministic job ids, so a duplicate add is dropped: one shared persist job per queue shard
- * and tick (persistWindow; the per-attempt persist id is for jobs queued before it), one expiry job per attempt and due time
- * (an extension or a resume schedules a new one; the old one finds nothing due), one delivery per
+ * and tick (persistWindow; the per-attempt persist id is for jobs queued before it), one expiry job per queue shard and
+ * expiry tick (expireWindow; the per-attempt expire id is for jobs queued before the deadline index), one delivery per
  * webhook message and URL (kept a day after it is delivered, so a repeated enqueue is dropped).
  */
 export const jobIds = {
   persist: (sessionId: string, dirtySince: number) => `persist-${sessionId}-${dirtySince}`,
   persistWindow: (shard: number, until: number) => `persist-window-${shard}-${until}`,
   expire: (sessionId: string, dueAt: number) => `expire-${sessionId}-${dueAt}`,
+  expireWindow: (shard: number, tick: number) => `expire-window-${shard}-${tick}`,
   webhook: (messageId: string, url: string) => `webhook-${messageId}-${urlKey(url)}`,
 };
 
