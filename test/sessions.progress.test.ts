@@ -246,7 +246,7 @@ describe('the answers text and its index, over any sequence of writes (property)
     return out;
   }
 
-  test('a replaced answer keeps its place, a new one is appended, and the index always matches the text', async () => {
+  test('a replaced answer keeps its place, a new one is appended, the index always matches the text, and the reply is what a read shows', async () => {
     await assertAsyncProperty(
       fc.asyncProperty(fc.array(write, { minLength: 1, maxLength: 8 }), async (writes) => {
         const s = await buildSession(api);
@@ -274,6 +274,9 @@ describe('the answers text and its index, over any sequence of writes (property)
           const hash = await api.redis.hmget(sessionKey(s.id), 'answers', 'answer_index');
           expect(entriesOf(hash[0]!, hash[1]!)).toEqual([...model.entries()]);
           expect(res.body.answers).toEqual(Object.fromEntries(model));
+          // the reply is rendered from what the script wrote, not read back: it is what a read then shows
+          const read = await sessionClient(api, '/api/sessions').get(s.id);
+          expect(read.body).toEqual({ ...res.body, time_remaining: read.body.time_remaining });
         }
         await api.redis.del(sessionKey(s.id));
       }),

@@ -11,7 +11,7 @@
   student close is write_rejected.
   Output:
     {'MISS'} | {'FORBIDDEN'}  as in includes/write.lua
-    {code, first, render(), moved}  code:
+    {code, first, rendered(), moved}  code:
       OK        done now (version + 1; completed: submitted_by student; 'deadline': moved)
       ALREADY   already in the target status
       EXPIRED   the deadline closed it instead, just now (moved)
@@ -22,7 +22,6 @@
 ]]
 --- @include "rules"
 --- @include "fields"
---- @include "render"
 --- @include "channels"
 --- @include "write"
 local target = ARGV[6]

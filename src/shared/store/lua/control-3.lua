@@ -12,7 +12,7 @@
   write_rejected.
   Output:
     {'MISS'} | {'FORBIDDEN'}  as in includes/write.lua
-    {code, first, render(), moved}  code:
+    {code, first, rendered(), moved}  code:
       OK         applied (version + 1)
       UNCHANGED  pause of a paused attempt, or resume of one that is not paused
       UNTIMED    extend of an untimed attempt
@@ -23,7 +23,6 @@
 ]]
 --- @include "rules"
 --- @include "fields"
---- @include "render"
 --- @include "channels"
 --- @include "write"
 local action = ARGV[6]

@@ -6,11 +6,10 @@
     ARGV[6..] event type / data (JSON text) pairs
   Output:
     {'MISS'} | {'FORBIDDEN'}  as in includes/write.lua
-    {'OK', first, render(), 0}
+    {'OK', first, rendered(), 0}
 ]]
 --- @include "rules"
 --- @include "fields"
---- @include "render"
 --- @include "channels"
 --- @include "write"
 for i = 6, #ARGV, 2 do add_event(ARGV[i], ARGV[i + 1]) end

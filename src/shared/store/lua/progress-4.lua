@@ -17,7 +17,7 @@
   Output:
     {'MISS'} | {'FORBIDDEN'}  as in includes/write.lua
     {'REPLAY', 0, {}, 0, record}  the key has a record already: nothing applied
-    {code, first, render(), moved}  code:
+    {code, first, rendered(), moved}  code:
       OK         applied (version + 1, status in progress)
       COMPLETED  the attempt is completed (perhaps by the timer, just now: moved)
       PAUSED     a proctor paused it
@@ -27,7 +27,6 @@
 ]]
 --- @include "rules"
 --- @include "fields"
---- @include "render"
 --- @include "channels"
 --- @include "write"
 --- @include "idempotency"
@@ -61,7 +60,7 @@ if #ARGV > 8 then
   end
   -- one walk of the index: a stored entry whose key arrives gets its value spliced in place (the
   -- unchanged runs of the text and of the index are copied whole, not entry by entry)
-  local text = redis.call('HGET', key, ANSWERS_FIELD) or '{}'
+  local text = m[ANSWERS_FIELD] or '{}'
   local index = m[ANSWER_INDEX_FIELD]
   local parts, index_parts, found = {}, {}, {}
   local copied, index_copied, count = 1, 1, 0

@@ -24,18 +24,17 @@
     reply(code)          answers without a change of its own (still writing the deadline's change
                          and the queued events, if any)
     reject(code, http_status, error_code)  records the refused write (write_rejected), then reply
-  Every reply is {code, first, render(), moved}: first = 1 when the attempt became dirty, moved = 1
+  Every reply is {code, first, rendered(), moved} (rendered(): the attempt after the write, as render() in includes/render.lua would read it back): first = 1 when the attempt became dirty, moved = 1
   when the deadline moved it.
-  Needs the "rules", "fields", "render" and "channels" includes.
+  Needs the "rules", "fields" and "channels" includes.
 ]]
 --- @include "layout"
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
-local OPENING_FIELDS = {
-  'id', 'user_id', 'status', 'version', 'expires_at', 'last_updated', 'dirty_since', 'ended_at',
-  'overdue_handling', 'grace_period_seconds', 'paused_at', 'paused_from', 'extra_time_seconds', 'event_seq',
-  ANSWER_INDEX_FIELD,
-}
+-- everything a reply renders, and the answers' index: after a write, the reply is rendered from
+-- these and the fields written (rendered()), with no second read of the hash
+local OPENING_FIELDS = {ANSWER_INDEX_FIELD}
+for i = 1, #RENDER_FIELDS do OPENING_FIELDS[i + 1] = RENDER_FIELDS[i] end
 local m = read_fields(key, OPENING_FIELDS)
 if not m.version then return {'MISS'} end
 -- cached in the earlier layout: converted first (once)
@@ -95,6 +94,19 @@ local function mark_dirty(fields)
   return 1
 end
 
+-- the attempt as render() would read it back after `changes` (flat field, value pairs) were
+-- written: laid over m (so m shows the attempt after the write), numbers as Redis stores them
+local function rendered(changes)
+  for i = 1, #changes, 2 do
+    local value = changes[i + 1]
+    m[changes[i]] = type(value) == 'number' and tostring(value) or value
+  end
+  local out = {}
+  for i = 1, #META_FIELDS do out[i] = m[META_FIELDS[i]] or '' end
+  out[#META_FIELDS + 1] = m[ANSWERS_FIELD] or '{}'
+  return out, m
+end
+
 local function apply(fields, code)
   local all = {}
   for i = 1, #due do all[#all + 1] = due[i] end
@@ -105,7 +117,7 @@ local function apply(fields, code)
   local first = mark_dirty(all)
   redis.call('HSET', key, unpack(all))
   redis.call('EXPIRE', key, ARGV[2])
-  local out, meta = render()
+  local out, meta = rendered(all)
   publish_change(out, meta)
   if remember then remember(code, out) end
   return {code, first, out, moved}
@@ -114,7 +126,7 @@ end
 local function reply(code)
   if moved == 1 then return apply({}, code) end
   if #events == 0 then
-    local out = render()
+    local out = rendered({})
     if remember then remember(code, out) end
     return {code, 0, out, 0}
   end
@@ -124,7 +136,7 @@ local function reply(code)
   flush_events(f)
   local first = mark_dirty(f)
   redis.call('HSET', key, unpack(f))
-  local out = render()
+  local out = rendered(f)
   if remember then remember(code, out) end
   return {code, first, out, 0}
 end
