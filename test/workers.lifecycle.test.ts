@@ -4,7 +4,7 @@ import { expiryTick } from '../src/shared/domain/deadline';
 import { DeadlineIndex } from '../src/shared/queues/deadlines';
 import type { ExpireWindowReport } from '../src/workers/tasks/expireWindowTask';
 import { sessionKey } from '../src/shared/store/sessionStore';
-import type { SweepReport } from '../src/workers/tasks/sweepTask';
+import { STALE_DEADLINE_MS, type SweepReport } from '../src/workers/tasks/sweepTask';
 import { sleep, sleepUntil, waitFor } from './support/harness';
 import { useIsolatedStores } from './support/isolatedStores';
 import { startProcess } from './support/processes';
@@ -101,6 +101,24 @@ describe('expiry at the deadline (the deadline index and its tick jobs)', () => 
     expect(after).toEqual(before);
     expect(epoch(after.ended_at)).toBe(epoch(after.completed_at));
     expect(await stores().redis.hget(sessionKey(attempt.id), 'status')).toBe('completed');
+  }, 30_000);
+});
+
+describe('a tick job that never comes', () => {
+  test('its attempt is expired by the sweep, and the sweep drops its index entry once it is stale', async () => {
+    const client = await startStack({ SWEEP_INTERVAL_SECONDS: 1 });
+    const attempt = await client.start(2);
+    const deadline = Date.parse(attempt.expires_at!);
+    // the tick's job is lost: only the sweep is left
+    expect(await lifecycleQueue.remove(windowJobId(deadline))).toBe(1);
+    await waitForRows(stores().knex, [attempt.id], (r) => r.status === 'expired', deadline - Date.now() + 5000, 'the expiry by the sweep');
+    expect(await stores().redis.zscore(deadlines.keyOf(0), attempt.id)).toBe(String(deadline));
+    await waitFor(
+      'the stale entry to be dropped',
+      async () => (await stores().redis.zscore(deadlines.keyOf(0), attempt.id)) === null,
+      deadline + STALE_DEADLINE_MS + 5000 - Date.now(),
+    );
+    expect(await rowOf(stores().knex, attempt.id)).toMatchObject({ status: 'expired', persist_count: 2 });
   }, 30_000);
 });
 

@@ -80,7 +80,7 @@ export async function startLifecycleWorker(deps: WorkerDeps, persister: Snapshot
     {
       'expire-window': expireWindowTask(service, persister, deadlines),
       'expire-session': expireSessionTask(service, persister),
-      sweep: sweepTask(service, store, repo, persister, deps.config, deps.log),
+      sweep: sweepTask(service, store, repo, persister, deps.config, deps.log, deadlines),
     },
     deps,
     { concurrency: LIFECYCLE_CONCURRENCY },

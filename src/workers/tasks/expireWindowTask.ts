@@ -21,12 +21,47 @@ const PAGE = 500;
 const CONCURRENCY = 50;
 
 /**
- * Applies the deadline of every attempt of the job's shard due at or before `until`
- * (queues/deadlines.ts): expired, completed by the timer, abandoned, or made overdue (whose grace
- * end the service then lists again). Each handled entry is removed unless its deadline moved
- * meanwhile; an attempt found not due (closed, paused, extended) is simply dropped, since a moved
- * deadline is listed again. A job that runs early (clock skew between hosts) waits for its time.
- * A failure (PostgreSQL away) fails the job, which is retried; entries not yet handled stay listed.
+ * Applies the deadline of every attempt of the shard's deadline index due at or before `until`:
+ * expired, completed by the timer, abandoned, or made overdue (whose grace end the service then
+ * lists again). Each handled entry is removed unless its deadline moved meanwhile; an attempt
+ * found not due (closed, paused, extended) is simply dropped, since a moved deadline is listed
+ * again. A failure (PostgreSQL away) is thrown; the entries not yet handled stay listed.
+ */
+export async function expireDue(
+  service: SessionService,
+  persister: SnapshotPersister,
+  deadlines: DeadlineIndex,
+  shard: number,
+  until: number,
+): Promise<ExpireWindowReport> {
+  const report: ExpireWindowReport = { due: 0, moved: {} };
+  // an entry re-listed at a due time this window also covers is handled again, once per due time
+  const handled = new Set<string>();
+  const expireOne = async (entry: DueEntry): Promise<void> => {
+    handled.add(`${entry.id}@${entry.at}`);
+    report.due += 1;
+    const result = await closeAndPersist(service, persister, entry.id, { by: 'deadline' });
+    if (result.outcome === 'closed') {
+      const status = result.attempt.status;
+      report.moved[status] = (report.moved[status] ?? 0) + 1;
+    }
+    await deadlines.removeIfAt(shard, entry);
+  };
+  for (;;) {
+    const page = (await deadlines.due(shard, until, PAGE)).filter((e) => !handled.has(`${e.id}@${e.at}`));
+    if (page.length === 0) return report;
+    for (let i = 0; i < page.length; i += CONCURRENCY) {
+      await Promise.all(page.slice(i, i + CONCURRENCY).map(expireOne));
+    }
+  }
+}
+
+/** How many attempts a report says the deadline moved. */
+export const movedCount = (report: ExpireWindowReport): number => Object.values(report.moved).reduce((a, b) => a + (b ?? 0), 0);
+
+/**
+ * The job of one expiry tick: expireDue over the job's shard up to its tick. A job that runs early
+ * (clock skew between hosts) waits for its time; a failure fails the job, which is retried.
  */
 export function expireWindowTask(service: SessionService, persister: SnapshotPersister, deadlines: DeadlineIndex) {
   return async (job: Job<ExpireWindowPayload>, token?: string): Promise<ExpireWindowReport> => {
@@ -35,26 +70,6 @@ export function expireWindowTask(service: SessionService, persister: SnapshotPer
       await job.moveToDelayed(until, token);
       throw new DelayedError();
     }
-    const report: ExpireWindowReport = { due: 0, moved: {} };
-    // an entry re-listed at a due time this window also covers is handled again, once per due time
-    const handled = new Set<string>();
-    for (;;) {
-      const page = (await deadlines.due(shard, until, PAGE)).filter((e) => !handled.has(`${e.id}@${e.at}`));
-      if (page.length === 0) return report;
-      for (let i = 0; i < page.length; i += CONCURRENCY) {
-        await Promise.all(page.slice(i, i + CONCURRENCY).map((entry) => expireOne(entry)));
-      }
-    }
-
-    async function expireOne(entry: DueEntry): Promise<void> {
-      handled.add(`${entry.id}@${entry.at}`);
-      report.due += 1;
-      const result = await closeAndPersist(service, persister, entry.id, { by: 'deadline' });
-      if (result.outcome === 'closed') {
-        const status = result.attempt.status;
-        report.moved[status] = (report.moved[status] ?? 0) + 1;
-      }
-      await deadlines.removeIfAt(shard, entry);
-    }
+    return expireDue(service, persister, deadlines, shard, until);
   };
 }

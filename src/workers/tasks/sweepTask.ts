@@ -6,11 +6,19 @@ import type { SessionRepository } from '../../shared/store/sessionRepository';
 import type { SessionStore } from '../../shared/store/sessionStore';
 import type { SnapshotPersister } from '../persister';
 import { closeAndPersist } from './closeAndPersist';
+import type { DeadlineIndex } from '../../shared/queues/deadlines';
+import { expireDue, movedCount } from './expireWindowTask';
 
 /** How many dirty attempts' TTLs one Redis round trip refreshes. */
 const TTL_REFRESH_PAGE = 1000;
 /** How long one sweep may spend persisting stragglers (the next sweep goes on where it stopped). */
 const STRAGGLER_FLUSH_BUDGET_MS = 10_000;
+/**
+ * A deadline index entry due this long ago is one whose tick job was lost or keeps failing (a
+ * tick's job runs within EXPIRY_TICK_MS of its entries): the sweep handles it, so the index does
+ * not keep entries no job will come for.
+ */
+export const STALE_DEADLINE_MS = 5_000;
 
 /** What one sweep did. */
 export interface SweepReport {
@@ -20,7 +28,8 @@ export interface SweepReport {
 }
 
 /**
- * The safety net for lost or late jobs: expires open attempts past their deadline, abandons open
+ * The safety net for lost or late jobs: expires open attempts past their deadline (and handles the
+ * deadline index's entries no tick job came for), abandons open
  * attempts idle for ABANDON_AFTER_SECONDS, persists attempts dirty for longer than the window.
  * Each step reads one bounded batch from an index, so a sweep costs nothing for attempts that
  * need nothing. Safe with several workers at once: every transition is one atomic Redis script
@@ -33,6 +42,7 @@ export function sweepTask(
   persister: SnapshotPersister,
   config: Pick<Config, 'ABANDON_AFTER_SECONDS' | 'PERSIST_DELAY_SECONDS' | 'SWEEP_BATCH_SIZE'>,
   log: Logger,
+  deadlines: DeadlineIndex,
 ) {
   /** Closes each attempt; returns how many this sweep closed. */
   const closeAll = async (ids: readonly string[], reason: CloseReason): Promise<number> =>
@@ -55,7 +65,19 @@ export function sweepTask(
     // first, and needing only Redis: keep every straggler's key alive until PostgreSQL has it
     await step('refresh ttl', () => store.touchDirty(stragglers, TTL_REFRESH_PAGE), 0);
 
-    const expired = await step('expire', async () => closeAll(await repo.findOverdue(now, batch), { by: 'deadline' }), 0);
+    const expired =
+      (await step('expire', async () => closeAll(await repo.findOverdue(now, batch), { by: 'deadline' }), 0)) +
+      (await step(
+        'stale deadline entries',
+        async () => {
+          let moved = 0;
+          for (let shard = 0; shard < deadlines.shardCount; shard++) {
+            moved += movedCount(await expireDue(service, persister, deadlines, shard, now - STALE_DEADLINE_MS));
+          }
+          return moved;
+        },
+        0,
+      ));
 
     const idleMs = config.ABANDON_AFTER_SECONDS * 1000;
     const abandoned = await step('abandon', async () => closeAll(await repo.findIdle(now, idleMs, batch), { by: 'idle', idleMs }), 0);
