@@ -7,7 +7,7 @@ import { writeSnapshots, type HeldSnapshot } from '../shared/store/snapshotWrite
 import type { StoredAttempt } from '../shared/store/sessionCodec';
 import type { MarkResult, SessionStore } from '../shared/store/sessionStore';
 import { PERSIST_BATCH_MAX, PERSIST_LINGER_MS } from '../shared/domain/writeBehind';
-import { shardOf } from '../shared/queues/jobs';
+import { shardOf, shardOfBucket } from '../shared/queues/jobs';
 import { keyLayout } from '../shared/store/keys';
 
 /** What happened to one attempt in a flush. */
@@ -183,7 +183,7 @@ export class SnapshotPersister {
     await this.store.eachDirty(
       until,
       (id) => shardOf(id, shards) === shard,
-      (_set, index) => keyLayout().dirtySets().length === 1 || index % shards === shard,
+      (_set, bucket) => keyLayout().dirtySets().length === 1 || shardOfBucket(bucket, shards) === shard,
       batchSize,
       async (ids) => {
         const outcomes = await this.write(ids);

@@ -49,14 +49,17 @@ export const QUEUE_OF: { [J in JobName]: QueueName } = {
  */
 export const jobIds = {
   persist: (sessionId: string, dirtySince: number) => `persist-${sessionId}-${dirtySince}`,
-  persistWindow: (shard: number, until: number) => `persist-window-${shard}-${until}`,
+  persistWindow: (shard: number, tick: number) => `persist-window-${shard}-${tick}`,
   expire: (sessionId: string, dueAt: number) => `expire-${sessionId}-${dueAt}`,
   expireWindow: (shard: number, tick: number) => `expire-window-${shard}-${tick}`,
   webhook: (messageId: string, url: string) => `webhook-${messageId}-${urlKey(url)}`,
 };
 
+/** The queue shard of a bucket (keys.ts): every attempt of the bucket has its jobs there. */
+export const shardOfBucket = (bucket: number, shards: number): number => bucket % shards;
+
 /** The shard an attempt's jobs go to: by its bucket (keys.ts), so one attempt's jobs share a shard. */
-export const shardOf = (sessionId: string, shards: number): number => (shards === 1 ? 0 : bucketOf(sessionId) % shards);
+export const shardOf = (sessionId: string, shards: number): number => (shards === 1 ? 0 : shardOfBucket(bucketOf(sessionId), shards));
 
 /** The id of the repeatable sweep's job scheduler. */
 export const SWEEP_SCHEDULER_ID: JobName = 'sweep';
