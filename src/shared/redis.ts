@@ -72,13 +72,46 @@ export function locateQueues(config: QueueLocation): RedisOptions {
  */
 export function createRequestRedis(config: RedisLocation & Pick<Config, 'REDIS_COMMAND_TIMEOUT_MS'>, name: string): RedisClient {
   if (config.REDIS_CLUSTER_NODES) {
-    return cluster(
+    const nodes = cluster(
       config.REDIS_CLUSTER_NODES,
       { ...failFast(config, name), password: config.REDIS_PASSWORD },
       { enableOfflineQueue: false },
     );
+    // each node's connection as one node's: the cluster hands every command to one of them
+    nodes.on('+node', (node: Redis) => coalesceWrites(node));
+    return nodes;
   }
-  return new Redis({ ...locate(config), ...failFast(config, name) });
+  return coalesceWrites(new Redis({ ...locate(config), ...failFast(config, name) }));
+}
+
+/**
+ * Makes `redis` send the commands of one turn of the event loop in one write(2): its socket is
+ * corked at the turn's first command and uncorked in a setImmediate, which runs after the poll
+ * phase, so the commands of every request that arrived in that phase share one write, Redis reads
+ * them in one read and answers them in one write. Without it each command is a write of its own,
+ * and on a busy API each write wakes Redis for one command: the profile of the service at load had
+ * about a quarter of the API's time at the write of single commands, and Redis spent more per GET
+ * than the bare baseline. Order is kept (the socket's buffer is in order); a command waits at most
+ * until the end of the turn; a command given its own stream (ioredis' pipelines) is left alone.
+ * Returns `redis`.
+ */
+export function coalesceWrites(redis: Redis): Redis {
+  const send = redis.sendCommand.bind(redis);
+  let corked: Redis['stream'] | null = null;
+  const uncork = () => {
+    const stream = corked;
+    corked = null;
+    stream?.uncork();
+  };
+  redis.sendCommand = (command, stream) => {
+    if (corked === null && stream === undefined && redis.stream) {
+      corked = redis.stream;
+      corked.cork();
+      setImmediate(uncork);
+    }
+    return send(command, stream);
+  };
+  return redis;
 }
 
 /**
