@@ -41,4 +41,21 @@ describe('isoTime: the same text as Date.prototype.toISOString', () => {
   test('a fractional millisecond is dropped, as Date drops it', () => {
     expect(isoTime(1_700_000_000_123.9)).toBe(new Date(1_700_000_000_123.9).toISOString());
   });
+
+  test('times whose seconds share a slot of the seconds cache, taken in turns and near each other, each get their own text', () => {
+    assertProperty(
+      fc.property(
+        fc.integer({ min: 0, max: Math.floor(YEAR_10000 / 1000) - 3 * 4096 - 1 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 999 })), { minLength: 1, maxLength: 40 }),
+        (second, picks) => {
+          // the same slot: seconds 4096 apart
+          for (const [k, millis] of picks) {
+            const ms = (second + k * 4096) * 1000 + millis;
+            expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+          }
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
 });

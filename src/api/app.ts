@@ -1,4 +1,3 @@
-import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import bodyParser from 'koa-bodyparser';
 import { MethodNotAllowedError, RouteNotFoundError } from '../shared/errors';
@@ -13,7 +12,8 @@ import { openApiDocument } from './openapi';
 import { edge } from './middleware/edge';
 import { registerHealthRoutes, type ReadinessCheck } from './routes/health';
 import { registerQuizRoutes } from './routes/quizzes';
-import { registerSessionRoutes } from './routes/sessions';
+import { registerSessionRoutes, SESSION_PREFIXES } from './routes/sessions';
+import { RouteTable } from './routeTable';
 import { registerListingRoutes } from './routes/listings';
 import { registerStreamRoutes } from './routes/streams';
 import { registerWebRoutes } from './routes/web';
@@ -61,7 +61,7 @@ function observeLatency(metrics: Metrics): (ctx: Context, seconds: number) => vo
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   app.proxy = true;
-  const router = new Router();
+  const router = new RouteTable(SESSION_PREFIXES);
   registerHealthRoutes(router, deps.readiness);
   registerSessionRoutes(router, deps.service, deps.idempotency, deps.log, deps.authenticate ?? null);
   registerQuizRoutes(router, deps.policies, deps.authenticate ?? null);
@@ -96,7 +96,10 @@ export function createApp(deps: AppDeps): Koa {
   app.use(router.routes());
   app.use(async (ctx) => {
     // reached only when no route took the request: 405 when the path exists for other methods
-    const matched = router.match(ctx.path, ctx.method).path.filter((layer) => layer.methods.length > 0);
+    const matched = router
+      .routerOf(ctx.path)
+      .match(ctx.path, ctx.method)
+      .path.filter((layer) => layer.methods.length > 0);
     if (matched.length === 0) throw new RouteNotFoundError(ctx.method, ctx.path);
     ctx.set('allow', [...new Set(matched.flatMap((layer) => layer.methods))].join(', '));
     throw new MethodNotAllowedError(ctx.method, ctx.path);

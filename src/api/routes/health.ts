@@ -1,4 +1,4 @@
-import type Router from '@koa/router';
+import type { Routes } from '../routeTable';
 import { NotReadyError } from '../../shared/errors';
 
 /** A dependency check for /ready: resolves when the dependency answers. */
@@ -11,7 +11,7 @@ const within = (ms: number, p: Promise<unknown>) =>
   Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
 
 /** GET /health: liveness (200 while the process runs). GET /ready: 200 when every dependency answers, else 503 naming what is down. */
-export function registerHealthRoutes(router: Router, checks: Record<string, ReadinessCheck>): void {
+export function registerHealthRoutes(router: Routes, checks: Record<string, ReadinessCheck>): void {
   router.get('/health', (ctx) => {
     ctx.body = { status: 'ok', uptimeSeconds: Math.round(process.uptime()) };
   });

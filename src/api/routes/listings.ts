@@ -1,4 +1,4 @@
-import type Router from '@koa/router';
+import type { Routes } from '../routeTable';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import { attemptJson } from '../../shared/domain/attempt';
@@ -43,7 +43,7 @@ function decodeCursor(cursor: string | undefined): { startedAt: number; id: stri
 }
 
 /** Staff listings: a quiz's attempts (a proctor or a service) and a user's (a service, or the student themselves). */
-export function registerListingRoutes(router: Router, service: SessionService, authenticate: Authenticator | null = null): void {
+export function registerListingRoutes(router: Routes, service: SessionService, authenticate: Authenticator | null = null): void {
   const auth: Middleware[] = authenticate ? [requireAuth(authenticate)] : [];
   const respond = async (ctx: Context, filter: Parameters<SessionService['list']>[0]) => {
     const { attempts, next } = await service.list(filter);

@@ -1,4 +1,4 @@
-import type Router from '@koa/router';
+import type { Routes } from '../routeTable';
 import type { Context, Middleware } from 'koa';
 import { isoTime } from '../../shared/domain/isoTime';
 import type { Accommodation, QuizOverride, QuizPolicy } from '../../shared/domain/policy';
@@ -46,7 +46,7 @@ const overrideJson = (o: QuizOverride) => ({
  * accommodations, and a user's override of a quiz (both PUT/DELETE by a service, GET by a service
  * or a proctor). A change applies to the next start.
  */
-export function registerQuizRoutes(router: Router, policies: PolicyStore, authenticate: Authenticator | null = null): void {
+export function registerQuizRoutes(router: Routes, policies: PolicyStore, authenticate: Authenticator | null = null): void {
   const auth: Middleware[] = authenticate ? [requireAuth(authenticate)] : [];
 
   router.get('/api/quizzes/:quiz_id/policy', ...auth, async (ctx) => {

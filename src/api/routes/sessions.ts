@@ -1,4 +1,4 @@
-import type Router from '@koa/router';
+import type { Routes } from '../routeTable';
 import type { Context, Middleware } from 'koa';
 import { attemptJson, type Attempt } from '../../shared/domain/attempt';
 import { ForbiddenError, ValidationError } from '../../shared/errors';
@@ -79,7 +79,7 @@ function startingUser(ctx: Context, fromBody: string | undefined): string {
 
 /** Registers start, read, progress, complete, abandon and the live controls under every prefix. */
 export function registerSessionRoutes(
-  router: Router,
+  router: Routes,
   service: SessionService,
   idempotency: IdempotencyStore,
   log: Logger,

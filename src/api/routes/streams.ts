@@ -1,4 +1,4 @@
-import type Router from '@koa/router';
+import type { Routes } from '../routeTable';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import { attemptJson, type Attempt } from '../../shared/domain/attempt';
@@ -44,7 +44,7 @@ function timeEvent(attempt: Attempt, now: number): string {
  * (`/api/quizzes/:quiz_id/stream`, to a proctor of the quiz or a service).
  */
 export function registerStreamRoutes(
-  router: Router,
+  router: Routes,
   service: SessionService,
   hub: StreamHub,
   authenticate: Authenticator | null = null,

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type Router from '@koa/router';
+import type { Routes } from '../routeTable';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { AppError, RouteNotFoundError, ValidationError } from '../../shared/errors';
@@ -54,7 +54,7 @@ class PagesNotBuiltError extends AppError {
 }
 
 /** Serves /demo, /console and their assets from `dir` (dist/web), each file read once. */
-export function registerWebRoutes(router: Router, dir = webDir()): void {
+export function registerWebRoutes(router: Routes, dir = webDir()): void {
   const cache = new Map<string, Buffer>();
   const file = (name: string): Buffer => {
     let body = cache.get(name);

@@ -141,6 +141,12 @@ export function answersJson(answers: Map<string, string>): string {
 
 const isoOrNull = (ms: number | null): string => (ms === null ? 'null' : `"${isoTime(ms)}"`);
 
+/** Text JSON would write as it is: no quote, backslash, control character or surrogate. */
+const PLAIN_TEXT = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/** A JSON string or number, as JSON.stringify writes it (plain text, the usual id, without its escaping walk). */
+const jsonValue = (v: string | number): string => (typeof v === 'string' && PLAIN_TEXT.test(v) ? `"${v}"` : JSON.stringify(v));
+
 /**
  * The attempt's public JSON (snake_case, as in the seeds) at `now`, as text. Written out by hand:
  * it is on every response, and only user_id and quiz_id need escaping (the id is a UUID, the
@@ -150,7 +156,7 @@ export function attemptJson(attempt: Attempt, now: number): string {
   const a = presentAt(attempt, now);
   const remaining = timeRemaining(a, now);
   return (
-    `{"id":"${a.id}","user_id":${JSON.stringify(a.userId)},"quiz_id":${JSON.stringify(a.quizId)},"status":"${a.status}"` +
+    `{"id":"${a.id}","user_id":${jsonValue(a.userId)},"quiz_id":${jsonValue(a.quizId)},"status":"${a.status}"` +
     `,"current_question":${a.currentQuestion},"version":${a.version},"time_limit_seconds":${a.timeLimitSeconds}` +
     `,"time_remaining":${remaining === null ? 'null' : remaining},"started_at":${isoOrNull(a.startedAt)}` +
     `,"expires_at":${isoOrNull(a.expiresAt)},"last_updated":${isoOrNull(a.lastUpdated)},"completed_at":${isoOrNull(a.completedAt)}` +
