@@ -42,6 +42,8 @@ type Request = autocannon.Request;
 export interface LoadOptions {
   /** Every write carries an Idempotency-Key of its own (the features' cost run). */
   idempotencyKeys?: boolean;
+  /** Record the 2xx latencies here (the slices of one interleaved measurement share one); else a recorder of the run's own. */
+  latencies?: LatencyRecorder;
 }
 
 let keySeq = 0;
@@ -110,7 +112,7 @@ export async function runLoad(
   set: AttemptSet,
   options: LoadOptions = {},
 ): Promise<RunResult> {
-  const latencies = new LatencyRecorder();
+  const latencies = options.latencies ?? new LatencyRecorder();
   const statuses: Record<string, number> = {};
   let ok = 0;
   let k = 0;

@@ -2,7 +2,7 @@ import type { BenchContext } from './context';
 import { runLoad, type AttemptSet, type LoadOptions, type RunResult, type Target } from './load';
 import type { Profile } from './options';
 import { sampleCpu } from './cpu';
-import { round } from './stats';
+import { LatencyRecorder, round } from './stats';
 
 /** Calls and time of one Redis command over a run (INFO commandstats, before and after). */
 export interface CommandCost {
@@ -44,38 +44,121 @@ export function parseCommandStats(info: string): Map<string, { calls: number; us
   return out;
 }
 
-/** Runs one profile against one app and records its CPU and Redis command costs beside the load figures. */
-export async function measuredRun(
-  ctx: BenchContext,
-  target: Target,
-  profile: Profile,
-  connections: number,
-  seconds: number,
-  set: AttemptSet,
-  options: LoadOptions = {},
-): Promise<MeasuredRun> {
+/** One side of an interleaved measurement: what is loaded, how, and on which attempts. */
+export interface Arm {
+  target: Target;
+  profile: Profile;
+  connections: number;
+  set: AttemptSet;
+  options?: LoadOptions;
+  /** Work before and after each of the arm's slices, outside its measured time (e.g. a stream opened for it alone). */
+  around?: { before(): Promise<void>; after(): Promise<void> };
+}
+
+/** What one arm's slices add up to while they run. */
+interface ArmTotals {
+  latencies: LatencyRecorder;
+  ok: number;
+  requests: number;
+  statuses: Record<string, number>;
+  errors: number;
+  timeouts: number;
+  seconds: number;
+  cpuSeconds: Record<string, number>;
+  commands: Map<string, { calls: number; usec: number }>;
+}
+
+/**
+ * Measures `arms` in turns: `slices` slices of `seconds / slices` each, the order reversed every
+ * other slice (A B, B A, A B, …), so every arm's time is spread over the whole measurement and a
+ * drift of the machine (a neighbour's load, on this shared 2-core VM, moved a 10-second figure by
+ * up to 25 % between two runs a minute apart) falls on every arm alike instead of on whichever ran
+ * second. Each arm's slices are merged into one run: its 2xx count over its own seconds, its
+ * latency percentiles over all its responses, its CPU and Redis command costs over its slices.
+ *
+ */
+export async function interleavedRuns(ctx: BenchContext, arms: Arm[], seconds: number, slices: number): Promise<MeasuredRun[]> {
   const redis = ctx.stores.redis;
-  const before = parseCommandStats(await redis.info('commandstats'));
-  const cpu = sampleCpu(ctx.cpuTargets);
-  const result = await runLoad(target === 'service' ? ctx.apiUrl : ctx.baselineUrl, target, profile, connections, seconds, set, options);
-  result.cpu = cpu();
-  const after = parseCommandStats(await redis.info('commandstats'));
-  const app = target === 'service' ? 'api' : 'baseline';
-  const perRequest = (share: number | undefined) => round(((share ?? NaN) * 1e6) / result.rps, 1);
-  const commands: Record<string, CommandCost> = {};
-  for (const [name, s] of after) {
-    if (HARNESS_COMMANDS.has(name)) continue;
-    const b = before.get(name) ?? { calls: 0, usec: 0 };
-    const calls = s.calls - b.calls;
-    // stray commands (the workers' polling, the sweep) are not the requests'
-    if (calls < result.ok / 100) continue;
-    commands[name] = {
-      calls,
-      usecPerCall: round((s.usec - b.usec) / calls, 2),
-      perRequest: round(calls / Math.max(1, result.ok), 3),
-    };
+  const totals: ArmTotals[] = arms.map(() => ({
+    latencies: new LatencyRecorder(),
+    ok: 0,
+    requests: 0,
+    statuses: {},
+    errors: 0,
+    timeouts: 0,
+    seconds: 0,
+    cpuSeconds: {},
+    commands: new Map(),
+  }));
+  const slice = seconds / slices;
+  for (let s = 0; s < slices; s++) {
+    const order = arms.map((_, i) => i);
+    if (s % 2 === 1) order.reverse();
+    for (const i of order) {
+      const arm = arms[i];
+      const t = totals[i];
+      await arm.around?.before();
+      const before = parseCommandStats(await redis.info('commandstats'));
+      const cpu = sampleCpu(ctx.cpuTargets);
+      const url = arm.target === 'service' ? ctx.apiUrl : ctx.baselineUrl;
+      const result = await runLoad(url, arm.target, arm.profile, arm.connections, slice, arm.set, {
+        ...arm.options,
+        latencies: t.latencies,
+      });
+      const shares = cpu();
+      const after = parseCommandStats(await redis.info('commandstats'));
+      await arm.around?.after();
+      t.ok += result.ok;
+      t.requests += result.requests;
+      t.errors += result.errors;
+      t.timeouts += result.timeouts;
+      t.seconds += result.seconds;
+      for (const [status, n] of Object.entries(result.statuses)) t.statuses[status] = (t.statuses[status] ?? 0) + n;
+      for (const [name, share] of Object.entries(shares)) t.cpuSeconds[name] = (t.cpuSeconds[name] ?? 0) + share * result.seconds;
+      for (const [name, stat] of after) {
+        if (HARNESS_COMMANDS.has(name)) continue;
+        const b = before.get(name) ?? { calls: 0, usec: 0 };
+        const sum = t.commands.get(name) ?? { calls: 0, usec: 0 };
+        t.commands.set(name, { calls: sum.calls + stat.calls - b.calls, usec: sum.usec + stat.usec - b.usec });
+      }
+    }
   }
-  return { ...result, cost: { appMicros: perRequest(result.cpu[app]), redisMicros: perRequest(result.cpu.redis), commands } };
+  return arms.map((arm, i) => {
+    const t = totals[i];
+    const rps = t.ok / t.seconds;
+    const cpu: Record<string, number> = {};
+    for (const [name, cpuSeconds] of Object.entries(t.cpuSeconds)) cpu[name] = round(cpuSeconds / t.seconds, 2);
+    const perRequest = (share: number | undefined) => round(((share ?? NaN) * 1e6) / rps, 1);
+    const commands: Record<string, CommandCost> = {};
+    for (const [name, c] of t.commands) {
+      // stray commands (the workers' polling, the sweep) are not the requests'
+      if (c.calls < t.ok / 100) continue;
+      commands[name] = { calls: c.calls, usecPerCall: round(c.usec / c.calls, 2), perRequest: round(c.calls / Math.max(1, t.ok), 3) };
+    }
+    const latency = t.latencies.summary();
+    const app = arm.target === 'service' ? 'api' : 'baseline';
+    return {
+      target: arm.target,
+      profile: arm.profile,
+      connections: arm.connections,
+      seconds: round(t.seconds, 2),
+      rps: round(rps, 0),
+      requests: t.requests,
+      ok: t.ok,
+      statuses: t.statuses,
+      errors: t.errors,
+      timeouts: t.timeouts,
+      latency: {
+        p50: round(latency.p50, 2),
+        p90: round(latency.p90, 2),
+        p99: round(latency.p99, 2),
+        max: round(latency.max, 2),
+        mean: round(latency.mean, 2),
+      },
+      cpu,
+      cost: { appMicros: perRequest(cpu[app]), redisMicros: perRequest(cpu.redis), commands },
+    };
+  });
 }
 
 /** `evalsha 21.5 µs ×1.00, get 0.3 µs ×1.00`: a run's six costliest commands, for the report. */

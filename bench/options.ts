@@ -20,6 +20,11 @@ export interface BenchOptions {
   duration: number;
   /** Seconds of unmeasured load on each app before the first measured run. */
   warmup: number;
+  /**
+   * Slices each compared run is cut into, the two sides taking turns (measure.ts interleavedRuns):
+   * the baseline and the service, plain and featured writes, 10k and the full scale count.
+   */
+  slices: number;
   connections: number[];
   wbAttempts: number;
   wbDuration: number;
@@ -74,6 +79,9 @@ const HELP = `usage: node dist/bench/bench/run.js [options]   (npm run bench -- 
   --attempts N          attempts for the HTTP phases (default 10000)
   --duration S          seconds per measured run (default 10)
   --warmup S            unmeasured seconds per app before measuring (default 3)
+  --slices N            compared runs (baseline and service, plain and featured writes, the scale
+                        figure's two sizes) take turns in N slices of duration/N each, so a drift
+                        of the machine falls on both sides alike (default 4)
   --connections A,B     connection counts (default 50,200)
   --wb-attempts N       students in the write-behind phase (default 2000)
   --wb-duration S       length of the write-behind phase (default 60)
@@ -128,6 +136,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       attempts: { type: 'string' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
+      slices: { type: 'string' },
       connections: { type: 'string' },
       'wb-attempts': { type: 'string' },
       'wb-duration': { type: 'string' },
@@ -169,6 +178,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         attempts: 50,
         duration: 1,
         warmup: 0,
+        slices: 1,
         connections: [10],
         wbAttempts: 20,
         wbDuration: 3,
@@ -201,6 +211,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         attempts: 10_000,
         duration: 10,
         warmup: 3,
+        slices: 4,
         connections: [50, 200],
         wbAttempts: 2000,
         wbDuration: 60,
@@ -240,6 +251,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   if (values.attempts !== undefined) o.attempts = positiveInt('attempts', values.attempts);
   if (values.duration !== undefined) o.duration = positiveNumber('duration', values.duration);
   if (values.warmup !== undefined) o.warmup = Number(values.warmup) === 0 ? 0 : positiveNumber('warmup', values.warmup);
+  if (values.slices !== undefined) o.slices = Math.max(1, positiveInt('slices', values.slices));
   if (values.connections !== undefined) o.connections = values.connections.split(',').map((c) => positiveInt('connections', c.trim()));
   if (values['wb-attempts'] !== undefined) o.wbAttempts = positiveInt('wb-attempts', values['wb-attempts']);
   if (values['wb-duration'] !== undefined) o.wbDuration = positiveNumber('wb-duration', values['wb-duration']);

@@ -109,16 +109,18 @@ export function checkTargets(r: Pick<BenchReport, 'options' | 'http' | 'writeBeh
   }
   if (sc) {
     out.push({
-      name: `GET throughput ${sc.large.openAttempts} vs ${sc.small.openAttempts} attempts (ratio)`,
+      // over the baseline's own ratio on as many keys, taking turns with the service at each size:
+      // the machine's drift between the two sizes' measurements is the baseline's as much
+      name: `GET throughput ${sc.large.openAttempts} vs ${sc.small.openAttempts} attempts (ratio, over the baseline's)`,
       target: '>= 0.95',
-      value: sc.rpsRatio,
-      met: sc.rpsRatio >= 0.95,
+      value: sc.rpsRatioOverBaseline,
+      met: sc.rpsRatioOverBaseline >= 0.95,
     });
     out.push({
-      name: `GET p99 ${sc.large.openAttempts} vs ${sc.small.openAttempts} attempts (ratio)`,
+      name: `GET p99 ${sc.large.openAttempts} vs ${sc.small.openAttempts} attempts (ratio, over the baseline's)`,
       target: `<= ${P99_UNCHANGED_FACTOR}`,
-      value: sc.p99Ratio,
-      met: sc.p99Ratio <= P99_UNCHANGED_FACTOR,
+      value: sc.p99RatioOverBaseline,
+      met: sc.p99RatioOverBaseline <= P99_UNCHANGED_FACTOR,
     });
   }
   const st = r.streams;
@@ -204,7 +206,7 @@ export function renderReport(r: BenchReport): string {
       );
     const ft = r.http.features;
     if (ft) {
-      out.push(`Features' cost (writes, ${ft.connections} conn; ratio = 2xx/s over the two plain runs' mean):`);
+      out.push(`Features' cost (writes, ${ft.connections} conn; ratio = 2xx/s over the plain writes', the four taking turns in slices):`);
       for (const x of ft.steps)
         out.push(
           `  ${x.name}: ${fmt(x.run.rps, 0)}/s, ratio ${fmt(x.ratio, 3)}, p99 ${fmt(x.run.latency.p99)} ms, ` +

@@ -5,8 +5,8 @@ import http from 'node:http';
 import { attemptJson } from '../../src/shared/domain/attempt';
 import { BASELINE_DIRTY_KEY, baselineKey, heavyBaselineKey } from '../baseline';
 import { meanMemoryUsage, sleep, usedMemory, waitForDrain, type BenchContext } from '../context';
-import { runLoad, type AttemptSet, type Target } from '../load';
-import { commandSummary, measuredRun, type MeasuredRun } from '../measure';
+import { runLoad, type AttemptSet, type LoadOptions, type Target } from '../load';
+import { commandSummary, interleavedRuns, type Arm, type MeasuredRun } from '../measure';
 import type { Profile } from '../options';
 import { round } from '../stats';
 import { applyPolicies, POLICY_QUIZ, prefillAnswers, seededAttempt, startAttempts } from '../workload';
@@ -198,17 +198,15 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
   const baseSet: AttemptSet = { ids: set.ids, versions: set.ids.map(() => 2) };
   for (const connections of o.connections) {
     for (const profile of o.profiles) {
-      const measure = async (target: Target) => {
-        // the previous runs' writes are persisted PERSIST_DELAY later: waited for here, so the
-        // write-behind's work lands in no measured run (baseline or service)
-        if (target === 'baseline') await waitForDrain(ctx, (o.persistDelay + 30) * 1000);
-        if (target === 'service') await syncVersions(ctx, set);
-        if (target === 'baseline') await syncBaselineVersions(ctx, baseSet);
-        return measuredRun(ctx, target, profile, connections, o.duration, target === 'baseline' ? baseSet : set);
-      };
-      const baseline = await measure('baseline');
-      const service = await measure('service');
-      const heavy = o.heavyBaseline ? await measure('heavy') : null;
+      // the previous runs' writes are persisted PERSIST_DELAY later: waited for here, so the
+      // write-behind's work lands in no measured slice (the slices take less than PERSIST_DELAY)
+      await waitForDrain(ctx, (o.persistDelay + 30) * 1000);
+      await syncVersions(ctx, set);
+      await syncBaselineVersions(ctx, baseSet);
+      const arm = (target: Target): Arm => ({ target, profile, connections, set: target === 'service' ? set : baseSet });
+      const targets: Target[] = o.heavyBaseline ? ['baseline', 'service', 'heavy'] : ['baseline', 'service'];
+      const [baseline, service, heavyRun] = await interleavedRuns(ctx, targets.map(arm), o.duration, o.slices);
+      const heavy = heavyRun ?? null;
       const ratio = round(service.rps / baseline.rps, 3);
       const cpuMicros = { baseline: baseline.cost.appMicros, service: service.cost.appMicros };
       runs.push({
@@ -261,31 +259,39 @@ async function featureCost(ctx: BenchContext, plainSet: AttemptSet): Promise<Fea
   client.close();
   const connections = o.connections[0];
   let streamBytes = 0;
-  const step = async (set: AttemptSet, options: { idempotencyKeys?: boolean; stream?: boolean } = {}) => {
-    await waitForDrain(ctx, (o.persistDelay + 30) * 1000);
-    await syncVersions(ctx, set);
-    const stream = options.stream ? openQuizStream(ctx.apiUrl, POLICY_QUIZ) : null;
-    if (stream) await sleep(200);
-    const run = await measuredRun(ctx, 'service', 'write', connections, o.duration, set, options);
-    if (stream) {
-      streamBytes = stream.bytes();
-      stream.close();
-    }
-    return run;
+  let stream: ReturnType<typeof openQuizStream> | null = null;
+  await waitForDrain(ctx, (o.persistDelay + 30) * 1000);
+  await syncVersions(ctx, plainSet);
+  await syncVersions(ctx, featSet);
+  const write = (set: AttemptSet, options: LoadOptions = {}, around?: Arm['around']): Arm => ({
+    target: 'service',
+    profile: 'write',
+    connections,
+    set,
+    options,
+    around,
+  });
+  // the quiz stream is open during its own arm's slices only
+  const withStream: Arm['around'] = {
+    before: async () => {
+      stream = openQuizStream(ctx.apiUrl, POLICY_QUIZ);
+      await sleep(200);
+    },
+    after: async () => {
+      streamBytes += stream?.bytes() ?? 0;
+      stream?.close();
+      stream = null;
+    },
   };
-  const plainFirst = await step(plainSet);
-  const featured = [
-    { name: 'policies', run: await step(featSet) },
-    { name: 'policies + idempotency keys', run: await step(featSet, { idempotencyKeys: true }) },
-    { name: 'policies + idempotency keys + a quiz stream', run: await step(featSet, { idempotencyKeys: true, stream: true }) },
-  ];
-  const plainLast = await step(plainSet);
-  const plainRps = (plainFirst.rps + plainLast.rps) / 2;
-  const steps = [
-    { name: 'plain', run: plainFirst, ratio: round(plainFirst.rps / plainRps, 3) },
-    ...featured.map((f) => ({ ...f, ratio: round(f.run.rps / plainRps, 3) })),
-    { name: 'plain (again)', run: plainLast, ratio: round(plainLast.rps / plainRps, 3) },
-  ];
+  const names = ['plain', 'policies', 'policies + idempotency keys', 'policies + idempotency keys + a quiz stream'];
+  const runs = await interleavedRuns(
+    ctx,
+    [write(plainSet), write(featSet), write(featSet, { idempotencyKeys: true }), write(featSet, { idempotencyKeys: true }, withStream)],
+    o.duration,
+    o.slices,
+  );
+  const plainRps = runs[0].rps;
+  const steps = runs.map((run, i) => ({ name: names[i], run, ratio: round(run.rps / plainRps, 3) }));
   const ratio = steps[3].ratio;
   ctx.log(
     `features (writes, ${connections} conn): ` +

@@ -1,7 +1,8 @@
 import { SessionRepository } from '../../src/shared/store/sessionRepository';
 import { SessionStore, sessionKey } from '../../src/shared/store/sessionStore';
 import { countKeys, meanMemoryUsage, sleep, usedMemory, type BenchContext } from '../context';
-import { measuredRun, type MeasuredRun } from '../measure';
+import { interleavedRuns, type Arm, type MeasuredRun } from '../measure';
+import type { Target } from '../load';
 import { round } from '../stats';
 import { seededAttempt } from '../workload';
 import { seedBaseline } from './http';
@@ -66,8 +67,8 @@ export async function scalePhase(ctx: BenchContext): Promise<ScaleResult> {
   const getRun = async (): Promise<ScaleRun> => {
     await seedBaseline(ctx, ids.length, false);
     const set = { ids, versions: ids.map(() => 2) };
-    const baseline = await measuredRun(ctx, 'baseline', 'get', o.connections[0], o.duration, set);
-    const run = await measuredRun(ctx, 'service', 'get', o.connections[0], o.duration, set);
+    const arm = (target: Target): Arm => ({ target, profile: 'get', connections: o.connections[0], set });
+    const [baseline, run] = await interleavedRuns(ctx, [arm('baseline'), arm('service')], o.duration, o.slices);
     return { openAttempts: ids.length, sessionKeys: await countKeys(ctx, 'session:*'), run, baseline };
   };
 
