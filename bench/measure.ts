@@ -44,6 +44,10 @@ export function parseCommandStats(info: string): Map<string, { calls: number; us
   return out;
 }
 
+/** The pause before each slice (see interleavedRuns). */
+const SETTLE_MS = 300;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** One side of an interleaved measurement: what is loaded, how, and on which attempts. */
 export interface Arm {
   target: Target;
@@ -51,8 +55,14 @@ export interface Arm {
   connections: number;
   set: AttemptSet;
   options?: LoadOptions;
-  /** Work before and after each of the arm's slices, outside its measured time (e.g. a stream opened for it alone). */
-  around?: { before(): Promise<void>; after(): Promise<void> };
+  /**
+   * Work before each of the arm's slices, outside its measured time: the harness learns the
+   * versions again (a write in flight when the previous slice stopped was applied, but its answer
+   * never read), a stream is opened for this arm alone.
+   */
+  before?: () => Promise<void>;
+  /** Work after each of the arm's slices, outside its measured time. */
+  after?: () => Promise<void>;
 }
 
 /** What one arm's slices add up to while they run. */
@@ -97,7 +107,10 @@ export async function interleavedRuns(ctx: BenchContext, arms: Arm[], seconds: n
     for (const i of order) {
       const arm = arms[i];
       const t = totals[i];
-      await arm.around?.before();
+      // the previous slice's requests in flight when its load stopped are still being answered:
+      // let them land before this arm's versions are read, and outside its measured time
+      await sleep(SETTLE_MS);
+      await arm.before?.();
       const before = parseCommandStats(await redis.info('commandstats'));
       const cpu = sampleCpu(ctx.cpuTargets);
       const url = arm.target === 'service' ? ctx.apiUrl : ctx.baselineUrl;
@@ -107,7 +120,7 @@ export async function interleavedRuns(ctx: BenchContext, arms: Arm[], seconds: n
       });
       const shares = cpu();
       const after = parseCommandStats(await redis.info('commandstats'));
-      await arm.around?.after();
+      await arm.after?.();
       t.ok += result.ok;
       t.requests += result.requests;
       t.errors += result.errors;

@@ -201,9 +201,18 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
       // the previous runs' writes are persisted PERSIST_DELAY later: waited for here, so the
       // write-behind's work lands in no measured slice (the slices take less than PERSIST_DELAY)
       await waitForDrain(ctx, (o.persistDelay + 30) * 1000);
-      await syncVersions(ctx, set);
-      await syncBaselineVersions(ctx, baseSet);
-      const arm = (target: Target): Arm => ({ target, profile, connections, set: target === 'service' ? set : baseSet });
+      const arm = (target: Target): Arm => ({
+        target,
+        profile,
+        connections,
+        set: target === 'service' ? set : baseSet,
+        before:
+          target === 'service'
+            ? () => syncVersions(ctx, set)
+            : target === 'baseline'
+              ? () => syncBaselineVersions(ctx, baseSet)
+              : undefined,
+      });
       const targets: Target[] = o.heavyBaseline ? ['baseline', 'service', 'heavy'] : ['baseline', 'service'];
       const [baseline, service, heavyRun] = await interleavedRuns(ctx, targets.map(arm), o.duration, o.slices);
       const heavy = heavyRun ?? null;
@@ -261,32 +270,30 @@ async function featureCost(ctx: BenchContext, plainSet: AttemptSet): Promise<Fea
   let streamBytes = 0;
   let stream: ReturnType<typeof openQuizStream> | null = null;
   await waitForDrain(ctx, (o.persistDelay + 30) * 1000);
-  await syncVersions(ctx, plainSet);
-  await syncVersions(ctx, featSet);
-  const write = (set: AttemptSet, options: LoadOptions = {}, around?: Arm['around']): Arm => ({
+  const write = (set: AttemptSet, options: LoadOptions = {}, withStream = false): Arm => ({
     target: 'service',
     profile: 'write',
     connections,
     set,
     options,
-    around,
-  });
-  // the quiz stream is open during its own arm's slices only
-  const withStream: Arm['around'] = {
     before: async () => {
-      stream = openQuizStream(ctx.apiUrl, POLICY_QUIZ);
-      await sleep(200);
+      await syncVersions(ctx, set);
+      // the quiz stream is open during its own arm's slices only
+      if (withStream) {
+        stream = openQuizStream(ctx.apiUrl, POLICY_QUIZ);
+        await sleep(200);
+      }
     },
     after: async () => {
       streamBytes += stream?.bytes() ?? 0;
       stream?.close();
       stream = null;
     },
-  };
+  });
   const names = ['plain', 'policies', 'policies + idempotency keys', 'policies + idempotency keys + a quiz stream'];
   const runs = await interleavedRuns(
     ctx,
-    [write(plainSet), write(featSet), write(featSet, { idempotencyKeys: true }), write(featSet, { idempotencyKeys: true }, withStream)],
+    [write(plainSet), write(featSet), write(featSet, { idempotencyKeys: true }), write(featSet, { idempotencyKeys: true }, true)],
     o.duration,
     o.slices,
   );
