@@ -84,6 +84,13 @@ describe('unknown routes and methods', () => {
     expectError(await request(api.url, 'GET', `${prefix}/${id}/complete`), 405, 'METHOD_NOT_ALLOWED');
     expectError(await request(api.url, 'POST', '/health'), 405, 'METHOD_NOT_ALLOWED');
   });
+
+  test.each(SESSION_PREFIXES)('under %s a path deeper than any route, or with an empty segment, answers 404', async (prefix) => {
+    const s = await buildSession(api, {}, prefix);
+    expectError(await request(api.url, 'GET', `${prefix}/${s.id}/events/extra`), 404, 'ROUTE_NOT_FOUND');
+    expectError(await request(api.url, 'POST', `${prefix}/${s.id}/progress/extra`), 404, 'ROUTE_NOT_FOUND');
+    expectError(await request(api.url, 'GET', `${prefix}//events`), 404, 'ROUTE_NOT_FOUND');
+  });
 });
 
 describe.each(SESSION_PREFIXES)('request bodies on %s', (prefix) => {

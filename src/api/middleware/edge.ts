@@ -42,7 +42,9 @@ export function edge({ log, observe, clock, parseBody }: EdgeOptions): Middlewar
       const headers = ctx.req.headers;
       const length = headers['content-length'];
       if ((length !== undefined && Number(length) > 0) || headers['transfer-encoding'] !== undefined) {
-        if (!ctx.is(JSON_TYPES)) throw new UnsupportedMediaTypeError();
+        const type = headers['content-type'];
+        // the usual type without type-is (the body parser checks it again itself)
+        if (type !== 'application/json' && !ctx.is(JSON_TYPES)) throw new UnsupportedMediaTypeError();
         await parseBody(ctx, done);
       } else {
         ctx.request.body = EMPTY_BODY;
