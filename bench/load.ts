@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import autocannon from 'autocannon';
 import type { Profile } from './options';
-import { LatencyRecorder, round, type LatencySummary } from './stats';
+import { LatencyRecorder, round, roundedLatency, type LatencySummary } from './stats';
 import { answerFor, QUESTIONS } from './workload';
 import { versionFromEtag } from '../test/support/http';
 
@@ -146,12 +146,6 @@ export async function runLoad(
     statuses,
     errors: result.errors,
     timeouts: result.timeouts,
-    latency: {
-      p50: round(latency.p50, 2),
-      p90: round(latency.p90, 2),
-      p99: round(latency.p99, 2),
-      max: round(latency.max, 2),
-      mean: round(latency.mean, 2),
-    },
+    latency: roundedLatency(latency),
   };
 }

@@ -2,7 +2,7 @@ import type { BenchContext } from './context';
 import { runLoad, type AttemptSet, type LoadOptions, type RunResult, type Target } from './load';
 import type { Profile } from './options';
 import { sampleCpu } from './cpu';
-import { LatencyRecorder, round } from './stats';
+import { LatencyRecorder, round, roundedLatency } from './stats';
 
 /** Calls and time of one Redis command over a run (INFO commandstats, before and after). */
 export interface CommandCost {
@@ -161,13 +161,7 @@ export async function interleavedRuns(ctx: BenchContext, arms: Arm[], seconds: n
       statuses: t.statuses,
       errors: t.errors,
       timeouts: t.timeouts,
-      latency: {
-        p50: round(latency.p50, 2),
-        p90: round(latency.p90, 2),
-        p99: round(latency.p99, 2),
-        max: round(latency.max, 2),
-        mean: round(latency.mean, 2),
-      },
+      latency: roundedLatency(latency),
       cpu,
       cost: { appMicros: perRequest(cpu[app]), redisMicros: perRequest(cpu.redis), commands },
     };

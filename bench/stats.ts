@@ -31,6 +31,11 @@ export class LatencyRecorder {
   }
 }
 
+/** A summary's figures to 0.01 ms, as the reports show them. */
+export function roundedLatency(s: LatencySummary): LatencySummary {
+  return { p50: round(s.p50, 2), p90: round(s.p90, 2), p99: round(s.p99, 2), max: round(s.max, 2), mean: round(s.mean, 2) };
+}
+
 /** Latency percentiles of a run, in ms. */
 export interface LatencySummary {
   p50: number;
