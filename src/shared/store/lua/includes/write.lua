@@ -29,6 +29,7 @@
   Needs the "rules", "fields" and "channels" includes.
 ]]
 --- @include "layout"
+--- @include "render"
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 -- everything a reply renders, and the answers' index: after a write, the reply is rendered from
@@ -101,10 +102,7 @@ local function rendered(changes)
     local value = changes[i + 1]
     m[changes[i]] = type(value) == 'number' and tostring(value) or value
   end
-  local out = {}
-  for i = 1, #META_FIELDS do out[i] = m[META_FIELDS[i]] or '' end
-  out[#META_FIELDS + 1] = m[ANSWERS_FIELD] or '{}'
-  return out, m
+  return render_row(m), m
 end
 
 local function apply(fields, code)
