@@ -268,9 +268,11 @@ describe('the answers text and its index, over any sequence of writes (property)
           const res = await sessionClient(api, '/api/sessions').progress(s.id, body);
           expect(res.status).toBe(200);
           version = res.body.version as number;
-          // as the service takes them: the answers map first, then question_id + answer
-          for (const [k, v] of Object.entries(answers)) model.set(k, v);
-          if (w.single) model.set(first[0], first[1]);
+          // as the service takes them: the answers map first, then question_id + answer; each
+          // value as JSON carries it (the body is JSON: -0 arrives as 0)
+          const sent = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
+          for (const [k, v] of Object.entries(answers)) model.set(k, sent(v));
+          if (w.single) model.set(first[0], sent(first[1]));
           const hash = await api.redis.hmget(sessionKey(s.id), 'answers', 'answer_index');
           expect(entriesOf(hash[0]!, hash[1]!)).toEqual([...model.entries()]);
           expect(res.body.answers).toEqual(Object.fromEntries(model));
