@@ -222,25 +222,37 @@ describe.each(SESSION_PREFIXES)('progress on %s', (prefix) => {
 });
 
 describe('the answers text and its index, over any sequence of writes (property)', () => {
-  // keys of equal lengths (the script compares a stored key only when its length matches one
-  // arriving), with quotes, a slash and non-ASCII, so that JSON escaping changes their length
+  // keys with quotes, a slash and non-ASCII, so that JSON escaping changes their length, and
+  // answers that hold the same keys nested (or a key's text inside a string), so that a key's
+  // text occurs more than once in the answers: the script then places it by the index's lengths
   const KEYS = ['q1', 'q2', 'q3', 'qq', 'a/b', 'é"', 'x\\y', '10'];
+  const answer = fc.oneof(
+    fc.jsonValue({ maxDepth: 2 }),
+    fc.dictionary(fc.constantFrom(...KEYS), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 3 }),
+    fc.constantFrom(...KEYS).map((k) => `${JSON.stringify(k)}:`),
+  );
   const write = fc.record({
-    entries: fc.array(fc.tuple(fc.constantFrom(...KEYS), fc.jsonValue({ maxDepth: 2 })), { minLength: 1, maxLength: 4 }),
+    entries: fc.array(fc.tuple(fc.constantFrom(...KEYS), answer), { minLength: 1, maxLength: 4 }),
     single: fc.boolean(),
   });
 
-  /** The stored index (lengths in bytes) walked over the stored text, as the script walks it: every entry, in order. */
+  /**
+   * The stored index (each `\n<key>\t<value length in bytes>`) walked over the stored text: every
+   * entry, in order, and the text exactly covered.
+   */
   function entriesOf(stored: string, index: string): Array<[string, unknown]> {
     const text = Buffer.from(stored);
-    const lengths = index === '' ? [] : index.split(',').map(Number);
+    const entries = index === '' ? [] : index.slice(1).split('\n');
     const out: Array<[string, unknown]> = [];
     let pos = 1;
-    for (let i = 0; i < lengths.length; i += 2) {
-      const key = text.subarray(pos, pos + lengths[i]).toString();
-      const value = text.subarray(pos + lengths[i] + 1, pos + lengths[i] + 1 + lengths[i + 1]).toString();
+    for (const entry of entries) {
+      const [key, length] = entry.split('\t');
+      expect(length).toMatch(/^\d+$/);
+      const keyLength = Buffer.byteLength(key);
+      expect(text.subarray(pos, pos + keyLength).toString()).toBe(key);
+      const value = text.subarray(pos + keyLength + 1, pos + keyLength + 1 + Number(length)).toString();
       out.push([JSON.parse(key) as string, JSON.parse(value)]);
-      pos += lengths[i] + lengths[i + 1] + 2;
+      pos += keyLength + Number(length) + 2;
     }
     expect(pos).toBe(Math.max(2, text.length));
     return out;
@@ -284,5 +296,46 @@ describe('the answers text and its index, over any sequence of writes (property)
       }),
       { numRuns: 40 },
     );
+  });
+
+  test('an answer that holds a later key nested: the later key is replaced at its own entry, not inside the answer', async () => {
+    const s = await buildSession(api);
+    const client = sessionClient(api, '/api/sessions');
+    const first = await client.progress(s.id, { version: s.version, answers: { q1: { q2: 'nested', 'é"': 1 }, q2: 'top', 'é"': [2] } });
+    expect(first.status).toBe(200);
+    const second = await client.progress(s.id, { version: first.body.version, answers: { q2: 'changed', 'é"': { q2: 3 } } });
+    expect(second.status).toBe(200);
+    const expected = { q1: { q2: 'nested', 'é"': 1 }, q2: 'changed', 'é"': { q2: 3 } };
+    expect(second.body.answers).toEqual(expected);
+    const hash = await api.redis.hmget(sessionKey(s.id), 'answers', 'answer_index');
+    expect(entriesOf(hash[0]!, hash[1]!)).toEqual(Object.entries(expected));
+    await api.redis.del(sessionKey(s.id));
+  });
+
+  test('an index of the earlier form (the lengths alone) is converted by the next write, the answers kept', async () => {
+    const s = await buildSession(api);
+    const client = sessionClient(api, '/api/sessions');
+    const first = await client.progress(s.id, { version: s.version, answers: { q1: { q2: 1 }, q2: 'two', 'a/b': 'é' } });
+    expect(first.status).toBe(200);
+    // the index as it was written before 2026-12-02: each entry's key and value lengths in bytes
+    const [text, index] = await api.redis.hmget(sessionKey(s.id), 'answers', 'answer_index');
+    const earlier = index!
+      .slice(1)
+      .split('\n')
+      .flatMap((entry) => {
+        const [key, length] = entry.split('\t');
+        return [Buffer.byteLength(key), Number(length)];
+      })
+      .join(',');
+    expect(earlier).toBe('4,8,4,5,5,4');
+    await api.redis.hset(sessionKey(s.id), 'answer_index', earlier);
+    const second = await client.progress(s.id, { version: first.body.version, answers: { q2: 'changed', q3: 3 } });
+    expect(second.status).toBe(200);
+    const expected = { q1: { q2: 1 }, q2: 'changed', 'a/b': 'é', q3: 3 };
+    expect(second.body.answers).toEqual(expected);
+    const after = await api.redis.hmget(sessionKey(s.id), 'answers', 'answer_index');
+    expect(after[0]).not.toBe(text);
+    expect(entriesOf(after[0]!, after[1]!)).toEqual(Object.entries(expected));
+    await api.redis.del(sessionKey(s.id));
   });
 });

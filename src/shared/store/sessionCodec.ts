@@ -9,8 +9,12 @@ import type { AttemptStatus, RunningStatus } from '../domain/status';
  * Meta fields are always all present ('' for null). The answers are two more fields:
  *   answers       the answers as one JSON object text, `{"<question id>":<answer>,...}`, ready to
  *                 be sent: a read is one HMGET, with nothing to render (answersText()).
- *   answer_index  the length of each entry's key and value in that text, `k1,v1,k2,v2,...` (''
- *                 for none), so a write finds and replaces an answer without parsing JSON.
+ *   answer_index  each entry's key and its value's length in bytes, in the text's order, each
+ *                 entry as `\n<key>\t<length>` ('' for none): a write finds an answered question
+ *                 by one plain search for `\n<key>\t` (a key's JSON text holds no raw newline or
+ *                 tab), and replaces or appends it without parsing JSON or walking the entries.
+ *                 (Before 2026-12-02 it was the lengths alone, `k1,v1,k2,v2,...`: the first write
+ *                 converts such an index, includes/layout.lua.)
  * Keys are the question ids as JSON.stringify writes them (the API sends them so to the scripts);
  * values the answer's JSON text, stored and returned without re-encoding.
  * A hash cached before (ANSWER_FIELD_PREFIX fields, one per answer) is converted in place by the
@@ -120,16 +124,16 @@ local function read_fields(key, names)
 end
 `;
 
-/** An answers map's JSON object text and its answer_index (the lengths of each key and value). */
+/** An answers map's JSON object text and its answer_index (each key, and its value's length in bytes). */
 export function answersFields(answers: Map<string, string>): [text: string, index: string] {
   let text = '{';
-  const index: number[] = [];
+  let index = '';
   for (const [questionId, answer] of answers) {
     const key = JSON.stringify(questionId);
-    text += (index.length === 0 ? '' : ',') + key + ':' + answer;
-    index.push(Buffer.byteLength(key), Buffer.byteLength(answer));
+    text += (index === '' ? '' : ',') + key + ':' + answer;
+    index += `\n${key}\t${Buffer.byteLength(answer)}`;
   }
-  return [text + '}', index.join(',')];
+  return [text + '}', index];
 }
 
 /** The hash fields and values of an answers map (ANSWERS_FIELD, ANSWER_INDEX_FIELD), flat for HSET. */

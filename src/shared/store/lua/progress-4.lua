@@ -12,8 +12,9 @@
     ARGV[8]   the record's opening JSON (fingerprint, request id, time), or '' without a key
     ARGV[9..] answer pairs: the question id as JSON text (JSON.stringify), the answer's JSON text;
               merged into ANSWERS_FIELD by ANSWER_INDEX_FIELD (sessionCodec.ts): an answer to a
-              question already answered is spliced in in place, a new one is appended; one walk
-              of the index, and only the changed pieces of the text and the index are rebuilt
+              question already answered is spliced in in place, a new one is appended; each key
+              is found by a plain search, with no walk of the entries, and the text and the index
+              are rebuilt once, from their unchanged runs and the changed pieces
   Output:
     {'MISS'} | {'FORBIDDEN'}  as in includes/write.lua
     {'REPLAY', 0, {}, 0, record}  the key has a record already: nothing applied
@@ -30,6 +31,30 @@
 --- @include "channels"
 --- @include "write"
 --- @include "idempotency"
+-- the text position of each entry's key, from the entries' lengths (only when a key's text occurs
+-- more than once in the answers: nested in an answer too)
+local function entry_starts(index)
+  local starts, pos = {}, 2
+  for k, length in string.gmatch(index, '\n([^\t]*)\t(%d+)') do
+    starts[k] = pos
+    pos = pos + #k + tonumber(length) + 2
+  end
+  return starts
+end
+
+-- `s` up to byte `upto` as pieces, each edit {at, length, replacement} applied (edits not overlapping)
+local function spliced(s, edits, upto)
+  if #edits > 1 then table.sort(edits, function(a, b) return a[1] < b[1] end) end
+  local parts, copied = {}, 1
+  for _, e in ipairs(edits) do
+    parts[#parts + 1] = string.sub(s, copied, e[1] - 1)
+    parts[#parts + 1] = e[3]
+    copied = e[1] + e[2]
+  end
+  parts[#parts + 1] = string.sub(s, copied, upto)
+  return parts
+end
+
 if ARGV[8] ~= '' then
   local held = redis.call('GET', KEYS[4])
   if held then return {'REPLAY', 0, {}, 0, held} end
@@ -50,58 +75,47 @@ if ARGV[6] ~= '' then
 end
 if #ARGV > 8 then
   -- the answers arriving, by key (the last of a repeated key wins), keys in first-seen order
-  local incoming, order, lengths = {}, {}, {}
+  local incoming, order = {}, {}
   for i = 9, #ARGV, 2 do
     local k = ARGV[i]
     if not incoming[k] then order[#order + 1] = k end
     incoming[k] = ARGV[i + 1]
-    lengths[#k] = true
     saved[#saved + 1] = k .. ':' .. ARGV[i + 1]
   end
-  -- one walk of the index: a stored entry whose key arrives gets its value spliced in place (the
-  -- unchanged runs of the text and of the index are copied whole, not entry by entry)
   local text = m[ANSWERS_FIELD] or '{}'
-  local index = m[ANSWER_INDEX_FIELD]
-  local parts, index_parts, found = {}, {}, {}
-  local copied, index_copied, count = 1, 1, 0
-  local pos, klen = 2, nil
-  for at, n in string.gmatch(index, '()(%d+)') do
-    if not klen then
-      klen = tonumber(n)
-    else
-      local vlen = tonumber(n)
-      count = count + 1
-      if lengths[klen] then
-        local k = string.sub(text, pos, pos + klen - 1)
-        local value = incoming[k]
-        if value then
-          found[k] = true
-          local from = pos + klen + 1
-          parts[#parts + 1] = string.sub(text, copied, from - 1)
-          parts[#parts + 1] = value
-          copied = from + vlen
-          index_parts[#index_parts + 1] = string.sub(index, index_copied, at - 1)
-          index_parts[#index_parts + 1] = #value
-          index_copied = at + #n
-        end
+  local index = current_index(key, text, m[ANSWER_INDEX_FIELD])
+  local count = select(2, string.gsub(index, '\n', ''))
+  -- an answered question's entry: found in the index by its key (one plain search), its value's
+  -- length read there; in the text, the one place `<key>:` occurs (or, when an answer holds the
+  -- same text nested, its place from the entries' lengths, entry_starts)
+  local edits, index_edits, added, starts = {}, {}, {}, nil
+  for _, k in ipairs(order) do
+    local at = string.find(index, '\n' .. k .. '\t', 1, true)
+    if at then
+      local length_at = at + #k + 2
+      local length = string.match(index, '^%d+', length_at)
+      local needle = k .. ':'
+      local pos = string.find(text, needle, 2, true)
+      if not pos or string.find(text, needle, pos + 1, true) then
+        starts = starts or entry_starts(index)
+        pos = starts[k]
       end
-      pos = pos + klen + vlen + 2
-      klen = nil
+      local value = incoming[k]
+      edits[#edits + 1] = {pos + #needle, tonumber(length), value}
+      index_edits[#index_edits + 1] = {length_at, #length, tostring(#value)}
+    else
+      added[#added + 1] = k
     end
   end
-  local added = {}
-  for _, k in ipairs(order) do
-    if not found[k] then added[#added + 1] = k end
-  end
   if count + #added > tonumber(ARGV[7]) then return reject('TOO_MANY', 400, 'VALIDATION_ERROR') end
-  -- the rest of the text up to its closing brace, then the new entries, appended
-  parts[#parts + 1] = string.sub(text, copied, #text - 1)
-  index_parts[#index_parts + 1] = string.sub(index, index_copied)
+  -- the text up to its closing brace and the index, the answered values replaced in place, then
+  -- the new entries appended
+  local parts = spliced(text, edits, #text - 1)
+  local index_parts = spliced(index, index_edits, #index)
   for i, k in ipairs(added) do
     local value = incoming[k]
-    local sep = (count > 0 or i > 1) and ',' or ''
-    parts[#parts + 1] = sep .. k .. ':' .. value
-    index_parts[#index_parts + 1] = sep .. #k .. ',' .. #value
+    parts[#parts + 1] = ((count > 0 or i > 1) and ',' or '') .. k .. ':' .. value
+    index_parts[#index_parts + 1] = '\n' .. k .. '\t' .. #value
   end
   parts[#parts + 1] = '}'
   f[#f + 1] = ANSWERS_FIELD

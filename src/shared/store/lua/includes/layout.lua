@@ -1,4 +1,26 @@
 --[[
+  current_index(key, text, index): the answer_index of `text` in the current form (sessionCodec.ts),
+  from `index` as read. An index of the earlier form (the lengths alone, `k1,v1,k2,v2,...`, before
+  2026-12-02) is converted, written back, and returned; one in the current form is returned as it is.
+]]
+local function current_index(key, text, index)
+  if index == '' or string.byte(index, 1) == 10 then return index end
+  local out, pos, klen = {}, 2, nil
+  for n in string.gmatch(index, '%d+') do
+    if not klen then
+      klen = tonumber(n)
+    else
+      out[#out + 1] = '\n' .. string.sub(text, pos, pos + klen - 1) .. '\t' .. n
+      pos = pos + klen + tonumber(n) + 2
+      klen = nil
+    end
+  end
+  local converted = table.concat(out)
+  redis.call('HSET', key, ANSWER_INDEX_FIELD, converted)
+  return converted
+end
+
+--[[
   upgrade_layout(key): a hash cached before the answers were one field (one ANSWER_FIELD_PREFIX
   field per answer) converted in place to ANSWERS_FIELD and ANSWER_INDEX_FIELD (sessionCodec.ts),
   keys written as JSON.stringify writes them (cjson escapes '/' as '\/': undone). Nothing happens to
@@ -15,12 +37,11 @@ local function upgrade_layout(key)
     if is_answer_field(f) then
       local k = string.gsub(cjson.encode(string.sub(f, ANSWER_FIELD_PREFIX_LENGTH + 1)), '\\/', '/')
       parts[#parts + 1] = k .. ':' .. all[i + 1]
-      index[#index + 1] = #k
-      index[#index + 1] = #all[i + 1]
+      index[#index + 1] = '\n' .. k .. '\t' .. #all[i + 1]
       old[#old + 1] = f
     end
   end
   if #old > 0 then redis.call('HDEL', key, unpack(old)) end
-  redis.call('HSET', key, ANSWERS_FIELD, '{' .. table.concat(parts, ',') .. '}', ANSWER_INDEX_FIELD, table.concat(index, ','))
+  redis.call('HSET', key, ANSWERS_FIELD, '{' .. table.concat(parts, ',') .. '}', ANSWER_INDEX_FIELD, table.concat(index))
   return true
 end
