@@ -237,8 +237,8 @@ describe('the answers text and its index, over any sequence of writes (property)
   });
 
   /**
-   * The stored index (each `\n<key>\t<value length in bytes>`) walked over the stored text: every
-   * entry, in order, and the text exactly covered.
+   * The stored index (each `\n<key's JSON text, unquoted>\t<value length in bytes>`) walked over
+   * the stored text: every entry, in order, and the text exactly covered.
    */
   function entriesOf(stored: string, index: string): Array<[string, unknown]> {
     const text = Buffer.from(stored);
@@ -246,7 +246,8 @@ describe('the answers text and its index, over any sequence of writes (property)
     const out: Array<[string, unknown]> = [];
     let pos = 1;
     for (const entry of entries) {
-      const [key, length] = entry.split('\t');
+      const [inner, length] = entry.split('\t');
+      const key = `"${inner}"`;
       expect(length).toMatch(/^\d+$/);
       const keyLength = Buffer.byteLength(key);
       expect(text.subarray(pos, pos + keyLength).toString()).toBe(key);
@@ -323,8 +324,8 @@ describe('the answers text and its index, over any sequence of writes (property)
       .slice(1)
       .split('\n')
       .flatMap((entry) => {
-        const [key, length] = entry.split('\t');
-        return [Buffer.byteLength(key), Number(length)];
+        const [inner, length] = entry.split('\t');
+        return [Buffer.byteLength(inner) + 2, Number(length)];
       })
       .join(',');
     expect(earlier).toBe('4,8,4,5,5,4');

@@ -10,9 +10,10 @@ import type { AttemptStatus, RunningStatus } from '../domain/status';
  *   answers       the answers as one JSON object text, `{"<question id>":<answer>,...}`, ready to
  *                 be sent: a read is one HMGET, with nothing to render (answersText()).
  *   answer_index  each entry's key and its value's length in bytes, in the text's order, each
- *                 entry as `\n<key>\t<length>` ('' for none): a write finds an answered question
- *                 by one plain search for `\n<key>\t` (a key's JSON text holds no raw newline or
- *                 tab), and replaces or appends it without parsing JSON or walking the entries.
+ *                 entry as `\n<key>\t<length>`, the key as its JSON text without the quotes ('' for
+ *                 none): a write finds an answered question by one plain search for `\n<key>\t`
+ *                 (JSON text holds no raw newline or tab), and replaces or appends it without
+ *                 parsing JSON or walking the entries.
  *                 (Before 2026-12-02 it was the lengths alone, `k1,v1,k2,v2,...`: the first write
  *                 converts such an index, includes/layout.lua.)
  * Keys are the question ids as JSON.stringify writes them (the API sends them so to the scripts);
@@ -131,7 +132,7 @@ export function answersFields(answers: Map<string, string>): [text: string, inde
   for (const [questionId, answer] of answers) {
     const key = JSON.stringify(questionId);
     text += (index === '' ? '' : ',') + key + ':' + answer;
-    index += `\n${key}\t${Buffer.byteLength(answer)}`;
+    index += `\n${key.slice(1, -1)}\t${Buffer.byteLength(answer)}`;
   }
   return [text + '}', index];
 }

@@ -35,9 +35,9 @@
 -- more than once in the answers: nested in an answer too)
 local function entry_starts(index)
   local starts, pos = {}, 2
-  for k, length in string.gmatch(index, '\n([^\t]*)\t(%d+)') do
-    starts[k] = pos
-    pos = pos + #k + tonumber(length) + 2
+  for inner, length in string.gmatch(index, '\n([^\t]*)\t(%d+)') do
+    starts[inner] = pos
+    pos = pos + #inner + tonumber(length) + 4
   end
   return starts
 end
@@ -90,15 +90,16 @@ if #ARGV > 8 then
   -- same text nested, its place from the entries' lengths, entry_starts)
   local edits, index_edits, added, starts = {}, {}, {}, nil
   for _, k in ipairs(order) do
-    local at = string.find(index, '\n' .. k .. '\t', 1, true)
+    local inner = string.sub(k, 2, -2)
+    local at = string.find(index, '\n' .. inner .. '\t', 1, true)
     if at then
-      local length_at = at + #k + 2
+      local length_at = at + #inner + 2
       local length = string.match(index, '^%d+', length_at)
       local needle = k .. ':'
       local pos = string.find(text, needle, 2, true)
       if not pos or string.find(text, needle, pos + 1, true) then
         starts = starts or entry_starts(index)
-        pos = starts[k]
+        pos = starts[inner]
       end
       local value = incoming[k]
       edits[#edits + 1] = {pos + #needle, tonumber(length), value}
@@ -115,7 +116,7 @@ if #ARGV > 8 then
   for i, k in ipairs(added) do
     local value = incoming[k]
     parts[#parts + 1] = ((count > 0 or i > 1) and ',' or '') .. k .. ':' .. value
-    index_parts[#index_parts + 1] = '\n' .. k .. '\t' .. #value
+    index_parts[#index_parts + 1] = '\n' .. string.sub(k, 2, -2) .. '\t' .. #value
   end
   parts[#parts + 1] = '}'
   f[#f + 1] = ANSWERS_FIELD

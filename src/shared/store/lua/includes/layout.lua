@@ -10,7 +10,7 @@ local function current_index(key, text, index)
     if not klen then
       klen = tonumber(n)
     else
-      out[#out + 1] = '\n' .. string.sub(text, pos, pos + klen - 1) .. '\t' .. n
+      out[#out + 1] = '\n' .. string.sub(text, pos + 1, pos + klen - 2) .. '\t' .. n
       pos = pos + klen + tonumber(n) + 2
       klen = nil
     end
@@ -37,7 +37,7 @@ local function upgrade_layout(key)
     if is_answer_field(f) then
       local k = string.gsub(cjson.encode(string.sub(f, ANSWER_FIELD_PREFIX_LENGTH + 1)), '\\/', '/')
       parts[#parts + 1] = k .. ':' .. all[i + 1]
-      index[#index + 1] = '\n' .. k .. '\t' .. #all[i + 1]
+      index[#index + 1] = '\n' .. string.sub(k, 2, -2) .. '\t' .. #all[i + 1]
       old[#old + 1] = f
     end
   end
