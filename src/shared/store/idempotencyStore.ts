@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { RedisClient } from '../redis';
 import { ServiceUnavailableError } from '../errors';
 import { IDEMPOTENCY_LOCK_SECONDS, IDEMPOTENCY_TTL_SECONDS } from '../domain/idempotency';
@@ -35,7 +35,17 @@ export type IdempotencyRecord =
   | { fp: string; state: 'done'; status: number; headers: Record<string, string>; body: string }
   | { fp: string; state: 'done'; rid: string | null; at: number; code: string; r: string[] };
 
-const digest = (caller: string, key: string): string => createHash('sha256').update(caller).update('\0').update(key).digest('base64url');
+/**
+ * SHA-256 of `text` (as UTF-8), base64url: Node's one-shot `crypto.hash` where it has it (20.12 and
+ * later), about a quarter of the cost of a Hash object (createHash), of which a write with a key
+ * made two (8 µs of its API CPU); the same digest either way.
+ */
+export const sha256 =
+  typeof crypto.hash === 'function'
+    ? (text: string): string => crypto.hash('sha256', text, 'base64url')
+    : (text: string): string => crypto.createHash('sha256').update(text).digest('base64url');
+
+const digest = (caller: string, key: string): string => sha256(`${caller}\0${key}`);
 
 /** The record key of a request on attempt `id` by `caller` with `key`. */
 export const attemptRecordKey = (id: string, caller: string, key: string): string => `${sessionKey(id)}:idem:${digest(caller, key)}`;
@@ -44,13 +54,7 @@ export const startRecordKey = (caller: string, key: string): string => `idem:sta
 
 /** The fingerprint of a request: its route, the version it expects (If-Match) and its body. */
 export function fingerprint(route: string, ifMatch: string, body: unknown): string {
-  return createHash('sha256')
-    .update(route)
-    .update('\0')
-    .update(ifMatch)
-    .update('\0')
-    .update(JSON.stringify(body ?? {}))
-    .digest('base64url');
+  return sha256(`${route}\0${ifMatch}\0${JSON.stringify(body ?? {})}`);
 }
 
 /** The JSON the progress script starts its record with (it adds the code and the attempt). */
