@@ -29,7 +29,9 @@ test('the record keys and the fingerprint are those of the parts hashed one by o
       const id = '6f1c1f6e-3b7a-4c1d-9a51-8d2f0c4e5b61';
       expect(attemptRecordKey(id, caller, key)).toBe(`${sessionKey(id)}:idem:${streamed(caller, '\0', key)}`);
       expect(startRecordKey(caller, key)).toBe(`idem:start:${streamed(caller, '\0', key)}`);
-      expect(fingerprint('PATCH progress', ifMatch, body)).toBe(streamed('PATCH progress', '\0', ifMatch, '\0', JSON.stringify(body ?? {})));
+      expect(fingerprint('PATCH progress', ifMatch, body)).toBe(
+        streamed('PATCH progress', '\0', ifMatch, '\0', JSON.stringify(body ?? {})),
+      );
     }),
   );
 });
