@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { UNCONTROLLED, type Attempt } from '../src/shared/domain/attempt';
+import type { Attempt } from '../src/shared/domain/attempt';
 import { SessionStore } from '../src/shared/store/sessionStore';
 import { startRedisServer, type RedisServer } from './support/redisServer';
+import { seededAttempt } from '../bench/workload';
 
 /*
  * The session scripts' command (sessionStore.ts withFlatArguments: ioredis' script command without
@@ -26,26 +26,8 @@ afterAll(async () => {
   await server.close();
 });
 
-function attempt(now: number): Attempt {
-  return {
-    id: randomUUID(),
-    userId: 'u1',
-    quizId: 'quiz-1',
-    status: 'started',
-    currentQuestion: 0,
-    answers: new Map(),
-    version: 1,
-    timeLimitSeconds: 600,
-    startedAt: now,
-    expiresAt: now + 600_000,
-    lastUpdated: now,
-    completedAt: null,
-    endedAt: null,
-    attemptNumber: 1,
-    submittedBy: null,
-    ...UNCONTROLLED,
-  };
-}
+/** A fresh attempt with no answers yet, at version 1. */
+const attempt = (now: number): Attempt => ({ ...seededAttempt('u1', now, 600), answers: new Map(), version: 1 });
 
 test('a write script gets its arguments as given, before and after the server loses its scripts', async () => {
   const now = Date.now();
