@@ -10,6 +10,13 @@ const JSON_TYPES = ['application/json', 'application/*+json'];
 const EMPTY_BODY = Object.freeze({});
 const done = async (): Promise<void> => {};
 
+/**
+ * The usual body type, `application/json` exactly, told without type-is (1.5 % of a write's CPU):
+ * the edge's check and the body parser's (its detectJSON) both take it so; any other type goes
+ * through type-is.
+ */
+export const isPlainJson = (ctx: Context): boolean => ctx.req.headers['content-type'] === 'application/json';
+
 /** What the edge needs: the log, a latency observer, the clock for error bodies, the JSON body parser. */
 export interface EdgeOptions {
   log: Logger;
@@ -42,9 +49,7 @@ export function edge({ log, observe, clock, parseBody }: EdgeOptions): Middlewar
       const headers = ctx.req.headers;
       const length = headers['content-length'];
       if ((length !== undefined && Number(length) > 0) || headers['transfer-encoding'] !== undefined) {
-        const type = headers['content-type'];
-        // the usual type without type-is (the body parser checks it again itself)
-        if (type !== 'application/json' && !ctx.is(JSON_TYPES)) throw new UnsupportedMediaTypeError();
+        if (!isPlainJson(ctx) && !ctx.is(JSON_TYPES)) throw new UnsupportedMediaTypeError();
         await parseBody(ctx, done);
       } else {
         ctx.request.body = EMPTY_BODY;

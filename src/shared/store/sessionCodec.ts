@@ -107,7 +107,19 @@ const ENTRIES = Object.entries(SESSION_FIELDS) as Array<[SessionField, { propert
 /** The fields a read takes, in the order render() returns them: META_FIELDS, then the answers' text. */
 export const RENDER_FIELDS: readonly string[] = [...META_FIELDS, ANSWERS_FIELD];
 
-/** The field table for the scripts: META_FIELDS, RENDER_FIELDS, read_fields(), is_answer_field(). */
+/** What starts an answer_index entry and what ends its key (JSON text holds neither raw). */
+const INDEX_ENTRY_START = '\n';
+const INDEX_KEY_END = '\t';
+
+/** An answer_index entry: the key (its JSON text, quotes included) unquoted, then the value's length. */
+const indexEntry = (keyJson: string, valueBytes: number): string =>
+  `${INDEX_ENTRY_START}${keyJson.slice(1, -1)}${INDEX_KEY_END}${valueBytes}`;
+
+/**
+ * The field table for the scripts: META_FIELDS, RENDER_FIELDS, read_fields(), is_answer_field(),
+ * and the answer_index entry as indexEntry writes it: index_entry(), index_key() (what a search for
+ * a key's entry looks for), INDEX_ENTRY_START and INDEX_ENTRY_PATTERN (an entry's unquoted key and length).
+ */
 export const FIELDS_LUA = `
 local META_FIELDS = {${META_FIELDS.map(luaLiteral).join(', ')}}
 local RENDER_FIELDS = {${RENDER_FIELDS.map(luaLiteral).join(', ')}}
@@ -116,6 +128,14 @@ local ANSWER_INDEX_FIELD = ${luaLiteral(ANSWER_INDEX_FIELD)}
 local ANSWER_FIELD_PREFIX_LENGTH = ${ANSWER_FIELD_PREFIX.length}
 local function is_answer_field(f)
   return ${[...ANSWER_FIELD_PREFIX].map((c, i) => `string.byte(f, ${i + 1}) == ${c.charCodeAt(0)}`).join(' and ')}
+end
+local INDEX_ENTRY_START = ${luaLiteral(INDEX_ENTRY_START)}
+local INDEX_ENTRY_PATTERN = ${luaLiteral(`${INDEX_ENTRY_START}([^${INDEX_KEY_END}]*)${INDEX_KEY_END}(%d+)`)}
+local function index_key(key_json)
+  return INDEX_ENTRY_START .. string.sub(key_json, 2, -2) .. ${luaLiteral(INDEX_KEY_END)}
+end
+local function index_entry(key_json, length)
+  return index_key(key_json) .. length
 end
 local function read_fields(key, names)
   local values = redis.call('HMGET', key, unpack(names))
@@ -132,7 +152,7 @@ export function answersFields(answers: Map<string, string>): [text: string, inde
   for (const [questionId, answer] of answers) {
     const key = JSON.stringify(questionId);
     text += (index === '' ? '' : ',') + key + ':' + answer;
-    index += `\n${key.slice(1, -1)}\t${Buffer.byteLength(answer)}`;
+    index += indexEntry(key, Buffer.byteLength(answer));
   }
   return [text + '}', index];
 }

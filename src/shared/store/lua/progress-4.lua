@@ -35,7 +35,7 @@
 -- more than once in the answers: nested in an answer too)
 local function entry_starts(index)
   local starts, pos = {}, 2
-  for inner, length in string.gmatch(index, '\n([^\t]*)\t(%d+)') do
+  for inner, length in string.gmatch(index, INDEX_ENTRY_PATTERN) do
     starts[inner] = pos
     pos = pos + #inner + tonumber(length) + 4
   end
@@ -83,23 +83,23 @@ if #ARGV > 8 then
     saved[#saved + 1] = k .. ':' .. ARGV[i + 1]
   end
   local text = m[ANSWERS_FIELD] or '{}'
-  local index = current_index(key, text, m[ANSWER_INDEX_FIELD])
-  local count = select(2, string.gsub(index, '\n', ''))
+  local index = current_index(text, m[ANSWER_INDEX_FIELD])
+  local count = select(2, string.gsub(index, INDEX_ENTRY_START, ''))
   -- an answered question's entry: found in the index by its key (one plain search), its value's
   -- length read there; in the text, the one place `<key>:` occurs (or, when an answer holds the
   -- same text nested, its place from the entries' lengths, entry_starts)
   local edits, index_edits, added, starts = {}, {}, {}, nil
   for _, k in ipairs(order) do
-    local inner = string.sub(k, 2, -2)
-    local at = string.find(index, '\n' .. inner .. '\t', 1, true)
+    local entry = index_key(k)
+    local at = string.find(index, entry, 1, true)
     if at then
-      local length_at = at + #inner + 2
+      local length_at = at + #entry
       local length = string.match(index, '^%d+', length_at)
       local needle = k .. ':'
       local pos = string.find(text, needle, 2, true)
       if not pos or string.find(text, needle, pos + 1, true) then
         starts = starts or entry_starts(index)
-        pos = starts[inner]
+        pos = starts[string.sub(k, 2, -2)]
       end
       local value = incoming[k]
       edits[#edits + 1] = {pos + #needle, tonumber(length), value}
@@ -116,7 +116,7 @@ if #ARGV > 8 then
   for i, k in ipairs(added) do
     local value = incoming[k]
     parts[#parts + 1] = ((count > 0 or i > 1) and ',' or '') .. k .. ':' .. value
-    index_parts[#index_parts + 1] = '\n' .. string.sub(k, 2, -2) .. '\t' .. #value
+    index_parts[#index_parts + 1] = index_entry(k, #value)
   end
   parts[#parts + 1] = '}'
   f[#f + 1] = ANSWERS_FIELD

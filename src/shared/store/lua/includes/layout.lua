@@ -1,23 +1,23 @@
 --[[
-  current_index(key, text, index): the answer_index of `text` in the current form (sessionCodec.ts),
+  current_index(text, index): the answer_index of `text` in the current form (sessionCodec.ts),
   from `index` as read. An index of the earlier form (the lengths alone, `k1,v1,k2,v2,...`, before
-  2026-12-02) is converted, written back, and returned; one in the current form is returned as it is.
+  2026-12-02) is returned converted (the progress write that needs it writes it with the answers);
+  one in the current form is returned as it is.
+  Needs the "fields" include.
 ]]
-local function current_index(key, text, index)
-  if index == '' or string.byte(index, 1) == 10 then return index end
+local function current_index(text, index)
+  if index == '' or string.sub(index, 1, 1) == INDEX_ENTRY_START then return index end
   local out, pos, klen = {}, 2, nil
   for n in string.gmatch(index, '%d+') do
     if not klen then
       klen = tonumber(n)
     else
-      out[#out + 1] = '\n' .. string.sub(text, pos + 1, pos + klen - 2) .. '\t' .. n
+      out[#out + 1] = index_entry(string.sub(text, pos, pos + klen - 1), n)
       pos = pos + klen + tonumber(n) + 2
       klen = nil
     end
   end
-  local converted = table.concat(out)
-  redis.call('HSET', key, ANSWER_INDEX_FIELD, converted)
-  return converted
+  return table.concat(out)
 end
 
 --[[
@@ -37,7 +37,7 @@ local function upgrade_layout(key)
     if is_answer_field(f) then
       local k = string.gsub(cjson.encode(string.sub(f, ANSWER_FIELD_PREFIX_LENGTH + 1)), '\\/', '/')
       parts[#parts + 1] = k .. ':' .. all[i + 1]
-      index[#index + 1] = '\n' .. string.sub(k, 2, -2) .. '\t' .. #all[i + 1]
+      index[#index + 1] = index_entry(k, #all[i + 1])
       old[#old + 1] = f
     end
   end
