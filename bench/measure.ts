@@ -23,8 +23,10 @@ export interface RunCost {
   redisMicros: number;
   /**
    * The commands Redis ran during the run, by name. INFO commandstats counts the commands a script
-   * calls as well, and `evalsha`'s time includes theirs: `evalsha` is every script (the service's,
-   * BullMQ's job adds and moves, the baseline's merge), `hmget` inside them included.
+   * calls as well, and a script call's time includes theirs: `fcall` is the service's session
+   * scripts (Redis Functions), `evalsha` the other scripts (BullMQ's job adds and moves, the
+   * baseline's merge, the session scripts where Functions are refused), `hmget` inside them
+   * included.
    */
   commands: Record<string, CommandCost>;
 }

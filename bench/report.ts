@@ -198,7 +198,7 @@ export function renderReport(r: BenchReport): string {
       ),
     );
     out.push(
-      'Redis commands per run (INFO commandstats, the six costliest: µs inside Redis per call × calls per 2xx response; commands run by scripts included, and in evalsha):',
+      'Redis commands per run (INFO commandstats, the six costliest: µs inside Redis per call × calls per 2xx response; commands run by scripts included, and in fcall/evalsha):',
     );
     for (const run of r.http.runs)
       out.push(

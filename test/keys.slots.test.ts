@@ -20,7 +20,7 @@ beforeAll(async () => {
   const redis = api.redis as unknown as { sendCommand: (command: { name: string; args: unknown[] }, ...rest: unknown[]) => unknown };
   const send = redis.sendCommand.bind(redis);
   redis.sendCommand = (command, ...rest) => {
-    if (command.name === 'evalsha' || command.name === 'eval') {
+    if (command.name === 'evalsha' || command.name === 'eval' || command.name === 'fcall') {
       const keyCount = Number(command.args[1]);
       calls.push({ name: command.name, keys: command.args.slice(2, 2 + keyCount).map(String) });
     }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CONTROL_LUA } from '../domain/control';
@@ -92,14 +93,61 @@ function loadAll(dir: string, files: readonly string[], mode: PubSubMode) {
   };
 }
 
-/** Every session script in both pub/sub modes, read once when this module loads. */
+/**
+ * The shared pieces a Redis Functions library defines once, when it is loaded, rather than on every
+ * call: they hold no state of a call (what they read of the call, KEYS[1], is the library's upvalue
+ * set by each function before it runs). "write" is per call (the call's fields, events and reply).
+ */
+const LOAD_TIME_PIECES = ['rules', 'fields', 'channels', 'idempotency', 'layout', 'render'] as const;
+
+/** The session scripts as one Redis Functions library: its name, its code, and each script's function. */
+export interface SessionLibrary {
+  name: string;
+  code: string;
+  functions: Readonly<Record<string, string>>;
+}
+
+/**
+ * The session scripts as a Redis Functions library (Redis 7): the load-time pieces defined once at
+ * `FUNCTION LOAD`, each script a function running its own code (its per-call pieces included) with
+ * KEYS and ARGV as the function's keys and arguments. Named after a digest of its code, so API
+ * processes of two releases (a rolling upgrade) each call their own.
+ */
+function libraryOf(dir: string, files: readonly string[], mode: PubSubMode, scripts: Readonly<Record<string, LuaScript>>): SessionLibrary {
+  const generated = generatedIncludes(mode);
+  const shared = new Set<string>();
+  const head = LOAD_TIME_PIECES.map((name) => resolveIncludes(dir, `--- @include "${name}"`, generated, shared)).join('\n');
+  const bodies = Object.keys(scripts).map((name) => {
+    const file = files.find((f) => new RegExp(`^${name}-\\d+\\.lua$`).test(f))!;
+    return { name, body: resolveIncludes(dir, readFileSync(path.join(dir, file), 'utf8'), generated, new Set(shared)) };
+  });
+  const tail = bodies.map(({ name, body }) => `local function run_${name}()\n${body}\nend`).join('\n');
+  const digest = createHash('sha1').update(head).update(tail).digest('hex').slice(0, 12);
+  const functions = Object.fromEntries(bodies.map(({ name }) => [name, `quiz_session_${name}_${digest}`]));
+  const register = bodies
+    .map(
+      ({ name }) => `redis.register_function('${functions[name]}', function(keys, args) KEYS, ARGV = keys, args return run_${name}() end)`,
+    )
+    .join('\n');
+  const name = `quiz_sessions_${digest}`;
+  return { name, code: `#!lua name=${name}\nlocal KEYS, ARGV\n${head}\n${tail}\n${register}\n`, functions };
+}
+
+/** Every session script in both pub/sub modes, read once when this module loads, and their libraries. */
 const SCRIPTS = (() => {
   const dir = luaDir();
   const files = readdirSync(dir);
-  return { plain: loadAll(dir, files, pubSubOf('single')), sharded: loadAll(dir, files, pubSubOf('bucketed')) };
+  const plain = loadAll(dir, files, pubSubOf('single'));
+  const sharded = loadAll(dir, files, pubSubOf('bucketed'));
+  return {
+    plain: { scripts: plain, library: libraryOf(dir, files, pubSubOf('single'), plain) },
+    sharded: { scripts: sharded, library: libraryOf(dir, files, pubSubOf('bucketed'), sharded) },
+  };
 })();
 
 /** The session scripts of a key layout (the process's unless given): they publish as its pub/sub mode does. */
-export const sessionScripts = (layout?: KeyLayoutName) => SCRIPTS[pubSubOf(layout).name];
+export const sessionScripts = (layout?: KeyLayoutName) => SCRIPTS[pubSubOf(layout).name].scripts;
+/** The same scripts as one Redis Functions library. */
+export const sessionLibrary = (layout?: KeyLayoutName): SessionLibrary => SCRIPTS[pubSubOf(layout).name].library;
 /** A session script's name. */
-export type SessionScriptName = keyof (typeof SCRIPTS)['plain'];
+export type SessionScriptName = keyof (typeof SCRIPTS)['plain']['scripts'];

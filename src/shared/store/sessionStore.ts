@@ -8,7 +8,7 @@ import { ServiceUnavailableError } from '../errors';
 import { isoTime } from '../domain/isoTime';
 import { pubSubOf, quizChannelOf } from './channels';
 import { dirtySetOf, eventsKey, keyLayout, sessionKey, SINGLE_DIRTY_SET_KEY } from './keys';
-import { sessionScripts } from './luaScripts';
+import { defineSessionCommands } from './sessionCommands';
 import { scriptRecordPrefix, type IdempotencyClaim } from './idempotencyStore';
 import { decodeHash, decodeRendered, encodeAttempt, isSessionHash, META_FIELDS, RENDER_FIELDS, type StoredAttempt } from './sessionCodec';
 
@@ -507,51 +507,4 @@ function toResult(reply: ScriptReply): WriteResult {
   const code = reply[0] as WriteCode;
   if (code === 'MISS' || code === 'FORBIDDEN') return { code } as WriteResult;
   return { code, becameDirty: reply[1] === 1, movedByDeadline: reply[3] === 1, stored: decodeRendered(reply[2] ?? []) };
-}
-
-const defined = new WeakSet<RedisClient>();
-
-/** The command a session script is registered as: `read` -> `sessionRead`. */
-const commandOf = (name: string): string => `session${name[0].toUpperCase()}${name.slice(1)}`;
-
-/**
- * Registers the session scripts on a connection (EVALSHA, with EVAL on NOSCRIPT), as SessionCommands
- * names them: those of the process's key layout, which publish as its pub/sub mode does.
- */
-export function defineSessionCommands(redis: RedisClient): void {
-  if (defined.has(redis)) return;
-  defined.add(redis);
-  for (const [name, script] of Object.entries(sessionScripts())) {
-    redis.defineCommand(commandOf(name), script);
-    withFlatArguments((redis.scriptsSet as Record<string, ScriptInternals>)[commandOf(name)]);
-  }
-}
-
-/** What ioredis' Script holds (not in its typings): the Command class it sends EVALSHA as. */
-interface ScriptInternals {
-  Command: new (name: string, args: unknown[], options: { keyPrefix?: string }, callback?: unknown) => Command;
-}
-
-const NO_ARGUMENTS: never[] = [];
-
-/**
- * ioredis' Command copies its arguments with Array.prototype.flat, which V8 makes slow: 2.3 µs for
- * a progress write's 16, about 1.5 % of the API's CPU per write. A script's arguments are flat
- * already (ours never nest arrays), so its command takes them as they are (flattened only if one is
- * an array), then makes them text as the constructor does. Not with a key prefix (ioredis prefixes the keys in that constructor; none is used).
- */
-function withFlatArguments(script: ScriptInternals): void {
-  const Base = script.Command;
-  script.Command = class FlatScriptCommand extends Base {
-    constructor(name: string, args: unknown[], options: { keyPrefix?: string }, callback?: unknown) {
-      if (options.keyPrefix) {
-        super(name, args, options, callback);
-        return;
-      }
-      super(name, NO_ARGUMENTS, options, callback);
-      this.args = (args.some(Array.isArray) ? args.flat() : args) as typeof this.args;
-      // what the constructor did to its (empty) arguments: the number of keys becomes text
-      this.stringifyArguments();
-    }
-  };
 }

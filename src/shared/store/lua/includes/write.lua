@@ -32,19 +32,14 @@
 --- @include "render"
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
--- everything a reply renders, and the answers' index: after a write, the reply is rendered from
--- these and the fields written (rendered()), with no second read of the hash
-local OPENING_FIELDS = {ANSWER_INDEX_FIELD}
-for i = 1, #RENDER_FIELDS do OPENING_FIELDS[i + 1] = RENDER_FIELDS[i] end
 local m = read_fields(key, OPENING_FIELDS)
 if not m.version then return {'MISS'} end
 -- cached in the earlier layout: converted first (once)
 if not m[ANSWER_INDEX_FIELD] and upgrade_layout(key) then m = read_fields(key, OPENING_FIELDS) end
 if ARGV[4] ~= '' and m.user_id ~= ARGV[4] then return {'FORBIDDEN'} end
 local v = tonumber(m.version)
--- fields of a hash cached before they existed
-for _, f in ipairs({'overdue_handling', 'grace_period_seconds', 'paused_at', 'paused_from', 'ended_at', 'event_seq'}) do
-  if not m[f] then m[f] = '' end
+for i = 1, #LATE_FIELDS do
+  if not m[LATE_FIELDS[i]] then m[LATE_FIELDS[i]] = '' end
 end
 
 local due = {}
