@@ -29,6 +29,13 @@ export interface RunCost {
    * included.
    */
   commands: Record<string, CommandCost>;
+  /**
+   * Reads Redis processed per 2xx response (INFO stats, `total_reads_processed`): how the app's
+   * commands reach Redis. 1 when every command comes in a read of its own (the bare app writes
+   * each alone); below 1 when a turn's commands of several requests come in one write (the
+   * service's), so that a rise here means less coalescing and more syscalls on both sides.
+   */
+  readsPerRequest: number;
 }
 
 /** A run with its cost. */
@@ -44,6 +51,11 @@ export function parseCommandStats(info: string): Map<string, { calls: number; us
   const out = new Map<string, { calls: number; usec: number }>();
   for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) out.set(m[1], { calls: Number(m[2]), usec: Number(m[3]) });
   return out;
+}
+
+/** INFO stats' total_reads_processed. */
+function readsProcessed(info: string): number {
+  return Number(/^total_reads_processed:(\d+)/m.exec(info)?.[1] ?? NaN);
 }
 
 /** The pause before each slice (see interleavedRuns). */
@@ -78,6 +90,7 @@ interface ArmTotals {
   seconds: number;
   cpuSeconds: Record<string, number>;
   commands: Map<string, { calls: number; usec: number }>;
+  reads: number;
 }
 
 /**
@@ -101,6 +114,7 @@ export async function interleavedRuns(ctx: BenchContext, arms: Arm[], seconds: n
     seconds: 0,
     cpuSeconds: {},
     commands: new Map(),
+    reads: 0,
   }));
   const slice = seconds / slices;
   for (let s = 0; s < slices; s++) {
@@ -113,6 +127,7 @@ export async function interleavedRuns(ctx: BenchContext, arms: Arm[], seconds: n
       // let them land before this arm's versions are read, and outside its measured time
       await sleep(SETTLE_MS);
       await arm.before?.();
+      const readsBefore = readsProcessed(await redis.info('stats'));
       const before = parseCommandStats(await redis.info('commandstats'));
       const cpu = sampleCpu(ctx.cpuTargets);
       const url = arm.target === 'service' ? ctx.apiUrl : ctx.baselineUrl;
@@ -122,6 +137,8 @@ export async function interleavedRuns(ctx: BenchContext, arms: Arm[], seconds: n
       });
       const shares = cpu();
       const after = parseCommandStats(await redis.info('commandstats'));
+      // less the two INFO calls of the harness's own
+      t.reads += readsProcessed(await redis.info('stats')) - readsBefore - 2;
       await arm.after?.();
       t.ok += result.ok;
       t.requests += result.requests;
@@ -165,16 +182,22 @@ export async function interleavedRuns(ctx: BenchContext, arms: Arm[], seconds: n
       timeouts: t.timeouts,
       latency: roundedLatency(latency),
       cpu,
-      cost: { appMicros: perRequest(cpu[app]), redisMicros: perRequest(cpu.redis), commands },
+      cost: {
+        appMicros: perRequest(cpu[app]),
+        redisMicros: perRequest(cpu.redis),
+        commands,
+        readsPerRequest: round(t.reads / Math.max(1, t.ok), 3),
+      },
     };
   });
 }
 
-/** `evalsha 21.5 µs ×1.00, get 0.3 µs ×1.00`: a run's six costliest commands, for the report. */
+/** `evalsha 21.5 µs ×1.00, get 0.3 µs ×1.00, 0.41 reads`: a run's six costliest commands and Redis's reads, per 2xx response, for the report. */
 export function commandSummary(cost: RunCost): string {
   return Object.entries(cost.commands)
     .sort((a, b) => b[1].calls * b[1].usecPerCall - a[1].calls * a[1].usecPerCall)
     .slice(0, 6)
     .map(([name, c]) => `${name} ${c.usecPerCall} µs ×${c.perRequest}`)
+    .concat(`${cost.readsPerRequest} reads`)
     .join(', ');
 }

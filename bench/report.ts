@@ -198,7 +198,7 @@ export function renderReport(r: BenchReport): string {
       ),
     );
     out.push(
-      'Redis commands per run (INFO commandstats, the six costliest: µs inside Redis per call × calls per 2xx response; commands run by scripts included, and in fcall/evalsha):',
+      'Redis commands per run (INFO commandstats, the six costliest: µs inside Redis per call × calls per 2xx response; commands run by scripts included, and in fcall/evalsha; then the reads Redis processed per 2xx response, below 1 when an app sends the commands of several requests in one write):',
     );
     for (const run of r.http.runs)
       out.push(
