@@ -101,8 +101,17 @@ interface ArmTotals {
  * second. Each arm's slices are merged into one run: its 2xx count over its own seconds, its
  * latency percentiles over all its responses, its CPU and Redis command costs over its slices.
  *
+ * `betweenRounds` runs after each round (one slice of every arm) but the last, outside every
+ * arm's measured time: the features' measurement waits there for the write-behind, so that its
+ * work (due PERSIST_DELAY after a round's first writes) lands in no arm's slices.
  */
-export async function interleavedRuns(ctx: BenchContext, arms: Arm[], seconds: number, slices: number): Promise<MeasuredRun[]> {
+export async function interleavedRuns(
+  ctx: BenchContext,
+  arms: Arm[],
+  seconds: number,
+  slices: number,
+  betweenRounds?: () => Promise<void>,
+): Promise<MeasuredRun[]> {
   const redis = ctx.stores.redis;
   const totals: ArmTotals[] = arms.map(() => ({
     latencies: new LatencyRecorder(),
@@ -118,6 +127,7 @@ export async function interleavedRuns(ctx: BenchContext, arms: Arm[], seconds: n
   }));
   const slice = seconds / slices;
   for (let s = 0; s < slices; s++) {
+    if (s > 0) await betweenRounds?.();
     const order = arms.map((_, i) => i);
     if (s % 2 === 1) order.reverse();
     for (const i of order) {

@@ -291,12 +291,24 @@ async function featureCost(ctx: BenchContext, plainSet: AttemptSet): Promise<Fea
     },
   });
   const names = ['plain', 'policies', 'policies + idempotency keys', 'policies + idempotency keys + a quiz stream'];
-  const runs = await interleavedRuns(
-    ctx,
-    [write(plainSet), write(featSet), write(featSet, { idempotencyKeys: true }), write(featSet, { idempotencyKeys: true }, true)],
-    o.duration,
-    o.slices,
-  );
+  const arms = [
+    write(plainSet),
+    write(featSet),
+    write(featSet, { idempotencyKeys: true }),
+    write(featSet, { idempotencyKeys: true }, true),
+  ];
+  // The four arms' slices take longer than PERSIST_DELAY: without a pause the write-behind of a
+  // round's writes (the same for every arm: a persist per attempt per window) would land in
+  // whichever arms ran 30 s later (in runs M and N the persist worker and PostgreSQL took 0.25 of
+  // a core in the plain arm's slices and 0.45-0.52 in the others'). So each round (one slice of
+  // every arm, shorter than PERSIST_DELAY at the defaults) starts once the write-behind of the
+  // one before has drained, as the HTTP phase's profiles do.
+  const roundSeconds = arms.length * (o.duration / o.slices);
+  if (roundSeconds >= o.persistDelay)
+    ctx.log(`features: a round of slices (${roundSeconds} s) is not shorter than PERSIST_DELAY; the write-behind lands in it`);
+  const runs = await interleavedRuns(ctx, arms, o.duration, o.slices, async () => {
+    await waitForDrain(ctx, (o.persistDelay + 30) * 1000);
+  });
   const plainRps = runs[0].rps;
   const steps = runs.map((run, i) => ({ name: names[i], run, ratio: round(run.rps / plainRps, 3) }));
   const ratio = steps[3].ratio;
