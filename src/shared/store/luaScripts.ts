@@ -69,28 +69,31 @@ function resolveIncludes(dir: string, source: string, generated: Readonly<Record
   });
 }
 
-/** Loads lua/<name>-<keys>.lua. */
-function loadScript(dir: string, files: readonly string[], generated: Readonly<Record<string, string>>, name: string): LuaScript {
+const SCRIPT_NAMES = ['read', 'progress', 'close', 'control', 'note', 'fill', 'markPersisted', 'rebase'] as const;
+type ScriptName = (typeof SCRIPT_NAMES)[number];
+
+/** A script's file as read: lua/<name>-<keys>.lua, its includes not yet resolved. */
+interface ScriptSource {
+  numberOfKeys: number;
+  source: string;
+}
+
+/** Reads lua/<name>-<keys>.lua. */
+function readScript(dir: string, files: readonly string[], name: string): ScriptSource {
   const matching = files.filter((f) => new RegExp(`^${name}-\\d+\\.lua$`).test(f));
   if (matching.length !== 1) throw new Error(`expected one Lua script ${name}-<keys>.lua in ${dir}, found ${matching.length}`);
   const file = matching[0];
-  const numberOfKeys = Number(/-(\d+)\.lua$/.exec(file)![1]);
-  return { numberOfKeys, lua: resolveIncludes(dir, readFileSync(path.join(dir, file), 'utf8'), generated, new Set()) };
+  return { numberOfKeys: Number(/-(\d+)\.lua$/.exec(file)![1]), source: readFileSync(path.join(dir, file), 'utf8') };
 }
 
-function loadAll(dir: string, files: readonly string[], mode: PubSubMode) {
+/** The scripts as EVALSHA sends them: each with every include resolved in it. */
+function loadAll(dir: string, sources: Readonly<Record<ScriptName, ScriptSource>>, mode: PubSubMode): Record<ScriptName, LuaScript> {
   const generated = generatedIncludes(mode);
-  const load = (name: string) => loadScript(dir, files, generated, name);
-  return {
-    read: load('read'),
-    progress: load('progress'),
-    close: load('close'),
-    control: load('control'),
-    note: load('note'),
-    fill: load('fill'),
-    markPersisted: load('markPersisted'),
-    rebase: load('rebase'),
-  };
+  const load = (name: ScriptName): LuaScript => ({
+    numberOfKeys: sources[name].numberOfKeys,
+    lua: resolveIncludes(dir, sources[name].source, generated, new Set()),
+  });
+  return Object.fromEntries(SCRIPT_NAMES.map((name) => [name, load(name)])) as Record<ScriptName, LuaScript>;
 }
 
 /**
@@ -113,14 +116,11 @@ export interface SessionLibrary {
  * KEYS and ARGV as the function's keys and arguments. Named after a digest of its code, so API
  * processes of two releases (a rolling upgrade) each call their own.
  */
-function libraryOf(dir: string, files: readonly string[], mode: PubSubMode, scripts: Readonly<Record<string, LuaScript>>): SessionLibrary {
+function libraryOf(dir: string, sources: Readonly<Record<ScriptName, ScriptSource>>, mode: PubSubMode): SessionLibrary {
   const generated = generatedIncludes(mode);
   const shared = new Set<string>();
   const head = LOAD_TIME_PIECES.map((name) => resolveIncludes(dir, `--- @include "${name}"`, generated, shared)).join('\n');
-  const bodies = Object.keys(scripts).map((name) => {
-    const file = files.find((f) => new RegExp(`^${name}-\\d+\\.lua$`).test(f))!;
-    return { name, body: resolveIncludes(dir, readFileSync(path.join(dir, file), 'utf8'), generated, new Set(shared)) };
-  });
+  const bodies = SCRIPT_NAMES.map((name) => ({ name, body: resolveIncludes(dir, sources[name].source, generated, new Set(shared)) }));
   const tail = bodies.map(({ name, body }) => `local function run_${name}()\n${body}\nend`).join('\n');
   const digest = createHash('sha1').update(head).update(tail).digest('hex').slice(0, 12);
   const functions = Object.fromEntries(bodies.map(({ name }) => [name, `quiz_session_${name}_${digest}`]));
@@ -137,12 +137,9 @@ function libraryOf(dir: string, files: readonly string[], mode: PubSubMode, scri
 const SCRIPTS = (() => {
   const dir = luaDir();
   const files = readdirSync(dir);
-  const plain = loadAll(dir, files, pubSubOf('single'));
-  const sharded = loadAll(dir, files, pubSubOf('bucketed'));
-  return {
-    plain: { scripts: plain, library: libraryOf(dir, files, pubSubOf('single'), plain) },
-    sharded: { scripts: sharded, library: libraryOf(dir, files, pubSubOf('bucketed'), sharded) },
-  };
+  const sources = Object.fromEntries(SCRIPT_NAMES.map((name) => [name, readScript(dir, files, name)])) as Record<ScriptName, ScriptSource>;
+  const both = (mode: PubSubMode) => ({ scripts: loadAll(dir, sources, mode), library: libraryOf(dir, sources, mode) });
+  return { plain: both(pubSubOf('single')), sharded: both(pubSubOf('bucketed')) };
 })();
 
 /** The session scripts of a key layout (the process's unless given): they publish as its pub/sub mode does. */

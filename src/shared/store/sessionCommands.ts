@@ -137,12 +137,8 @@ function asFunction(script: ScriptInternals, library: SessionLibrary, functionNa
     // in a pipeline, before the connection's first call has told: the script (EVAL on the socket's
     // first use), which never needs the pipeline sent again
     if (use.mode === 'off' || (use.mode === 'unknown' && container.isPipeline)) return asScript(container, args, options, callback);
-    const send = (target: Container) => {
-      const fcall = new FlatCommand('fcall', [functionName, script.numberOfKeys, ...args], { ...options });
-      target.sendCommand(fcall);
-      return fcall.promise;
-    };
-    const fcall = new FlatCommand('fcall', [functionName, script.numberOfKeys, ...args], options);
+    const fcallOf = () => new FlatCommand('fcall', [functionName, script.numberOfKeys, ...args], { ...options });
+    const fcall = fcallOf();
     fcall.promise = fcall.promise.then(
       (reply) => {
         use.mode = 'on';
@@ -155,7 +151,9 @@ function asFunction(script: ScriptInternals, library: SessionLibrary, functionNa
         else await ensureLoaded(client, library, use);
         if (container.isPipeline) throw new ReplyError('TRYAGAIN the session functions were loaded: send the pipeline again');
         if (use.mode === 'off') return asScript(client, [...args], { ...options });
-        return send(client);
+        const again = fcallOf();
+        client.sendCommand(again);
+        return again.promise;
       },
     );
     if (typeof callback === 'function') fcall.promise.then((r) => callback(null, r), callback as (err: unknown) => void);
