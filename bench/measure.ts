@@ -3,6 +3,7 @@ import { runLoad, type AttemptSet, type LoadOptions, type RunResult, type Target
 import type { Profile } from './options';
 import { sampleCpu } from './cpu';
 import { LatencyRecorder, round, roundedLatency } from './stats';
+import { metricSum, scrape } from './promHistogram';
 
 /** Calls and time of one Redis command over a run (INFO commandstats, before and after). */
 export interface CommandCost {
@@ -36,7 +37,25 @@ export interface RunCost {
    * service's), so that a rise here means less coalescing and more syscalls on both sides.
    */
   readsPerRequest: number;
+  /**
+   * The API's garbage collection per 2xx response, µs (prom-client's nodejs_gc_duration_seconds,
+   * read from its /metrics before and after each slice), by kind (minor, major, incremental,
+   * weakcb), and its heap in use after the last slice, MB: whether a rise of the API's CPU per
+   * request is its collector's (a larger heap late in a run) or its own code's. Absent for the
+   * baseline app, which has no /metrics.
+   */
+  gc?: { micros: Record<string, number>; heapUsedMB: number };
 }
+
+/** GC seconds by kind (nodejs_gc_duration_seconds_sum) and the heap in use, from one read of an API's /metrics (NaN when unreadable). */
+async function gcState(apiUrl: string): Promise<{ seconds: Record<string, number>; heapUsedBytes: number }> {
+  const page = await scrape(`${apiUrl}/metrics`).catch(() => '');
+  const seconds: Record<string, number> = {};
+  // a kind with no collection yet has no series: 0 (NaN only when the page could not be read)
+  for (const kind of GC_KINDS) seconds[kind] = page === '' ? NaN : metricSum(page, 'nodejs_gc_duration_seconds_sum', `kind="${kind}"`) || 0;
+  return { seconds, heapUsedBytes: metricSum(page, 'nodejs_heap_size_used_bytes') };
+}
+const GC_KINDS = ['minor', 'major', 'incremental', 'weakcb'] as const;
 
 /** A run with its cost. */
 export interface MeasuredRun extends RunResult {
@@ -91,6 +110,8 @@ interface ArmTotals {
   cpuSeconds: Record<string, number>;
   commands: Map<string, { calls: number; usec: number }>;
   reads: number;
+  gcSeconds: Record<string, number>;
+  heapUsedBytes: number;
 }
 
 /**
@@ -124,6 +145,8 @@ export async function interleavedRuns(
     cpuSeconds: {},
     commands: new Map(),
     reads: 0,
+    gcSeconds: {},
+    heapUsedBytes: NaN,
   }));
   const slice = seconds / slices;
   for (let s = 0; s < slices; s++) {
@@ -137,6 +160,7 @@ export async function interleavedRuns(
       // let them land before this arm's versions are read, and outside its measured time
       await sleep(SETTLE_MS);
       await arm.before?.();
+      const gcBefore = arm.target === 'service' ? await gcState(ctx.apiUrl) : null;
       const readsBefore = readsProcessed(await redis.info('stats'));
       const before = parseCommandStats(await redis.info('commandstats'));
       const cpu = sampleCpu(ctx.cpuTargets);
@@ -150,6 +174,11 @@ export async function interleavedRuns(
       // less the harness's own reads since the first INFO stats: the two INFO commandstats and
       // this INFO stats (a read is counted before its command runs, so each INFO stats counts itself)
       t.reads += readsProcessed(await redis.info('stats')) - readsBefore - 3;
+      if (gcBefore) {
+        const gcAfter = await gcState(ctx.apiUrl);
+        for (const kind of GC_KINDS) t.gcSeconds[kind] = (t.gcSeconds[kind] ?? 0) + (gcAfter.seconds[kind] - gcBefore.seconds[kind]);
+        t.heapUsedBytes = gcAfter.heapUsedBytes;
+      }
       await arm.after?.();
       t.ok += result.ok;
       t.requests += result.requests;
@@ -198,6 +227,16 @@ export async function interleavedRuns(
         redisMicros: perRequest(cpu.redis),
         commands,
         readsPerRequest: round(t.reads / Math.max(1, t.ok), 3),
+        ...(Object.keys(t.gcSeconds).length > 0
+          ? {
+              gc: {
+                micros: Object.fromEntries(
+                  Object.entries(t.gcSeconds).map(([kind, sec]) => [kind, round((sec * 1e6) / Math.max(1, t.ok), 1)]),
+                ),
+                heapUsedMB: round(t.heapUsedBytes / 2 ** 20, 1),
+              },
+            }
+          : {}),
       },
     };
   });
@@ -210,5 +249,14 @@ export function commandSummary(cost: RunCost): string {
     .slice(0, 6)
     .map(([name, c]) => `${name} ${c.usecPerCall} µs ×${c.perRequest}`)
     .concat(`${cost.readsPerRequest} reads`)
+    .concat(
+      cost.gc
+        ? [
+            `API GC ${Object.entries(cost.gc.micros)
+              .map(([kind, us]) => `${kind} ${us}`)
+              .join(' ')} µs, heap ${cost.gc.heapUsedMB} MB`,
+          ]
+        : [],
+    )
     .join(', ');
 }

@@ -71,6 +71,26 @@ export function histogramQuantile(b: Buckets, q: number): number {
   return prevBound;
 }
 
+/** The value of metric `name` (summed over its series, or over those whose labels include `labels`) in a /metrics page; NaN when absent. */
+export function metricSum(page: string, name: string, labels = ''): number {
+  let sum = NaN;
+  for (const m of page.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})?\\s+(\\S+)$`, 'gm'))) {
+    if (labels !== '' && !(m[1] ?? '').includes(labels)) continue;
+    sum = (Number.isNaN(sum) ? 0 : sum) + Number(m[2]);
+  }
+  return sum;
+}
+
+/** A metric's value (metricSum) from a /metrics URL; NaN when the page cannot be read. */
+export async function scrapeSum(url: string, name: string, labels = ''): Promise<number> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    return metricSum(await res.text(), name, labels);
+  } catch {
+    return NaN;
+  }
+}
+
 /** Fetches a /metrics page. */
 export async function scrape(url: string): Promise<string> {
   const res = await fetch(url);

@@ -291,6 +291,14 @@ export function renderReport(r: BenchReport): string {
         `service rps ratio ${fmt(sc.rpsRatio, 3)} (over the baseline's ${fmt(sc.rpsRatioOverBaseline, 3)}), ` +
         `p99 ratio ${fmt(sc.p99Ratio, 3)} (over the baseline's ${fmt(sc.p99RatioOverBaseline, 3)})`,
     );
+    if (sc.sameRun) {
+      const h = sc.sameRun;
+      out.push(
+        `in turns, every attempt seeded: GET over ${sc.small.openAttempts} of them ${fmt(h.hot.rps, 0)}/s p99 ${fmt(h.hot.latency.p99)} ms, ` +
+          `over all ${sc.large.openAttempts} ${fmt(h.all.rps, 0)}/s p99 ${fmt(h.all.latency.p99)} ms: rps ratio ${fmt(h.rpsRatio, 3)}, ` +
+          `p99 ratio ${fmt(h.p99Ratio, 3)}; ${commandSummary(h.hot.cost)} | ${commandSummary(h.all.cost)}`,
+      );
+    }
   }
   const st = r.streams;
   if (st) {

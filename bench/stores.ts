@@ -13,6 +13,11 @@ export interface BenchStores {
   redis: Redis;
   /** Flushes the Redis DB and drops the database (unless kept). */
   destroy(keep: boolean): Promise<void>;
+  /**
+   * Claims a second, empty Redis DB on the same server (the first free of 5..15), where a phase
+   * sets keys aside (MOVE) and brings them back; `release` flushes it and gives it up.
+   */
+  spareDb(): Promise<{ db: number; redis: Redis; release(): Promise<void> }>;
 }
 
 /**
@@ -37,6 +42,7 @@ export async function createBenchStores(db: number, database: string, log: (m: s
   await claim.flushDb();
 
   const { url: databaseUrl } = await createBenchDatabase(database);
+  const mainDb = Number(new URL(redisUrl).pathname.slice(1));
 
   return {
     redisUrl,
@@ -49,6 +55,20 @@ export async function createBenchStores(db: number, database: string, log: (m: s
         await dropDatabase(adminUrl, database).catch((err) => log(`dropping ${database} failed: ${String(err)}`));
       } else await redis.del(OWNER_KEY).catch(() => undefined);
       redis.disconnect();
+    },
+    async spareDb() {
+      const candidates = Array.from({ length: 11 }, (_, i) => 5 + i).filter((d) => d !== mainDb);
+      const spare = await claimRedisDb(redisBase, `${token}-spare`, candidates, { lazyConnect: true });
+      if (!spare) throw new Error(`no free Redis DB on ${redisBase} to set keys aside in (5..15 are held)`);
+      return {
+        db: Number(new URL(spare.url).pathname.slice(1)),
+        redis: spare.redis,
+        async release() {
+          spare.stopRefreshing();
+          await spare.redis.flushdb().catch(() => undefined);
+          spare.redis.disconnect();
+        },
+      };
     },
   };
 }

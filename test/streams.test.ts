@@ -77,6 +77,21 @@ test('a refused write is no change: nothing is sent for it', async () => {
   expect((await stream.nextAttempt()).attempt).toMatchObject({ version: s.version + 1, answers: { q1: 'B' } });
 });
 
+test('a keyed write with the stream open: the stream gets the change, and a retry is answered from the record with the same body', async () => {
+  const s = await buildSession(api, { time_limit_seconds: 600 });
+  const stream = await connect(api.url, `/api/sessions/${s.id}/stream`);
+  await stream.nextAttempt();
+  const headers = { 'idempotency-key': randomUUID() };
+  const body = { question_id: 'q1', answer: { text: 'say "hi"', n: [1, 2.5] }, version: s.version };
+  const first = await request(api.url, 'PATCH', `/api/sessions/${s.id}/progress`, body, headers);
+  expect(first.status).toBe(200);
+  // the record keeps the text the script published (encoded once for both)
+  expect((await stream.nextAttempt()).attempt).toEqual(first.body);
+  const retry = await request(api.url, 'PATCH', `/api/sessions/${s.id}/progress`, body, headers);
+  expect(retry.headers.get('idempotent-replayed')).toBe('true');
+  expect(retry.body).toEqual(first.body);
+});
+
 test('time events follow at the set interval with the time remaining, frozen while paused', async () => {
   const s = await buildSession(api, { time_limit_seconds: 600 });
   const stream = await connect(api.url, `/api/sessions/${s.id}/stream`);

@@ -6,6 +6,7 @@ import type { Target } from '../load';
 import { round } from '../stats';
 import { seededAttempt } from '../workload';
 import { seedBaseline } from './http';
+import { baselineKey } from '../baseline';
 import { mapConcurrent } from '../../test/support/http';
 
 /** The scale phase's results. */
@@ -30,6 +31,13 @@ export interface ScaleResult {
   /** Service GET 2xx/s with the large set over with the small set, and the same over the baseline's. */
   rpsRatio: number;
   rpsRatioOverBaseline: number;
+  /**
+   * With every attempt seeded, the service's GET in turns (interleaved slices, one measurement)
+   * over the first `small.openAttempts` of them and over all: the same process, keyspace and
+   * moment, so what is left is what reading over more attempts costs (Redis's caches, the
+   * API's), with no drift between two measurements minutes apart to take out.
+   */
+  sameRun: { hot: MeasuredRun; all: MeasuredRun; rpsRatio: number; p99Ratio: number };
 }
 
 /** A GET run with `openAttempts` seeded attempts (reads spread over them), and the baseline's beside it. */
@@ -43,8 +51,18 @@ export interface ScaleRun {
 /**
  * Seeds attempts with 20 answers straight into PostgreSQL (multi-row upsert, the repository's
  * own) and Redis (SessionStore.fill, the API's own cache fill) — the state the API leaves after
- * start + one write, minus the jobs — then measures API GET p99 with the base count and again
- * with the full count, reads spread uniformly over the seeded attempts.
+ * start + one write, minus the jobs — and the bare baseline's JSON texts for as many, then
+ * measures GET with the base count of attempts in the service's Redis DB and with the full count,
+ * reads spread uniformly over them, the service and the baseline alike.
+ *
+ * The two sizes take turns in one interleaved measurement (baseline and service at each size, the
+ * slices alternating, as every compared run of the bench), so a drift of the machine falls on both
+ * sizes alike: measured one after the other, minutes apart, the baseline's own throughput moved by
+ * 7–12 % between them on this machine, more than the effect being measured. For the small size the
+ * attempts beyond the base count (the service's hashes and the baseline's texts) are set aside in
+ * a spare Redis DB of the same server (MOVE, outside the measured slices) and brought back for the
+ * large one: the service's and the baseline's keyspaces hold 10,000 or 100,000 of them (Redis's
+ * memory holds all of them both times).
  */
 export async function scalePhase(ctx: BenchContext): Promise<ScaleResult> {
   const o = ctx.options;
@@ -64,29 +82,86 @@ export async function scalePhase(ctx: BenchContext): Promise<ScaleResult> {
     }
     seedSeconds += (Date.now() - started) / 1000;
   };
-  const getRun = async (): Promise<ScaleRun> => {
-    await seedBaseline(ctx, ids.length, false);
-    const set = { ids, versions: ids.map(() => 2) };
-    const arm = (target: Target): Arm => ({ target, profile: 'get', connections: o.connections[0], set });
-    const [baseline, run] = await interleavedRuns(ctx, [arm('baseline'), arm('service')], o.duration, o.slices);
-    return { openAttempts: ids.length, sessionKeys: await countKeys(ctx, 'session:*'), run, baseline };
-  };
 
   const memBefore = await usedMemory(ctx);
   await seed(o.scaleBaseAttempts);
   await sleep(200);
   const memBase = await usedMemory(ctx);
-  ctx.log(
-    `scale: seeded ${ids.length} attempts (${round((memBase - memBefore) / ids.length, 0)} B each); GET at ${o.connections[0]} connections`,
-  );
-  const small = await getRun();
+  ctx.log(`scale: seeded ${ids.length} attempts (${round((memBase - memBefore) / ids.length, 0)} B each)`);
   await seed(o.scaleAttempts - o.scaleBaseAttempts);
   await sleep(200);
   const memAll = await usedMemory(ctx);
+  await seedBaseline(ctx, ids.length, false);
   ctx.log(
-    `scale: seeded ${ids.length} attempts in ${seedSeconds.toFixed(1)} s (${round((memAll - memBefore) / ids.length, 0)} B each); GET again`,
+    `scale: seeded ${ids.length} attempts in ${seedSeconds.toFixed(1)} s (${round((memAll - memBefore) / ids.length, 0)} B each); ` +
+      `GET at ${o.connections[0]} connections, ${o.scaleBaseAttempts} and ${ids.length} attempts in turns`,
   );
-  const large = await getRun();
+
+  const base = o.scaleBaseAttempts;
+  const extras = ids.slice(base).flatMap((id, i) => [sessionKey(id), baselineKey(base + i)]);
+  const spare = await ctx.stores.spareDb();
+  const mainDb = Number(new URL(ctx.stores.redisUrl).pathname.slice(1));
+  const held = { size: 'large' as 'small' | 'large' };
+  const sessionKeys: Record<'small' | 'large', number> = { small: NaN, large: NaN };
+  /** Sets the attempts beyond the base count aside (small) or brings them back (large). */
+  const resize = async (to: 'small' | 'large') => {
+    if (held.size === to) return;
+    const [from, db] = to === 'small' ? [ctx.stores.redis, spare.db] : [spare.redis, mainDb];
+    let moved = 0;
+    for (let i = 0; i < extras.length; i += 2000) {
+      const pipeline = from.pipeline();
+      for (const key of extras.slice(i, i + 2000)) pipeline.move(key, db);
+      for (const [err, n] of (await pipeline.exec()) ?? []) if (!err && n === 1) moved++;
+    }
+    if (moved !== extras.length) throw new Error(`scale: moved ${moved} of ${extras.length} keys to DB ${db}`);
+    held.size = to;
+    // Redis resizes the keyspace's table after such a change and rehashes it step by step (on
+    // every command, and 1 ms per 100 ms of its cron): done before the slice starts
+    await sleep(1000);
+    if (Number.isNaN(sessionKeys[to])) sessionKeys[to] = await countKeys(ctx, 'session:*');
+  };
+  const sets = {
+    small: { ids: ids.slice(0, base), versions: ids.slice(0, base).map(() => 2) },
+    large: { ids, versions: ids.map(() => 2) },
+  };
+  const arm = (target: Target, at: 'small' | 'large'): Arm => ({
+    target,
+    profile: 'get',
+    connections: o.connections[0],
+    set: sets[at],
+    before: () => resize(at),
+  });
+  let runs: MeasuredRun[];
+  try {
+    runs = await interleavedRuns(
+      ctx,
+      [arm('baseline', 'small'), arm('service', 'small'), arm('baseline', 'large'), arm('service', 'large')],
+      o.duration,
+      o.slices,
+    );
+    await resize('large');
+  } finally {
+    if (held.size === 'small') await resize('large').catch((err) => ctx.log(`scale: bringing the keys back failed: ${String(err)}`));
+    await spare.release();
+  }
+  const [smallBase, smallRun, largeBase, largeRun] = runs;
+  const small: ScaleRun = { openAttempts: base, sessionKeys: sessionKeys.small, run: smallRun, baseline: smallBase };
+  const large: ScaleRun = { openAttempts: ids.length, sessionKeys: sessionKeys.large, run: largeRun, baseline: largeBase };
+
+  const hotCount = o.scaleBaseAttempts;
+  const [hot, all] = await interleavedRuns(
+    ctx,
+    [
+      { target: 'service', profile: 'get', connections: o.connections[0], set: sets.small },
+      { target: 'service', profile: 'get', connections: o.connections[0], set: sets.large },
+    ],
+    o.duration,
+    o.slices,
+  );
+  ctx.log(
+    `scale: GET in turns over ${hotCount} and over ${ids.length} attempts: ${hot.rps}/s p99 ${hot.latency.p99} ms vs ${all.rps}/s p99 ${all.latency.p99} ms ` +
+      `(api ${hot.cost.appMicros} / ${all.cost.appMicros} µs, redis ${hot.cost.redisMicros} / ${all.cost.redisMicros} µs)`,
+  );
 
   const sample = ids.filter((_, i) => i % Math.max(1, Math.floor(ids.length / 50)) === 0).slice(0, 50);
   const p99Ratio = round(large.run.latency.p99 / small.run.latency.p99, 3);
@@ -104,5 +179,6 @@ export async function scalePhase(ctx: BenchContext): Promise<ScaleResult> {
     p99RatioOverBaseline: round(p99Ratio / (large.baseline.latency.p99 / small.baseline.latency.p99), 3),
     rpsRatio: round(large.run.rps / small.run.rps, 3),
     rpsRatioOverBaseline: round(large.run.rps / small.run.rps / (large.baseline.rps / small.baseline.rps), 3),
+    sameRun: { hot, all, rpsRatio: round(all.rps / hot.rps, 3), p99Ratio: round(all.latency.p99 / hot.latency.p99, 3) },
   };
 }

@@ -8,6 +8,7 @@ import { LatencyRecorder, round, type LatencySummary } from '../stats';
 import { seededAttempt } from '../workload';
 import { JsonClient, mapConcurrent, type JsonResponse } from '../../test/support/http';
 import { sampleCpu } from '../cpu';
+import { scrapeSum } from '../promHistogram';
 
 /** Streams opened at once while connecting. */
 const CONNECT_CONCURRENCY = 200;
@@ -114,18 +115,7 @@ async function attemptChannels(ctx: BenchContext): Promise<number> {
 }
 
 /** One gauge's value (summed over its series) from the API's /metrics; NaN when unreadable. */
-async function apiGauge(ctx: BenchContext, name: string): Promise<number> {
-  try {
-    const res = await fetch(`${ctx.apiUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
-    const text = await res.text();
-    let sum = NaN;
-    for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+(\\S+)$`, 'gm')))
-      sum = (Number.isNaN(sum) ? 0 : sum) + Number(m[1]);
-    return sum;
-  } catch {
-    return NaN;
-  }
-}
+const apiGauge = (ctx: BenchContext, name: string): Promise<number> => scrapeSum(`${ctx.apiUrl}/metrics`, name);
 
 const elapsedMs = (since: bigint, until: bigint = process.hrtime.bigint()) => Number(until - since) / 1e6;
 

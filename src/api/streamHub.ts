@@ -23,9 +23,15 @@ export class TooManyStreamsError extends AppError {
   }
 }
 
-/** One open Server-Sent Events response. */
+/**
+ * One open Server-Sent Events response. The frames written in one turn of the event loop go out
+ * in one write: the response is corked at a turn's first frame and uncorked once the turn is done
+ * (process.nextTick), so the changes of one read from Redis (a quiz's stream gets every write of
+ * its quiz, many to a read under load) cost the socket one syscall, not one each.
+ */
 export class SseStream {
   private ended = false;
+  private corked = false;
 
   constructor(
     private readonly res: ServerResponse,
@@ -47,6 +53,14 @@ export class SseStream {
   private write(frame: string): void {
     if (this.ended) return;
     if (this.res.writableLength > MAX_BUFFERED_BYTES) return this.end();
+    if (!this.corked) {
+      this.corked = true;
+      this.res.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.res.uncork();
+      });
+    }
     this.res.write(frame);
   }
 

@@ -112,7 +112,10 @@ end`;
 
 /**
  * publish_change(out, meta): publishes render()'s `out` (the attempt) on the attempt's channel (its
- * key, KEYS[1], and the suffix) and on its quiz's, with the mode's command. Needs nothing but cjson.
+ * key, KEYS[1], and the suffix) and on its quiz's, with the mode's command. Returns the message
+ * (cjson.encode(out)), or nil when nobody follows either and nothing was encoded, so a caller that
+ * keeps the same text (the progress script's idempotency record) encodes it once. Needs nothing
+ * but cjson.
  */
 export function channelsLua(mode: PubSubMode): string {
   return `
@@ -124,10 +127,11 @@ local function publish_change(out, meta)
   -- nobody follows either (no stream open on any API process): the message is not even encoded.
   -- Subscribers are on the master of the channels' slot (changeSubscriber.ts), where this runs.
   local listening = redis.call('PUBSUB', '${mode.count}', attempt_channel, quiz)
-  if listening[2] == 0 and listening[4] == 0 then return end
+  if listening[2] == 0 and listening[4] == 0 then return nil end
   local message = cjson.encode(out)
   if listening[2] > 0 then redis.call('${mode.publish}', attempt_channel, message) end
   if listening[4] > 0 then redis.call('${mode.publish}', quiz, message) end
+  return message
 end
 `;
 }

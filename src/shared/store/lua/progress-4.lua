@@ -58,8 +58,8 @@ end
 if ARGV[8] ~= '' then
   local held = redis.call('GET', KEYS[4])
   if held then return {'REPLAY', 0, {}, 0, held} end
-  remember = function(code, out)
-    redis.call('SET', KEYS[4], ARGV[8] .. ',"code":"' .. code .. '","r":' .. cjson.encode(out) .. '}', 'EX', IDEMPOTENCY_TTL_SECONDS)
+  remember = function(code, out, encoded)
+    redis.call('SET', KEYS[4], ARGV[8] .. ',"code":"' .. code .. '","r":' .. (encoded or cjson.encode(out)) .. '}', 'EX', IDEMPOTENCY_TTL_SECONDS)
   end
 end
 settle_deadline()

@@ -45,7 +45,8 @@ end
 local due = {}
 local moved = 0
 local events = {}
--- set by a script that keeps its reply for an idempotency key: remember(code, out)
+-- set by a script that keeps its reply for an idempotency key: remember(code, out, encoded), where
+-- encoded is cjson.encode(out) when it was made already (published), else nil
 local remember = nil
 
 local function add_event(type, data)
@@ -111,8 +112,8 @@ local function apply(fields, code)
   redis.call('HSET', key, unpack(all))
   redis.call('EXPIRE', key, ARGV[2])
   local out, meta = rendered(all)
-  publish_change(out, meta)
-  if remember then remember(code, out) end
+  local encoded = publish_change(out, meta)
+  if remember then remember(code, out, encoded) end
   return {code, first, out, moved}
 end
 
