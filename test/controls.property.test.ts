@@ -248,6 +248,6 @@ test('over HTTP on the wall clock: every response keeps time_remaining ≥ 0, th
         else expect(res.status).toBe(400); // a reopen whose deadline is still past: nothing changed
       }
     }),
-    { numRuns: 12 },
+    { numRuns: 12, interruptAfterTimeLimit: 55_000 },
   );
 }, 60_000);

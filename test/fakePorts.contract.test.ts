@@ -217,6 +217,6 @@ test('the fake store answers every random sequence of writes exactly as the scri
         }
       },
     ),
-    { numRuns: 200 },
+    { numRuns: 200, interruptAfterTimeLimit: 115_000 },
   );
 }, 120_000);

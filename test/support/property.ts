@@ -42,8 +42,19 @@ export function assertProperty<T>(property: fc.IProperty<T>, params?: fc.Paramet
   if (details.failed) throw failure(details as fc.RunDetails<unknown>);
 }
 
-/** fc.assert for an asynchronous property, replayable from FC_SEED / FC_PATH. */
+/**
+ * How long an asynchronous property may run before fast-check stops it and fails with its seed:
+ * under jest's default testTimeout (30 s, jest.config.js), so a property that runs too long fails
+ * replayably instead of being cut off by jest with no seed printed. A test with a longer jest
+ * timeout passes a longer `interruptAfterTimeLimit`.
+ */
+export const PROPERTY_TIME_LIMIT_MS = 27_000;
+
+/** fc.assert for an asynchronous property, replayable from FC_SEED / FC_PATH; stopped (a failure, with its seed) after PROPERTY_TIME_LIMIT_MS unless given another limit. */
 export async function assertAsyncProperty<T>(property: fc.IAsyncProperty<T>, params?: fc.Parameters<T>): Promise<void> {
-  const details = await fc.check(property, replayParameters(params));
+  const details = await fc.check(
+    property,
+    replayParameters({ interruptAfterTimeLimit: PROPERTY_TIME_LIMIT_MS, markInterruptAsFailure: true, ...params }),
+  );
   if (details.failed) throw failure(details as fc.RunDetails<unknown>);
 }
