@@ -95,7 +95,8 @@ const HELP = `usage: node dist/bench/bench/run.js [options]   (npm run bench -- 
   --persist-delay S     PERSIST_DELAY_SECONDS for the service (default: the service's 30)
   --phases LIST         subset of ${PHASES.join(',')} (default: all)
   --profiles LIST       HTTP profiles, subset of ${PROFILES.join(',')} (default: all)
-  --redis-db N          Redis DB the run owns and flushes (default 9)
+  --redis-db N          Redis DB the run owns and flushes (default 9); the scale phase claims a
+                        second, empty one of 5..15 while it runs, to set attempts aside in
   --pg-database NAME    PostgreSQL database the run creates and drops (default quiz_bench)
   --semi-space MB       --max-semi-space-size of the API, the workers and the baseline alike
                         (default 64, as the Procfile, scripts/start.sh and the Dockerfile run
