@@ -57,10 +57,34 @@ async function gcState(apiUrl: string): Promise<{ seconds: Record<string, number
 }
 const GC_KINDS = ['minor', 'major', 'incremental', 'weakcb'] as const;
 
-/** A run with its cost. */
+/** One slice of an arm (interleavedRuns): its 2xx/s and its app's CPU µs per 2xx response. */
+export interface SliceFigure {
+  rps: number;
+  appMicros: number;
+}
+
+/** A run with its cost, and its slices one by one (in the order measured). */
 export interface MeasuredRun extends RunResult {
   cost: RunCost;
+  slices: SliceFigure[];
 }
+
+/**
+ * A ratio's spread over the rounds of one measurement: `of(round)` for each round (slice index)
+ * the arms share, its lowest and highest. A merged ratio says how the arms compare; its spread
+ * says how much one slice of this shared machine can move it.
+ */
+export function roundSpread(rounds: number, of: (round: number) => number): { min: number; max: number } {
+  const values = Array.from({ length: rounds }, (_, i) => of(i)).filter(Number.isFinite);
+  return values.length === 0 ? { min: NaN, max: NaN } : { min: round(Math.min(...values), 3), max: round(Math.max(...values), 3) };
+}
+
+/** `a`'s 2xx/s over `b`'s, round by round: the spread of their ratio. */
+export const rpsRatioSpread = (a: MeasuredRun, b: MeasuredRun): { min: number; max: number } =>
+  roundSpread(Math.min(a.slices.length, b.slices.length), (i) => a.slices[i].rps / b.slices[i].rps);
+
+/** A spread as `min–max`. */
+export const formatSpread = (spread: { min: number; max: number }): string => `${spread.min}–${spread.max}`;
 
 /** Commands of the bench's own, not the run's. */
 const HARNESS_COMMANDS = new Set(['info', 'ping', 'client', 'select']);
@@ -112,6 +136,7 @@ interface ArmTotals {
   reads: number;
   gcSeconds: Record<string, number>;
   heapUsedBytes: number;
+  slices: SliceFigure[];
 }
 
 /**
@@ -147,6 +172,7 @@ export async function interleavedRuns(
     reads: 0,
     gcSeconds: {},
     heapUsedBytes: NaN,
+    slices: [],
   }));
   const slice = seconds / slices;
   for (let s = 0; s < slices; s++) {
@@ -187,6 +213,8 @@ export async function interleavedRuns(
       t.seconds += result.seconds;
       for (const [status, n] of Object.entries(result.statuses)) t.statuses[status] = (t.statuses[status] ?? 0) + n;
       for (const [name, share] of Object.entries(shares)) t.cpuSeconds[name] = (t.cpuSeconds[name] ?? 0) + share * result.seconds;
+      const sliceRps = result.ok / result.seconds;
+      t.slices.push({ rps: round(sliceRps, 0), appMicros: round(((shares[appProcess(arm.target)] ?? NaN) * 1e6) / sliceRps, 1) });
       for (const [name, stat] of after) {
         if (HARNESS_COMMANDS.has(name)) continue;
         const b = before.get(name) ?? { calls: 0, usec: 0 };
@@ -208,7 +236,7 @@ export async function interleavedRuns(
       commands[name] = { calls: c.calls, usecPerCall: round(c.usec / c.calls, 2), perRequest: round(c.calls / Math.max(1, t.ok), 3) };
     }
     const latency = t.latencies.summary();
-    const app = arm.target === 'service' ? 'api' : 'baseline';
+    const app = appProcess(arm.target);
     return {
       target: arm.target,
       profile: arm.profile,
@@ -238,9 +266,13 @@ export async function interleavedRuns(
             }
           : {}),
       },
+      slices: t.slices,
     };
   });
 }
+
+/** The process whose CPU is an arm's app: the API for the service, the bare app otherwise. */
+const appProcess = (target: Target): string => (target === 'service' ? 'api' : 'baseline');
 
 /** `evalsha 21.5 µs ×1.00, get 0.3 µs ×1.00, 0.41 reads`: a run's six costliest commands and Redis's reads, per 2xx response, for the report. */
 export function commandSummary(cost: RunCost): string {

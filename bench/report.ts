@@ -1,5 +1,5 @@
 import type { MachineInfo } from './machine';
-import { commandSummary } from './measure';
+import { commandSummary, formatSpread } from './measure';
 import type { BenchOptions } from './options';
 import type { HttpPhaseResult } from './phases/http';
 import type { ScaleResult } from './phases/scale';
@@ -174,6 +174,7 @@ export function renderReport(r: BenchReport): string {
           'svc p50',
           'svc p99',
           'ratio',
+          'by slice',
           'p99 ratio',
           'svc non-2xx',
           'app µs/req base / svc',
@@ -189,6 +190,7 @@ export function renderReport(r: BenchReport): string {
           fmt(run.service.latency.p50),
           fmt(run.service.latency.p99),
           fmt(run.ratio, 3),
+          formatSpread(run.ratioBySlice),
           fmt(run.p99Ratio, 3),
           String(Object.values(run.service.statuses).reduce((a, b) => a + b, 0) + run.service.errors),
           `${fmt(run.baseline.cost.appMicros, 1)} / ${fmt(run.service.cost.appMicros, 1)}`,
@@ -209,7 +211,7 @@ export function renderReport(r: BenchReport): string {
       out.push(`Features' cost (writes, ${ft.connections} conn; ratio = 2xx/s over the plain writes', the four taking turns in slices):`);
       for (const x of ft.steps)
         out.push(
-          `  ${x.name}: ${fmt(x.run.rps, 0)}/s, ratio ${fmt(x.ratio, 3)}, p99 ${fmt(x.run.latency.p99)} ms, ` +
+          `  ${x.name}: ${fmt(x.run.rps, 0)}/s, ratio ${fmt(x.ratio, 3)} (by slice ${formatSpread(x.ratioBySlice)}), p99 ${fmt(x.run.latency.p99)} ms, ` +
             `api ${fmt(x.run.cost.appMicros, 1)} µs, redis ${fmt(x.run.cost.redisMicros, 1)} µs/req (${commandSummary(x.run.cost)})`,
         );
       out.push(`  the quiz stream received ${ft.streamBytes} B`);
@@ -220,6 +222,7 @@ export function renderReport(r: BenchReport): string {
         `after 20 answers (dirty) ${mem.dirtyBytesPerAttempt} B, persisted ${mem.cleanBytesPerAttempt} B ` +
         `(MEMORY USAGE: attempt hash ${mem.hashBytes} B, deadline index ${mem.deadlineIndexBytesPerEntry} B per entry (${mem.deadlineIndexEntries} listed); ${mem.queueEventEntries} queue event entries)`,
       'app / redis µs/req: CPU time of the app process (bare baseline app or API) and of Redis per 2xx response',
+      "by slice: the ratio round by round (each round's slice of one arm over the other's), lowest–highest: how far one slice of this machine moves it",
     );
   }
   const wb = r.writeBehind;
@@ -288,14 +291,14 @@ export function renderReport(r: BenchReport): string {
     );
     out.push(
       `Redis per seeded attempt: ${sc.bytesPerAttempt} B (used_memory delta), ${sc.hashMemoryUsageBytes} B (MEMORY USAGE of the hash); ` +
-        `service rps ratio ${fmt(sc.rpsRatio, 3)} (over the baseline's ${fmt(sc.rpsRatioOverBaseline, 3)}), ` +
+        `service rps ratio ${fmt(sc.rpsRatio, 3)} (over the baseline's ${fmt(sc.rpsRatioOverBaseline, 3)}, by slice ${formatSpread(sc.rpsRatioOverBaselineBySlice)}), ` +
         `p99 ratio ${fmt(sc.p99Ratio, 3)} (over the baseline's ${fmt(sc.p99RatioOverBaseline, 3)})`,
     );
     if (sc.sameRun) {
       const h = sc.sameRun;
       out.push(
         `in turns, every attempt seeded: GET over ${sc.small.openAttempts} of them ${fmt(h.hot.rps, 0)}/s p99 ${fmt(h.hot.latency.p99)} ms, ` +
-          `over all ${sc.large.openAttempts} ${fmt(h.all.rps, 0)}/s p99 ${fmt(h.all.latency.p99)} ms: rps ratio ${fmt(h.rpsRatio, 3)}, ` +
+          `over all ${sc.large.openAttempts} ${fmt(h.all.rps, 0)}/s p99 ${fmt(h.all.latency.p99)} ms: rps ratio ${fmt(h.rpsRatio, 3)} (by slice ${formatSpread(h.rpsRatioBySlice)}), ` +
           `p99 ratio ${fmt(h.p99Ratio, 3)}; ${commandSummary(h.hot.cost)} | ${commandSummary(h.all.cost)}`,
       );
     }

@@ -57,6 +57,8 @@ test('the bench smoke run exits 0, prints the table and writes every figure as a
       ...['baseline', 'service'].flatMap((t) => [`${run0}.${t}.rps`, `${run0}.${t}.latency.p50`, `${run0}.${t}.latency.p99`]),
       `${run0}.ratio`,
       `${run0}.cpuMicrosPerRequest.ratio`,
+      `${run0}.ratioBySlice.min`,
+      `${run0}.ratioBySlice.max`,
       'http.runs.1.ratio',
       'http.runs.2.ratio',
       'http.memory.startedBytesPerAttempt',
@@ -78,8 +80,18 @@ test('the bench smoke run exits 0, prints the table and writes every figure as a
       'scale.large.run.latency.p99',
       'scale.p99Ratio',
       'scale.p99RatioOverBaseline',
+      'scale.rpsRatioOverBaselineBySlice.min',
+      'scale.rpsRatioOverBaselineBySlice.max',
+      'scale.sameRun.rpsRatioBySlice.min',
+      'scale.sameRun.rpsRatioBySlice.max',
     ]),
   ).toEqual([]);
+  // every compared run keeps its slices one by one, each with its own figures
+  for (const run of [report.http.runs[0].baseline, report.http.runs[0].service, report.scale.small.run]) {
+    expect(run.slices).toHaveLength(report.options.slices);
+    for (const slice of run.slices) expect(slice.rps).toBeGreaterThan(0);
+  }
+  expect(report.http.runs[0].ratioBySlice.min).toBeLessThanOrEqual(report.http.runs[0].ratioBySlice.max);
   expect(report.targets.length).toBeGreaterThan(0);
   for (const target of report.targets) expect(typeof target.value === 'number' && typeof target.met === 'boolean').toBe(true);
 }, 90_000);

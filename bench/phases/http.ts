@@ -6,7 +6,7 @@ import { attemptJson } from '../../src/shared/domain/attempt';
 import { BASELINE_DIRTY_KEY, baselineKey, heavyBaselineKey } from '../baseline';
 import { meanMemoryUsage, sleep, usedMemory, waitForDrain, type BenchContext } from '../context';
 import { runLoad, type AttemptSet, type LoadOptions, type Target } from '../load';
-import { commandSummary, interleavedRuns, type Arm, type MeasuredRun } from '../measure';
+import { commandSummary, formatSpread, interleavedRuns, rpsRatioSpread, type Arm, type MeasuredRun } from '../measure';
 import type { Profile } from '../options';
 import { round } from '../stats';
 import { applyPolicies, POLICY_QUIZ, prefillAnswers, seededAttempt, startAttempts } from '../workload';
@@ -37,6 +37,8 @@ export interface HttpComparison {
   heavy: MeasuredRun | null;
   /** Service 2xx/s over baseline 2xx/s. */
   ratio: number;
+  /** The same ratio slice by slice (each round's service slice over its baseline slice): lowest and highest. */
+  ratioBySlice: { min: number; max: number };
   /** Service p99 over baseline p99. */
   p99Ratio: number;
   /**
@@ -60,7 +62,8 @@ export interface HttpComparison {
  */
 export interface FeatureCost {
   connections: number;
-  steps: Array<{ name: string; run: MeasuredRun; ratio: number }>;
+  /** ratioBySlice: the step's ratio round by round (its slice over the plain arm's of the same round), lowest and highest. */
+  steps: Array<{ name: string; run: MeasuredRun; ratio: number; ratioBySlice: { min: number; max: number } }>;
   /** With every feature in use (the last featured step) over plain. */
   ratio: number;
   /** Bytes the open quiz stream received during its run. */
@@ -225,6 +228,7 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
         service,
         heavy,
         ratio,
+        ratioBySlice: rpsRatioSpread(service, baseline),
         p99Ratio: round(service.latency.p99 / baseline.latency.p99, 3),
         cpuMicrosPerRequest: { ...cpuMicros, ratio: round(cpuMicros.baseline / cpuMicros.service, 3) },
       });
@@ -232,7 +236,7 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
         `${profile.padEnd(5)} c=${String(connections).padEnd(4)} baseline ${baseline.rps}/s p99 ${baseline.latency.p99} ms ` +
           `(app ${baseline.cost.appMicros} µs, redis ${baseline.cost.redisMicros} µs: ${commandSummary(baseline.cost)}) | ` +
           `service ${service.rps}/s p99 ${service.latency.p99} ms (api ${service.cost.appMicros} µs, redis ${service.cost.redisMicros} µs: ` +
-          `${commandSummary(service.cost)}) | ratio ${ratio}` +
+          `${commandSummary(service.cost)}) | ratio ${ratio} (by slice ${formatSpread(rpsRatioSpread(service, baseline))})` +
           (heavy ? ` | heavy baseline ${heavy.rps}/s p99 ${heavy.latency.p99} ms` : ''),
       );
     }
@@ -320,12 +324,20 @@ async function featureCost(ctx: BenchContext, plainSet: AttemptSet): Promise<Fea
     await waitForDrain(ctx, (o.persistDelay + 30) * 1000);
   });
   const plainRps = runs[0].rps;
-  const steps = runs.map((run, i) => ({ name: names[i], run, ratio: round(run.rps / plainRps, 3) }));
+  const steps = runs.map((run, i) => ({
+    name: names[i],
+    run,
+    ratio: round(run.rps / plainRps, 3),
+    ratioBySlice: rpsRatioSpread(run, runs[0]),
+  }));
   const ratio = steps[3].ratio;
   ctx.log(
     `features (writes, ${connections} conn): ` +
       steps
-        .map((x) => `${x.name} ${x.run.rps}/s (${x.ratio}, api ${x.run.cost.appMicros} µs, redis ${x.run.cost.redisMicros} µs)`)
+        .map(
+          (x) =>
+            `${x.name} ${x.run.rps}/s (${x.ratio}, by slice ${formatSpread(x.ratioBySlice)}, api ${x.run.cost.appMicros} µs, redis ${x.run.cost.redisMicros} µs)`,
+        )
         .join('; ') +
       `; the stream received ${streamBytes} B`,
   );

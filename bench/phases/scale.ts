@@ -1,7 +1,7 @@
 import { SessionRepository } from '../../src/shared/store/sessionRepository';
 import { SessionStore, sessionKey } from '../../src/shared/store/sessionStore';
 import { countKeys, meanMemoryUsage, sleep, usedMemory, type BenchContext } from '../context';
-import { interleavedRuns, type Arm, type MeasuredRun } from '../measure';
+import { formatSpread, interleavedRuns, roundSpread, rpsRatioSpread, type Arm, type MeasuredRun } from '../measure';
 import type { Target } from '../load';
 import { round } from '../stats';
 import { seededAttempt } from '../workload';
@@ -31,13 +31,15 @@ export interface ScaleResult {
   /** Service GET 2xx/s with the large set over with the small set, and the same over the baseline's. */
   rpsRatio: number;
   rpsRatioOverBaseline: number;
+  /** rpsRatioOverBaseline round by round (each round's four slices): lowest and highest. */
+  rpsRatioOverBaselineBySlice: { min: number; max: number };
   /**
    * With every attempt seeded, the service's GET in turns (interleaved slices, one measurement)
    * over the first `small.openAttempts` of them and over all: the same process, keyspace and
    * moment, so what is left is what reading over more attempts costs (Redis's caches, the
    * API's), with no drift between two measurements minutes apart to take out.
    */
-  sameRun: { hot: MeasuredRun; all: MeasuredRun; rpsRatio: number; p99Ratio: number };
+  sameRun: { hot: MeasuredRun; all: MeasuredRun; rpsRatio: number; rpsRatioBySlice: { min: number; max: number }; p99Ratio: number };
 }
 
 /** A GET run with `openAttempts` seeded attempts (reads spread over them), and the baseline's beside it. */
@@ -160,7 +162,13 @@ export async function scalePhase(ctx: BenchContext): Promise<ScaleResult> {
   );
   ctx.log(
     `scale: GET in turns over ${hotCount} and over ${ids.length} attempts: ${hot.rps}/s p99 ${hot.latency.p99} ms vs ${all.rps}/s p99 ${all.latency.p99} ms ` +
-      `(api ${hot.cost.appMicros} / ${all.cost.appMicros} µs, redis ${hot.cost.redisMicros} / ${all.cost.redisMicros} µs)`,
+      `(api ${hot.cost.appMicros} / ${all.cost.appMicros} µs, redis ${hot.cost.redisMicros} / ${all.cost.redisMicros} µs); ` +
+      `rps ratio by slice ${formatSpread(rpsRatioSpread(all, hot))}`,
+  );
+  // round by round: (service large / small) over (baseline large / small), each from that round's slices
+  const overBaselineBySlice = roundSpread(
+    Math.min(...[small.run, large.run, small.baseline, large.baseline].map((r) => r.slices.length)),
+    (i) => large.run.slices[i].rps / small.run.slices[i].rps / (large.baseline.slices[i].rps / small.baseline.slices[i].rps),
   );
 
   const sample = ids.filter((_, i) => i % Math.max(1, Math.floor(ids.length / 50)) === 0).slice(0, 50);
@@ -179,6 +187,13 @@ export async function scalePhase(ctx: BenchContext): Promise<ScaleResult> {
     p99RatioOverBaseline: round(p99Ratio / (large.baseline.latency.p99 / small.baseline.latency.p99), 3),
     rpsRatio: round(large.run.rps / small.run.rps, 3),
     rpsRatioOverBaseline: round(large.run.rps / small.run.rps / (large.baseline.rps / small.baseline.rps), 3),
-    sameRun: { hot, all, rpsRatio: round(all.rps / hot.rps, 3), p99Ratio: round(all.latency.p99 / hot.latency.p99, 3) },
+    rpsRatioOverBaselineBySlice: overBaselineBySlice,
+    sameRun: {
+      hot,
+      all,
+      rpsRatio: round(all.rps / hot.rps, 3),
+      rpsRatioBySlice: rpsRatioSpread(all, hot),
+      p99Ratio: round(all.latency.p99 / hot.latency.p99, 3),
+    },
   };
 }
