@@ -63,6 +63,12 @@ export interface SliceFigure {
   appMicros: number;
 }
 
+/** A ratio's lowest and highest over the rounds of one measurement (roundSpread). */
+export interface Spread {
+  min: number;
+  max: number;
+}
+
 /** A run with its cost, and its slices one by one (in the order measured). */
 export interface MeasuredRun extends RunResult {
   cost: RunCost;
@@ -74,17 +80,17 @@ export interface MeasuredRun extends RunResult {
  * the arms share, its lowest and highest. A merged ratio says how the arms compare; its spread
  * says how much one slice of this shared machine can move it.
  */
-export function roundSpread(rounds: number, of: (round: number) => number): { min: number; max: number } {
+export function roundSpread(rounds: number, of: (round: number) => number): Spread {
   const values = Array.from({ length: rounds }, (_, i) => of(i)).filter(Number.isFinite);
   return values.length === 0 ? { min: NaN, max: NaN } : { min: round(Math.min(...values), 3), max: round(Math.max(...values), 3) };
 }
 
 /** `a`'s 2xx/s over `b`'s, round by round: the spread of their ratio. */
-export const rpsRatioSpread = (a: MeasuredRun, b: MeasuredRun): { min: number; max: number } =>
+export const rpsRatioSpread = (a: MeasuredRun, b: MeasuredRun): Spread =>
   roundSpread(Math.min(a.slices.length, b.slices.length), (i) => a.slices[i].rps / b.slices[i].rps);
 
 /** A spread as `min–max`. */
-export const formatSpread = (spread: { min: number; max: number }): string => `${spread.min}–${spread.max}`;
+export const formatSpread = (spread: Spread): string => `${spread.min}–${spread.max}`;
 
 /** Commands of the bench's own, not the run's. */
 const HARNESS_COMMANDS = new Set(['info', 'ping', 'client', 'select']);
@@ -214,7 +220,7 @@ export async function interleavedRuns(
       for (const [status, n] of Object.entries(result.statuses)) t.statuses[status] = (t.statuses[status] ?? 0) + n;
       for (const [name, share] of Object.entries(shares)) t.cpuSeconds[name] = (t.cpuSeconds[name] ?? 0) + share * result.seconds;
       const sliceRps = result.ok / result.seconds;
-      t.slices.push({ rps: round(sliceRps, 0), appMicros: round(((shares[appProcess(arm.target)] ?? NaN) * 1e6) / sliceRps, 1) });
+      t.slices.push({ rps: round(sliceRps, 0), appMicros: microsPerRequest(shares[appProcess(arm.target)], sliceRps) });
       for (const [name, stat] of after) {
         if (HARNESS_COMMANDS.has(name)) continue;
         const b = before.get(name) ?? { calls: 0, usec: 0 };
@@ -228,7 +234,6 @@ export async function interleavedRuns(
     const rps = t.ok / t.seconds;
     const cpu: Record<string, number> = {};
     for (const [name, cpuSeconds] of Object.entries(t.cpuSeconds)) cpu[name] = round(cpuSeconds / t.seconds, 2);
-    const perRequest = (share: number | undefined) => round(((share ?? NaN) * 1e6) / rps, 1);
     const commands: Record<string, CommandCost> = {};
     for (const [name, c] of t.commands) {
       // stray commands (the workers' polling, the sweep) are not the requests'
@@ -251,8 +256,8 @@ export async function interleavedRuns(
       latency: roundedLatency(latency),
       cpu,
       cost: {
-        appMicros: perRequest(cpu[app]),
-        redisMicros: perRequest(cpu.redis),
+        appMicros: microsPerRequest(cpu[app], rps),
+        redisMicros: microsPerRequest(cpu.redis, rps),
         commands,
         readsPerRequest: round(t.reads / Math.max(1, t.ok), 3),
         ...(Object.keys(t.gcSeconds).length > 0
@@ -270,6 +275,9 @@ export async function interleavedRuns(
     };
   });
 }
+
+/** CPU µs per 2xx response from a process's share of a core at `rps` 2xx/s (NaN when it was not sampled). */
+const microsPerRequest = (share: number | undefined, rps: number): number => round(((share ?? NaN) * 1e6) / rps, 1);
 
 /** The process whose CPU is an arm's app: the API for the service, the bare app otherwise. */
 const appProcess = (target: Target): string => (target === 'service' ? 'api' : 'baseline');

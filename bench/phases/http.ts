@@ -6,7 +6,7 @@ import { attemptJson } from '../../src/shared/domain/attempt';
 import { BASELINE_DIRTY_KEY, baselineKey, heavyBaselineKey } from '../baseline';
 import { meanMemoryUsage, sleep, usedMemory, waitForDrain, type BenchContext } from '../context';
 import { runLoad, type AttemptSet, type LoadOptions, type Target } from '../load';
-import { commandSummary, formatSpread, interleavedRuns, rpsRatioSpread, type Arm, type MeasuredRun } from '../measure';
+import { commandSummary, formatSpread, interleavedRuns, rpsRatioSpread, type Arm, type MeasuredRun, type Spread } from '../measure';
 import type { Profile } from '../options';
 import { round } from '../stats';
 import { applyPolicies, POLICY_QUIZ, prefillAnswers, seededAttempt, startAttempts } from '../workload';
@@ -38,7 +38,7 @@ export interface HttpComparison {
   /** Service 2xx/s over baseline 2xx/s. */
   ratio: number;
   /** The same ratio slice by slice (each round's service slice over its baseline slice): lowest and highest. */
-  ratioBySlice: { min: number; max: number };
+  ratioBySlice: Spread;
   /** Service p99 over baseline p99. */
   p99Ratio: number;
   /**
@@ -63,7 +63,7 @@ export interface HttpComparison {
 export interface FeatureCost {
   connections: number;
   /** ratioBySlice: the step's ratio round by round (its slice over the plain arm's of the same round), lowest and highest. */
-  steps: Array<{ name: string; run: MeasuredRun; ratio: number; ratioBySlice: { min: number; max: number } }>;
+  steps: Array<{ name: string; run: MeasuredRun; ratio: number; ratioBySlice: Spread }>;
   /** With every feature in use (the last featured step) over plain. */
   ratio: number;
   /** Bytes the open quiz stream received during its run. */
@@ -220,6 +220,7 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
       const [baseline, service, heavyRun] = await interleavedRuns(ctx, targets.map(arm), o.duration, o.slices);
       const heavy = heavyRun ?? null;
       const ratio = round(service.rps / baseline.rps, 3);
+      const ratioBySlice = rpsRatioSpread(service, baseline);
       const cpuMicros = { baseline: baseline.cost.appMicros, service: service.cost.appMicros };
       runs.push({
         profile,
@@ -228,7 +229,7 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
         service,
         heavy,
         ratio,
-        ratioBySlice: rpsRatioSpread(service, baseline),
+        ratioBySlice,
         p99Ratio: round(service.latency.p99 / baseline.latency.p99, 3),
         cpuMicrosPerRequest: { ...cpuMicros, ratio: round(cpuMicros.baseline / cpuMicros.service, 3) },
       });
@@ -236,7 +237,7 @@ export async function httpPhase(ctx: BenchContext): Promise<HttpPhaseResult> {
         `${profile.padEnd(5)} c=${String(connections).padEnd(4)} baseline ${baseline.rps}/s p99 ${baseline.latency.p99} ms ` +
           `(app ${baseline.cost.appMicros} µs, redis ${baseline.cost.redisMicros} µs: ${commandSummary(baseline.cost)}) | ` +
           `service ${service.rps}/s p99 ${service.latency.p99} ms (api ${service.cost.appMicros} µs, redis ${service.cost.redisMicros} µs: ` +
-          `${commandSummary(service.cost)}) | ratio ${ratio} (by slice ${formatSpread(rpsRatioSpread(service, baseline))})` +
+          `${commandSummary(service.cost)}) | ratio ${ratio} (by slice ${formatSpread(ratioBySlice)})` +
           (heavy ? ` | heavy baseline ${heavy.rps}/s p99 ${heavy.latency.p99} ms` : ''),
       );
     }

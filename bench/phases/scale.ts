@@ -1,7 +1,7 @@
 import { SessionRepository } from '../../src/shared/store/sessionRepository';
 import { SessionStore, sessionKey } from '../../src/shared/store/sessionStore';
 import { countKeys, meanMemoryUsage, sleep, usedMemory, type BenchContext } from '../context';
-import { formatSpread, interleavedRuns, roundSpread, rpsRatioSpread, type Arm, type MeasuredRun } from '../measure';
+import { formatSpread, interleavedRuns, roundSpread, rpsRatioSpread, type Arm, type MeasuredRun, type Spread } from '../measure';
 import type { Target } from '../load';
 import { round } from '../stats';
 import { seededAttempt } from '../workload';
@@ -32,14 +32,14 @@ export interface ScaleResult {
   rpsRatio: number;
   rpsRatioOverBaseline: number;
   /** rpsRatioOverBaseline round by round (each round's four slices): lowest and highest. */
-  rpsRatioOverBaselineBySlice: { min: number; max: number };
+  rpsRatioOverBaselineBySlice: Spread;
   /**
    * With every attempt seeded, the service's GET in turns (interleaved slices, one measurement)
    * over the first `small.openAttempts` of them and over all: the same process, keyspace and
    * moment, so what is left is what reading over more attempts costs (Redis's caches, the
    * API's), with no drift between two measurements minutes apart to take out.
    */
-  sameRun: { hot: MeasuredRun; all: MeasuredRun; rpsRatio: number; rpsRatioBySlice: { min: number; max: number }; p99Ratio: number };
+  sameRun: { hot: MeasuredRun; all: MeasuredRun; rpsRatio: number; rpsRatioBySlice: Spread; p99Ratio: number };
 }
 
 /** A GET run with `openAttempts` seeded attempts (reads spread over them), and the baseline's beside it. */
@@ -160,10 +160,11 @@ export async function scalePhase(ctx: BenchContext): Promise<ScaleResult> {
     o.duration,
     o.slices,
   );
+  const sameRunBySlice = rpsRatioSpread(all, hot);
   ctx.log(
     `scale: GET in turns over ${hotCount} and over ${ids.length} attempts: ${hot.rps}/s p99 ${hot.latency.p99} ms vs ${all.rps}/s p99 ${all.latency.p99} ms ` +
       `(api ${hot.cost.appMicros} / ${all.cost.appMicros} µs, redis ${hot.cost.redisMicros} / ${all.cost.redisMicros} µs); ` +
-      `rps ratio by slice ${formatSpread(rpsRatioSpread(all, hot))}`,
+      `rps ratio by slice ${formatSpread(sameRunBySlice)}`,
   );
   // round by round: (service large / small) over (baseline large / small), each from that round's slices
   const overBaselineBySlice = roundSpread(
@@ -192,7 +193,7 @@ export async function scalePhase(ctx: BenchContext): Promise<ScaleResult> {
       hot,
       all,
       rpsRatio: round(all.rps / hot.rps, 3),
-      rpsRatioBySlice: rpsRatioSpread(all, hot),
+      rpsRatioBySlice: sameRunBySlice,
       p99Ratio: round(all.latency.p99 / hot.latency.p99, 3),
     },
   };
