@@ -42,6 +42,8 @@ type Request = autocannon.Request;
 export interface LoadOptions {
   /** Every write carries an Idempotency-Key of its own (the features' cost run). */
   idempotencyKeys?: boolean;
+  /** Requests per second over all connections (autocannon's overallRate); as fast as they go without. */
+  rate?: number;
   /** Record the 2xx latencies here (the slices of one interleaved measurement share one); else a recorder of the run's own. */
   latencies?: LatencyRecorder;
 }
@@ -123,6 +125,7 @@ export async function runLoad(
     duration: seconds,
     pipelining: 1,
     timeout: 10,
+    ...(options.rate ? { overallRate: options.rate } : {}),
     setupClient: (client) => {
       client.setRequests(connectionRequests(target, profile, k++, connections, set, options));
       client.on('response', (status: number, _bytes: number, ms: number) => {

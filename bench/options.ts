@@ -71,6 +71,13 @@ export interface BenchOptions {
   heavyBaseline: boolean;
   /** Measure what the features cost a write (policies, idempotency keys, an open stream) against plain writes. */
   features: boolean;
+  /**
+   * Writes per second of each features' arm; 0: as fast as it goes (the throughput ratio). At a
+   * fixed rate every arm answers the same requests, so its API and Redis µs per write are what its
+   * features cost, without the feedback of a saturated machine (a slower arm spreads the fixed
+   * per-tick costs over fewer requests).
+   */
+  featuresRate: number;
   /** First port of the capacity run's local cluster (6 ports). */
   clusterPort: number;
 }
@@ -109,6 +116,8 @@ const HELP = `usage: node dist/bench/bench/run.js [options]   (npm run bench -- 
   --cluster             the same on a local 3-master Redis Cluster (ports --cluster-port..+5, default 7500)
   --heavy-baseline      also measure the heavy baseline of earlier runs (HGETALL of the hash, the
                         service's own progress script) as a third column
+  --features-rate R     run the features' arms at R writes/s each (default 0: as fast as they go);
+                        their figure is then the CPU per write, plain over featured
   --no-features         skip the features' cost run (policies, idempotency keys and a quiz stream
                         against plain writes, at the first connection count)
   --cpu-prof            run the API and the baseline under node --cpu-prof
@@ -156,6 +165,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       'cpu-prof': { type: 'boolean', default: false },
       'heavy-baseline': { type: 'boolean', default: false },
       'no-features': { type: 'boolean', default: false },
+      'features-rate': { type: 'string' },
       keep: { type: 'boolean', default: false },
       'semi-space': { type: 'string' },
       policy: { type: 'string' },
@@ -206,6 +216,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         clusterPort: 7500,
         heavyBaseline: false,
         features: true,
+        featuresRate: 0,
       }
     : {
         smoke,
@@ -239,6 +250,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         clusterPort: 7500,
         heavyBaseline: false,
         features: true,
+        featuresRate: 0,
       };
   const o = {
     ...defaults,
@@ -270,6 +282,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(values['pg-database'])) throw new Error('--pg-database: lower-case letters, digits and _ only');
     o.pgDatabase = values['pg-database'];
   }
+  if (values['features-rate'] !== undefined)
+    o.featuresRate = Number(values['features-rate']) === 0 ? 0 : positiveNumber('features-rate', values['features-rate']);
   if (values.results !== undefined) o.resultsDir = values.results;
   if (values.cluster === true) o.capacity = 'cluster';
   else if (values.capacity === true) o.capacity = 'single';

@@ -59,6 +59,8 @@ test('the bench smoke run exits 0, prints the table and writes every figure as a
       `${run0}.cpuMicrosPerRequest.ratio`,
       `${run0}.ratioBySlice.min`,
       `${run0}.ratioBySlice.max`,
+      'http.features.ratio',
+      'http.features.steps.3.cpuRatio',
       'http.runs.1.ratio',
       'http.runs.2.ratio',
       'http.memory.startedBytesPerAttempt',
@@ -92,8 +94,31 @@ test('the bench smoke run exits 0, prints the table and writes every figure as a
     for (const slice of run.slices) expect(slice.rps).toBeGreaterThan(0);
   }
   expect(report.http.runs[0].ratioBySlice.min).toBeLessThanOrEqual(report.http.runs[0].ratioBySlice.max);
+  // as fast as they go, the features' figure is the all-on arm's throughput ratio
+  expect(report.http.features.rate).toBeNull();
+  expect(report.http.features.ratio).toBe(report.http.features.steps[3].ratio);
   expect(report.targets.length).toBeGreaterThan(0);
   for (const target of report.targets) expect(typeof target.value === 'number' && typeof target.met === 'boolean').toBe(true);
+}, 90_000);
+
+test('with --features-rate the features arms run at that rate and their figure is the CPU per write', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-rate-'));
+  try {
+    const args = ['dist/bench/bench/run.js', '--smoke', '--phases', 'http', '--profiles', 'write', '--features-rate', '100', '--results', dir];
+    const bench = await run(process.execPath, args);
+    if (bench.code !== 0) throw new Error(`bench exited ${bench.code}:\n${bench.output}`);
+    const features = JSON.parse(readFileSync(path.join(dir, 'latest-smoke.json'), 'utf8')).http.features;
+    expect(features.rate).toBe(100);
+    expect(features.ratio).toBe(features.steps[3].cpuRatio);
+    expect(features.steps[0].cpuRatio).toBe(1);
+    // held to the rate: at most 100 writes per second (autocannon's overall rate), every one answered
+    for (const step of features.steps) {
+      expect(step.run.rps).toBeGreaterThan(0);
+      expect(step.run.rps).toBeLessThanOrEqual(110);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }, 90_000);
 
 test('the capacity smoke run exits 0 and reports a cost per unit of work and a plan for each component', async () => {

@@ -62,9 +62,18 @@ export interface HttpComparison {
  */
 export interface FeatureCost {
   connections: number;
-  /** ratioBySlice: the step's ratio round by round (its slice over the plain arm's of the same round), lowest and highest. */
-  steps: Array<{ name: string; run: MeasuredRun; ratio: number; ratioBySlice: Spread }>;
-  /** With every feature in use (the last featured step) over plain. */
+  /** Writes per second of each arm (--features-rate), or null: as fast as they go. */
+  rate: number | null;
+  /**
+   * ratio: the step's 2xx/s over the plain arm's; ratioBySlice: the same round by round (its slice
+   * over the plain arm's of the same round), lowest and highest; cpuRatio: the plain arm's CPU per
+   * write (API + Redis) over the step's.
+   */
+  steps: Array<{ name: string; run: MeasuredRun; ratio: number; ratioBySlice: Spread; cpuRatio: number }>;
+  /**
+   * With every feature in use (the last featured step) against plain: its throughput ratio, or at
+   * a fixed rate (where the throughputs are equal by construction) its cpuRatio.
+   */
   ratio: number;
   /** Bytes the open quiz stream received during its run. */
   streamBytes: number;
@@ -285,12 +294,13 @@ async function featureCost(ctx: BenchContext, plainSet: AttemptSet): Promise<Fea
   let streamBytes = 0;
   let stream: ReturnType<typeof openQuizStream> | null = null;
   await waitForDrain(ctx, (o.persistDelay + 30) * 1000);
+  const rate = o.featuresRate > 0 ? o.featuresRate : undefined;
   const write = (set: AttemptSet, options: LoadOptions = {}, withStream = false): Arm => ({
     target: 'service',
     profile: 'write',
     connections,
     set,
-    options,
+    options: { ...options, rate },
     before: async () => {
       await syncVersions(ctx, set);
       // the quiz stream is open during its own arm's slices only
@@ -325,22 +335,25 @@ async function featureCost(ctx: BenchContext, plainSet: AttemptSet): Promise<Fea
     await waitForDrain(ctx, (o.persistDelay + 30) * 1000);
   });
   const plainRps = runs[0].rps;
+  const cpuPerWrite = (run: MeasuredRun) => run.cost.appMicros + run.cost.redisMicros;
   const steps = runs.map((run, i) => ({
     name: names[i],
     run,
     ratio: round(run.rps / plainRps, 3),
     ratioBySlice: rpsRatioSpread(run, runs[0]),
+    cpuRatio: round(cpuPerWrite(runs[0]) / cpuPerWrite(run), 3),
   }));
-  const ratio = steps[3].ratio;
+  const ratio = rate ? steps[3].cpuRatio : steps[3].ratio;
   ctx.log(
-    `features (writes, ${connections} conn): ` +
+    `features (writes, ${connections} conn${rate ? `, ${rate}/s each` : ''}): ` +
       steps
         .map(
           (x) =>
-            `${x.name} ${x.run.rps}/s (${x.ratio}, by slice ${formatSpread(x.ratioBySlice)}, api ${x.run.cost.appMicros} µs, redis ${x.run.cost.redisMicros} µs)`,
+            `${x.name} ${x.run.rps}/s (${x.ratio}, by slice ${formatSpread(x.ratioBySlice)}, api ${x.run.cost.appMicros} µs, ` +
+            `redis ${x.run.cost.redisMicros} µs, cpu ratio ${x.cpuRatio})`,
         )
         .join('; ') +
       `; the stream received ${streamBytes} B`,
   );
-  return { connections, steps, ratio, streamBytes };
+  return { connections, rate: rate ?? null, steps, ratio, streamBytes };
 }
