@@ -104,7 +104,18 @@ test('the bench smoke run exits 0, prints the table and writes every figure as a
 test('with --features-rate the features arms run at that rate and their figure is the CPU per write', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-rate-'));
   try {
-    const args = ['dist/bench/bench/run.js', '--smoke', '--phases', 'http', '--profiles', 'write', '--features-rate', '100', '--results', dir];
+    const args = [
+      'dist/bench/bench/run.js',
+      '--smoke',
+      '--phases',
+      'http',
+      '--profiles',
+      'write',
+      '--features-rate',
+      '100',
+      '--results',
+      dir,
+    ];
     const bench = await run(process.execPath, args);
     if (bench.code !== 0) throw new Error(`bench exited ${bench.code}:\n${bench.output}`);
     const features = JSON.parse(readFileSync(path.join(dir, 'latest-smoke.json'), 'utf8')).http.features;
