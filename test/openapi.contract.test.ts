@@ -52,6 +52,7 @@ const ERROR_SCHEMAS = [
   'StartConflict',
   'Gone',
   'Locked',
+  'RateLimited',
   'PayloadTooLarge',
   'UnsupportedMediaType',
   'IdempotencyKeyReused',
@@ -101,6 +102,7 @@ describe('error schemas', () => {
       415: ['UnsupportedMediaType'],
       422: ['IdempotencyKeyReused'],
       423: ['Locked'],
+      429: ['RateLimited'],
       500: ['InternalError'],
       503: ['NotReady', 'ServiceUnavailable'],
     });

@@ -114,7 +114,7 @@ function queryParameters(s: z.ZodObject): Array<Record<string, unknown>> {
 const json = (s: JsonSchema) => ({ 'application/json': { schema: s } });
 
 /** The error statuses operations answer, each with its schema (components), from responses.ts. */
-type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 423 | 500 | 503;
+type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 423 | 429 | 500 | 503;
 
 /** The component name of each status's error schema; a start's 409 is StartConflict. */
 const ERROR_SCHEMA: Record<ErrorStatus, string> = {
@@ -128,6 +128,7 @@ const ERROR_SCHEMA: Record<ErrorStatus, string> = {
   415: 'UnsupportedMediaType',
   422: 'IdempotencyKeyReused',
   423: 'Locked',
+  429: 'RateLimited',
   500: 'InternalError',
   503: 'ServiceUnavailable',
 };
@@ -141,6 +142,7 @@ const ERROR_TEXT: Record<ErrorStatus, string> = {
   410: 'SESSION_EXPIRED: the deadline passed (progress on an overdue attempt too), or the attempt was abandoned; the attempt under `session`',
   423: 'SESSION_PAUSED: a proctor paused the attempt; retryable (`retry-after: 5`), the attempt under `session`',
   413: 'PAYLOAD_TOO_LARGE: a body over the limit (the connection is closed)',
+  429: 'RATE_LIMITED: this principal is over a limit (writes or client events per minute, streams at once); retryable after `retry-after`',
   415: 'UNSUPPORTED_MEDIA_TYPE: the body is not JSON',
   422: 'IDEMPOTENCY_KEY_REUSED: the Idempotency-Key was used for a different request (route, If-Match or body); nothing applied',
   500: 'INTERNAL_SERVER_ERROR',
@@ -310,7 +312,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
     requestBody: { required: true, content: json(ref('ProgressRequest')) },
     responses: {
       '200': attemptOk('The attempt after the write (version + 1)', { replayable: true }),
-      ...errorsWith({ replayable: true }, 400, 401, 403, 404, 409, 410, 413, 415, 422, 423, 500, 503),
+      ...errorsWith({ replayable: true }, 400, 401, 403, 404, 409, 410, 413, 415, 422, 423, 429, 500, 503),
     },
   });
   const control = (what: 'extend' | 'pause' | 'resume', summary: string, description: string, body: string) => ({
@@ -323,7 +325,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
     requestBody: { required: what === 'extend', content: json(ref(body)) },
     responses: {
       '200': attemptOk('The attempt after the control (version + 1), or as it was when there was nothing to do', { replayable: true }),
-      ...errorsWith({ replayable: true }, 400, 401, 403, 404, 409, 410, 413, 415, 422, 500, 503),
+      ...errorsWith({ replayable: true }, 400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 500, 503),
     },
   });
   const close = (what: 'complete' | 'abandon', summary: string, description: string) => ({
@@ -336,7 +338,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
     requestBody: { required: false, content: json(ref('CloseRequest')) },
     responses: {
       '200': attemptOk('The closed attempt (repeating returns the same)', { replayable: true }),
-      ...errorsWith({ replayable: true }, 400, 401, 403, 404, 409, 410, 413, 415, 422, 423, 500, 503),
+      ...errorsWith({ replayable: true }, 400, 401, 403, 404, 409, 410, 413, 415, 422, 423, 429, 500, 503),
     },
   });
   return {
@@ -353,7 +355,7 @@ function sessionPaths(prefix: string, tag: string): Record<string, unknown> {
         responses: {
           '201': attemptOk('A new attempt', { replayable: true, location: true }),
           '200': attemptOk('The open attempt for this user and quiz (resume)', { replayable: true, location: true }),
-          ...errorsWith({ replayable: true, start: true }, 400, 401, 403, 409, 413, 415, 422, 500, 503),
+          ...errorsWith({ replayable: true, start: true }, 400, 401, 403, 409, 413, 415, 422, 429, 500, 503),
         },
       },
     },
@@ -813,6 +815,7 @@ export function openApiDocument(): Record<string, unknown> {
         StartConflict: startConflictResponse,
         Gone: ERROR_RESPONSES[410],
         Locked: ERROR_RESPONSES[423],
+        RateLimited: ERROR_RESPONSES[429],
         PayloadTooLarge: ERROR_RESPONSES[413],
         UnsupportedMediaType: ERROR_RESPONSES[415],
         IdempotencyKeyReused: ERROR_RESPONSES[422],

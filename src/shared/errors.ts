@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   'SETTING_NOT_FOUND',
   'PAYLOAD_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',
+  'RATE_LIMITED',
   'INTERNAL_SERVER_ERROR',
   'SERVICE_UNAVAILABLE',
 ] as const;
@@ -229,5 +230,15 @@ export class PolicyNotFoundError extends AppError {
 export class SettingNotFoundError extends AppError {
   constructor(message: string) {
     super(404, 'SETTING_NOT_FOUND', message);
+  }
+}
+
+/** 429: this principal sent more than its limit allows in a window; retry after `retryAfterSeconds`. */
+export class RateLimitedError extends AppError {
+  override readonly retryable = true;
+  override readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number) {
+    super(429, 'RATE_LIMITED', message);
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
   }
 }

@@ -144,6 +144,9 @@ export const unsupportedMediaTypeResponse = z.strictObject({ ...errorFields(415,
 /** 422 */
 export const idempotencyKeyReusedResponse = z.strictObject({ ...errorFields(422, codes('IDEMPOTENCY_KEY_REUSED'), 'no') });
 
+/** 429: a per-principal limit (writes or client events per minute, streams at once); retryable after `retryAfterSeconds`. */
+export const rateLimitedResponse = z.strictObject({ ...errorFields(429, codes('RATE_LIMITED'), 'yes'), retryAfterSeconds });
+
 /** 500: says nothing of the internals (the log has them). */
 export const internalErrorResponse = z.strictObject({ ...errorFields(500, codes('INTERNAL_SERVER_ERROR'), 'no') });
 
@@ -205,6 +208,7 @@ export const ERROR_RESPONSES = {
   415: unsupportedMediaTypeResponse,
   422: idempotencyKeyReusedResponse,
   423: lockedResponse,
+  429: rateLimitedResponse,
   500: internalErrorResponse,
   503: serviceUnavailableResponse,
 } as const;
